@@ -1,0 +1,188 @@
+//! The [`Channel`] trait: what every marketplace adapter implements.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::capability::Capabilities;
+use crate::credentials::{
+    AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
+    PendingAuthorization,
+};
+use crate::error::ChannelError;
+use crate::ids::{ChannelKind, ChannelOrderId, Sku};
+use crate::listing::{ChannelListing, EndListing, ListingOutcome, ListingUpdate, NewListing};
+use crate::money::Currency;
+use crate::order::{CancellationRequest, Order, OrderState, RefundRequest, ShipmentRequest};
+
+/// What [`Channel::verify`] learns about the account.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// The channel's id of the account (profile id, shop id, user id).
+    pub account_id: String,
+    /// The account's display name.
+    pub name: Option<String>,
+    /// The account's currency, where the channel has one.
+    pub currency: Option<Currency>,
+    /// When the credentials used stop working, where the channel says.
+    pub credentials_expire_at: Option<DateTime<Utc>>,
+}
+
+/// An opaque position inside one listing or order download (a next link, an offset). Valid only
+/// for the download that produced it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PageToken(pub String);
+
+/// An opaque, durable position in a channel's order feed (a last-seen event id, a timestamp
+/// watermark). The engine stores it in the same transaction as the orders it covers and hands it
+/// back on the next run.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(pub String);
+
+/// Which channel listings to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingQuery {
+    /// Only these SKUs (empty = every listing).
+    pub skus: Vec<Sku>,
+    /// Include ended listings.
+    pub include_ended: bool,
+    /// Continue a download.
+    pub page: Option<PageToken>,
+    /// Preferred page size; the adapter caps it at the channel's maximum.
+    pub page_size: Option<u32>,
+}
+
+/// One page of channel listings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingPage {
+    /// The listings.
+    pub listings: Vec<ChannelListing>,
+    /// The next page, when there is one.
+    pub next_page: Option<PageToken>,
+}
+
+/// Which orders to download.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderQuery {
+    /// Where the previous run stopped (`None` on the first run).
+    pub cursor: Option<Cursor>,
+    /// Only orders created at or after this time, where the channel can filter by it.
+    pub created_since: Option<DateTime<Utc>>,
+    /// States the engine imports. A hint: an adapter may filter by them on the channel's side,
+    /// and the engine still checks every order it receives.
+    pub states: Vec<OrderState>,
+    /// The currency to use for orders that carry none (the integration's default).
+    pub default_currency: Currency,
+    /// Continue a download.
+    pub page: Option<PageToken>,
+    /// Preferred page size; the adapter caps it at the channel's maximum.
+    pub page_size: Option<u32>,
+}
+
+/// An order the channel sent that could not be read. It is reported, never silently dropped, and
+/// does not stop the other orders of the page.
+#[derive(Debug)]
+pub struct RejectedOrder {
+    /// The order's id, when it could be read.
+    pub channel_order_id: Option<ChannelOrderId>,
+    /// What was wrong.
+    pub error: ChannelError,
+}
+
+/// One page of downloaded orders.
+#[derive(Debug, Default)]
+pub struct OrderPage {
+    /// Orders read successfully.
+    pub orders: Vec<Order>,
+    /// Orders that could not be read.
+    pub rejected: Vec<RejectedOrder>,
+    /// The next page of this download, when there is one.
+    pub next_page: Option<PageToken>,
+    /// The cursor that is safe to store once this page's orders (and every earlier page's) are
+    /// recorded. `None` means: keep the previous cursor.
+    pub cursor: Option<Cursor>,
+}
+
+/// A marketplace, as an adapter presents it.
+///
+/// Small and object-safe, held as `Arc<dyn Channel>`. Every method is required: an adapter
+/// answers [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) with the channel's rule for
+/// what it cannot do, and reports it in [`capabilities`](Self::capabilities) so the engine never
+/// calls it. Convenience lives in the engine, not here.
+///
+/// Retry, rate limiting and token renewal happen inside the adapter (through the shared HTTP
+/// layer); an error returned here is final for this call.
+#[async_trait]
+pub trait Channel: Send + Sync + Debug {
+    /// Which marketplace.
+    fn kind(&self) -> ChannelKind;
+
+    /// What it supports, its batch sizes and rate limits.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Checks the credentials against the account and returns what the channel says of it.
+    /// An [`ErrorKind::Auth`](crate::ErrorKind::Auth) error carries the channel's own message.
+    async fn verify(&self) -> Result<AccountInfo, ChannelError>;
+
+    /// One page of the channel's listings. Requires `listings_link` or `listings_sync`.
+    async fn list_listings(&self, query: &ListingQuery) -> Result<ListingPage, ChannelError>;
+
+    /// Sends changes for linked listings, at most `listings_update_max_batch` per call. Returns
+    /// one outcome per update, in order; one listing's failure does not fail the others.
+    /// Requires `listings_sync`.
+    async fn update_listings(
+        &self,
+        updates: &[ListingUpdate],
+    ) -> Result<Vec<ListingOutcome>, ChannelError>;
+
+    /// Creates listings, one outcome per listing. Requires `listings_publish`.
+    async fn publish_listings(
+        &self,
+        listings: &[NewListing],
+    ) -> Result<Vec<ListingOutcome>, ChannelError>;
+
+    /// Ends or delists listings, at most `listings_end_max_batch` per call, one outcome per
+    /// listing. Requires `listings_reconcile`.
+    async fn end_listings(
+        &self,
+        listings: &[EndListing],
+    ) -> Result<Vec<ListingOutcome>, ChannelError>;
+
+    /// One page of orders. Requires `orders_get`.
+    async fn fetch_orders(&self, query: &OrderQuery) -> Result<OrderPage, ChannelError>;
+
+    /// Tells the channel the order has been recorded (ChannelAdvisor's export flag). Called only
+    /// after the engine has stored the order. Requires `orders_acknowledge`.
+    async fn acknowledge_order(&self, order: &ChannelOrderId) -> Result<(), ChannelError>;
+
+    /// Reports a shipment. Requires `orders_ship`.
+    async fn ship(&self, request: &ShipmentRequest) -> Result<(), ChannelError>;
+
+    /// Sends a refund. Requires `orders_refund`.
+    async fn refund(&self, request: &RefundRequest) -> Result<(), ChannelError>;
+
+    /// Cancels an order or some of its lines. Requires `orders_cancel`.
+    async fn cancel(&self, request: &CancellationRequest) -> Result<(), ChannelError>;
+
+    /// Starts a login-type authorization: the URL of the channel's login page and the state to
+    /// keep. Requires `login_authorization`.
+    async fn begin_authorization(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationStart, ChannelError>;
+
+    /// Finishes a login-type authorization with what the channel handed back, giving new
+    /// credentials (or, in a device flow, "not yet"). Requires `login_authorization`.
+    async fn complete_authorization(
+        &self,
+        pending: &PendingAuthorization,
+        callback: &AuthorizationCallback,
+    ) -> Result<AuthorizationOutcome, ChannelError>;
+}
+
+/// Compile-time check that [`Channel`] stays dyn-compatible.
+fn _assert_dyn_compatible(_: &dyn Channel) {}

@@ -1,0 +1,51 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+pub mod capability;
+pub mod channel;
+pub mod clock;
+pub mod credentials;
+pub mod error;
+pub mod ids;
+pub mod lifecycle;
+pub mod listing;
+pub mod mapping;
+pub mod memory;
+pub mod money;
+pub mod order;
+
+pub use capability::{Capabilities, Operation, RateLimits};
+pub use channel::{
+    AccountInfo, Channel, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery, PageToken,
+    RejectedOrder,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use credentials::{
+    AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
+    CredentialKind, Credentials, PendingAuthorization,
+};
+pub use error::{BrokenReason, ChannelError, ErrorKind};
+pub use ids::{
+    ChannelKind, ChannelListingId, ChannelOrderId, IntegrationId, Label, Sku, ValueError,
+};
+pub use lifecycle::{
+    Actor, AuditEvent, Blocked, Context, Feature, Features, Health, Lifecycle, LifecycleError,
+    Phase, SupportOverride, Switch,
+};
+pub use listing::{
+    ChannelListing, ChannelListingState, EndListing, EndReason, Fingerprint, InventoryItem,
+    Listing, ListingOutcome, ListingStatus, ListingUpdate, NewListing,
+};
+pub use mapping::{MappingSet, ShippingMapping, ShippingService, SkuMapping, SkuResolution};
+pub use memory::MemoryChannel;
+pub use money::{Currency, Money, MoneyError};
+pub use order::{
+    Address, AdjustmentReason, Buyer, Cancellation, CancellationRequest, CurrencySource, Delivery,
+    IdempotencyKey, LineQuantity, Management, Order, OrderLine, OrderState, OrderStatus, Refund,
+    RefundLine, RefundRequest, Shipment, ShipmentRequest,
+};
+
+/// Re-exported so users name the same `Decimal` and secret types as the library.
+pub use rust_decimal::Decimal;
+pub use secrecy::{ExposeSecret, SecretString};
