@@ -115,8 +115,10 @@ impl fmt::Display for BrokenReason {
 /// the time to wait when rate limited, and context: the channel, the operation, the HTTP status
 /// and the channel's own message, exactly as the channel said it. It never carries a request
 /// body, a credential or an authorization header.
+pub struct ChannelError(Box<Inner>);
+
 #[derive(Debug)]
-pub struct ChannelError {
+struct Inner {
     kind: ErrorKind,
     temporary: bool,
     message: String,
@@ -126,6 +128,7 @@ pub struct ChannelError {
     channel_message: Option<String>,
     retry_after: Option<Duration>,
     broken_reason: Option<BrokenReason>,
+    field: Option<String>,
     attempts: u32,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -134,7 +137,7 @@ impl ChannelError {
     /// An error of `kind` with a message written for a person. Temporary when the kind is
     /// temporary by default ([`ErrorKind::is_temporary_by_default`]).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind,
             temporary: kind.is_temporary_by_default(),
             message: message.into(),
@@ -147,9 +150,10 @@ impl ChannelError {
                 ErrorKind::Auth => Some(BrokenReason::CredentialsRejected),
                 _ => None,
             },
+            field: None,
             attempts: 0,
             source: None,
-        }
+        }))
     }
 
     /// An authentication error with its diagnosis.
@@ -160,7 +164,7 @@ impl ChannelError {
     /// A rate-limit error, retryable after `retry_after` when known.
     pub fn rate_limited(retry_after: Option<Duration>, message: impl Into<String>) -> Self {
         let mut e = Self::new(ErrorKind::RateLimited, message);
-        e.retry_after = retry_after;
+        e.0.retry_after = retry_after;
         e
     }
 
@@ -191,140 +195,161 @@ impl ChannelError {
 
     /// Sets the channel.
     pub fn with_channel(mut self, channel: ChannelKind) -> Self {
-        self.channel = Some(channel);
+        self.0.channel = Some(channel);
         self
     }
 
     /// Sets the operation (`"fetch_orders"`, `"ship"`, …).
     pub fn with_operation(mut self, operation: &'static str) -> Self {
-        self.operation = Some(operation);
+        self.0.operation = Some(operation);
         self
     }
 
     /// Sets the HTTP status of the response.
     pub fn with_http_status(mut self, status: u16) -> Self {
-        self.http_status = Some(status);
+        self.0.http_status = Some(status);
         self
     }
 
     /// Sets the channel's own message, exactly as it was sent.
     pub fn with_channel_message(mut self, message: impl Into<String>) -> Self {
-        self.channel_message = Some(message.into());
+        self.0.channel_message = Some(message.into());
         self
     }
 
     /// Sets how long to wait before trying again.
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
-        self.retry_after = Some(retry_after);
+        self.0.retry_after = Some(retry_after);
         self
     }
 
     /// Sets the diagnosis of an authentication failure.
     pub fn with_broken_reason(mut self, reason: BrokenReason) -> Self {
-        self.broken_reason = Some(reason);
+        self.0.broken_reason = Some(reason);
+        self
+    }
+
+    /// Names the field a validation error is about (`"price.amount"`, `"sku"`).
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.0.field = Some(field.into());
         self
     }
 
     /// Marks the error temporary (worth retrying) or permanent.
     pub fn set_temporary(mut self, temporary: bool) -> Self {
-        self.temporary = temporary;
+        self.0.temporary = temporary;
         self
     }
 
     /// Records how many attempts were made before giving up.
     pub fn with_attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts;
+        self.0.attempts = attempts;
         self
     }
 
     /// Attaches the underlying cause. It must not contain secrets.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.0.source = Some(Box::new(source));
         self
     }
 
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// Whether trying again later may succeed.
     pub fn is_temporary(&self) -> bool {
-        self.temporary
+        self.0.temporary
     }
 
     /// Our message, written for a person.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The channel, when known.
     pub fn channel(&self) -> Option<ChannelKind> {
-        self.channel
+        self.0.channel
     }
 
     /// The operation, when known.
     pub fn operation(&self) -> Option<&'static str> {
-        self.operation
+        self.0.operation
     }
 
     /// The HTTP status of the channel's response, when there was one.
     pub fn http_status(&self) -> Option<u16> {
-        self.http_status
+        self.0.http_status
     }
 
     /// The channel's own message, exactly as it was sent.
     pub fn channel_message(&self) -> Option<&str> {
-        self.channel_message.as_deref()
+        self.0.channel_message.as_deref()
     }
 
     /// How long to wait before trying again, when the channel (or our limiter) said.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// The diagnosis of an authentication failure.
     pub fn broken_reason(&self) -> Option<BrokenReason> {
-        self.broken_reason
+        self.0.broken_reason
+    }
+
+    /// The field a validation error is about, when the channel said.
+    pub fn field(&self) -> Option<&str> {
+        self.0.field.as_deref()
     }
 
     /// How many attempts were made (0 when not recorded).
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.0.attempts
     }
 }
 
 impl fmt::Display for ChannelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(channel) = self.channel {
+        if let Some(channel) = self.0.channel {
             write!(f, "{channel}")?;
-            if let Some(op) = self.operation {
+            if let Some(op) = self.0.operation {
                 write!(f, " {op}")?;
             }
             f.write_str(": ")?;
-        } else if let Some(op) = self.operation {
+        } else if let Some(op) = self.0.operation {
             write!(f, "{op}: ")?;
         }
-        write!(f, "{}: {}", self.kind, self.message)?;
-        if let Some(status) = self.http_status {
+        write!(f, "{}: {}", self.0.kind, self.0.message)?;
+        if let Some(field) = &self.0.field {
+            write!(f, " (field {field})")?;
+        }
+        if let Some(status) = self.0.http_status {
             write!(f, " (HTTP {status})")?;
         }
-        if let Some(msg) = &self.channel_message {
+        if let Some(msg) = &self.0.channel_message {
             write!(f, "; the channel said: {msg:?}")?;
         }
-        if let Some(wait) = self.retry_after {
+        if let Some(wait) = self.0.retry_after {
             write!(f, "; retry after {}s", wait.as_secs())?;
         }
-        if self.attempts > 1 {
-            write!(f, "; gave up after {} attempts", self.attempts)?;
+        if self.0.attempts > 1 {
+            write!(f, "; gave up after {} attempts", self.0.attempts)?;
         }
         Ok(())
     }
 }
 
+impl fmt::Debug for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl std::error::Error for ChannelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
