@@ -6,6 +6,7 @@ pub mod capability;
 pub mod channel;
 pub mod clock;
 pub mod credentials;
+pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod lifecycle;
@@ -25,6 +26,15 @@ pub use credentials::{
     AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
     CredentialKind, Credentials, PendingAuthorization,
 };
+pub use engine::catalog::{Catalog, CatalogError, CatalogPage};
+pub use engine::notify::{MissingMapping, Notification, Notifier};
+pub use engine::scheduler::{ScheduledOperation, Scheduler};
+pub use engine::settings::{Frequencies, IntegrationSettings};
+pub use engine::store::{
+    LedgerEntry, LedgerFilter, NotImportedReason, OrderOutcome, Store, StoreError,
+};
+pub use engine::vault::{CredentialKey, SealedCredentials, VaultError};
+pub use engine::{Engine, EngineError};
 pub use error::{BrokenReason, ChannelError, ErrorKind};
 pub use ids::{
     ChannelKind, ChannelListingId, ChannelOrderId, IntegrationId, Label, Sku, ValueError,
@@ -38,7 +48,7 @@ pub use listing::{
     Listing, ListingOutcome, ListingStatus, ListingUpdate, NewListing,
 };
 pub use mapping::{MappingSet, ShippingMapping, ShippingService, SkuMapping, SkuResolution};
-pub use memory::MemoryChannel;
+pub use memory::{MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
     Address, AdjustmentReason, Buyer, Cancellation, CancellationRequest, CurrencySource, Delivery,

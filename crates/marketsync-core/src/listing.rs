@@ -92,6 +92,8 @@ pub struct Listing {
     pub sku: Sku,
     /// The linked channel listing, if any.
     pub channel_listing_id: Option<ChannelListingId>,
+    /// The SKU the channel listing carries (differs from `sku` when a SKU mapping applies).
+    pub channel_sku: Option<Sku>,
     /// The link state.
     pub status: ListingStatus,
     /// Fingerprint of the content last sent successfully.

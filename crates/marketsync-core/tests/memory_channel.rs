@@ -167,7 +167,12 @@ async fn publish_end_and_outside_deletion() {
 
 #[tokio::test]
 async fn order_cursor_never_skips_and_edits_reappear() {
-    let ch = MemoryChannel::new(ChannelKind::Reverb).with_page_size(2);
+    let ch = MemoryChannel::new(ChannelKind::Reverb)
+        .with_page_size(2)
+        .with_capabilities(Capabilities {
+            orders_acknowledge: false,
+            ..Capabilities::all()
+        });
     for i in 1..=5 {
         ch.add_order(order(&format!("O{i}"), i));
     }

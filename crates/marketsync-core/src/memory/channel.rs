@@ -78,7 +78,9 @@ struct State {
 /// orders, and runs the login-type authorization flow. Its capabilities are configurable and any
 /// call can be scripted to fail ([`fail_nth`](Self::fail_nth), [`fail_next`](Self::fail_next),
 /// [`revoke_credentials`](Self::revoke_credentials)). Orders are returned in the order they were
-/// added (or last edited); the cursor is the position of the last order returned.
+/// added (or last edited); the cursor is the position of the last order returned. With the
+/// `orders_acknowledge` capability the feed is instead every order not yet acknowledged, as with
+/// ChannelAdvisor's export flag, and no cursor is returned.
 #[derive(Debug, Clone)]
 pub struct MemoryChannel {
     kind: ChannelKind,
@@ -309,7 +311,8 @@ impl MemoryChannel {
                 ChannelError::unsupported(format!("{} does not support {op}", self.kind)),
             ));
         }
-        if let Some(msg) = &s.revoked {
+        // Logging in again is how revoked credentials are replaced, so it is always allowed.
+        if let Some(msg) = s.revoked.as_ref().filter(|_| op != Operation::Authorize) {
             return Err(self.err(
                 op,
                 ChannelError::auth(BrokenReason::CredentialsRejected, "credentials refused")
@@ -622,9 +625,15 @@ impl Channel for MemoryChannel {
             Some(p) => parse_seq(&p.0, "page token")?,
             None => 0,
         };
-        let start = from_cursor.max(from_page);
         let s = self.lock();
         let caps = s.capabilities;
+        // With acknowledgement (ChannelAdvisor's export flag) the feed is "every order not yet
+        // acknowledged": the cursor plays no part, only the page token of this download.
+        let start = if caps.orders_acknowledge {
+            from_page
+        } else {
+            from_cursor.max(from_page)
+        };
         let size = Self::page_size(&s, query.page_size, caps.orders_page_max);
         let mut orders = Vec::new();
         let mut last_seq = None;
@@ -648,7 +657,11 @@ impl Channel for MemoryChannel {
             last_seq = Some(*seq);
         }
         drop(s);
-        let cursor = last_seq.map(|q| Cursor(q.to_string()));
+        let cursor = if caps.orders_acknowledge {
+            None
+        } else {
+            last_seq.map(|q| Cursor(q.to_string()))
+        };
         let next_page = if more {
             last_seq.map(|q| PageToken(q.to_string()))
         } else {

@@ -1,0 +1,616 @@
+//! Listing operations: link, sync (with broken-link detection), publish, reconcile, unlink,
+//! relink.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::capability::Operation;
+use crate::channel::{Channel, ListingQuery};
+use crate::error::{ChannelError, ErrorKind};
+use crate::ids::{ChannelListingId, IntegrationId, Label, Sku};
+use crate::lifecycle::{Actor, Feature};
+use crate::listing::{
+    ChannelListing, ChannelListingState, EndListing, EndReason, InventoryItem, Listing,
+    ListingStatus, ListingUpdate, NewListing,
+};
+use crate::mapping::MappingSet;
+
+use super::{Engine, EngineError};
+
+const CATALOG_PAGE: usize = 500;
+
+/// One listing that failed, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingFailure {
+    /// The seller's SKU.
+    pub sku: Sku,
+    /// The kind of failure.
+    pub kind: ErrorKind,
+    /// The message, with the channel's own words where it gave some.
+    pub message: String,
+    /// The field a validation error is about, where the channel said.
+    pub field: Option<String>,
+}
+
+impl ListingFailure {
+    fn new(sku: Sku, e: &ChannelError) -> Self {
+        Self {
+            sku,
+            kind: e.kind(),
+            message: e.to_string(),
+            field: e.field().map(str::to_owned),
+        }
+    }
+}
+
+/// What linking found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkReport {
+    /// Newly linked: SKU and channel listing.
+    pub linked: Vec<(Sku, ChannelListingId)>,
+    /// Already linked before this run.
+    pub already_linked: usize,
+    /// Channel listings with no labelled item (their channel SKU, after mapping, when they
+    /// have one).
+    pub channel_listings_without_item: Vec<(ChannelListingId, Option<Sku>)>,
+    /// Labelled items with no channel listing.
+    pub items_without_listing: Vec<Sku>,
+    /// Items whose link is broken: not relinked automatically (unlink and relink them).
+    pub broken_not_relinked: Vec<Sku>,
+    /// Channel listings matching an item that is already linked to another listing.
+    pub duplicates: Vec<(Sku, ChannelListingId)>,
+}
+
+/// What a sync sent and found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// SKUs whose changes the channel accepted.
+    pub sent: Vec<Sku>,
+    /// Linked listings with nothing changed since the last successful send.
+    pub unchanged: usize,
+    /// SKUs the channel refused, each with its reason; the others were still sent.
+    pub failed: Vec<ListingFailure>,
+    /// Linked listings whose channel product no longer exists: now broken links.
+    pub broken: Vec<Sku>,
+    /// Linked listings ended on the channel.
+    pub ended: Vec<Sku>,
+    /// Linked items that no longer carry the label (left to reconcile).
+    pub not_on_label: Vec<Sku>,
+    /// Linked SKUs no longer in the catalog.
+    pub missing_from_catalog: Vec<Sku>,
+    /// The run stopped early (rate limit budget exhausted): why; the rest is sent next run.
+    pub stopped: Option<String>,
+}
+
+/// What publishing created.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishReport {
+    /// Newly created listings.
+    pub published: Vec<(Sku, ChannelListingId)>,
+    /// Items the channel refused.
+    pub failed: Vec<ListingFailure>,
+}
+
+/// The dry-run plan of a reconcile: every channel listing that would be ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcilePlan {
+    /// The integration.
+    pub integration: IntegrationId,
+    /// The label the plan was made against.
+    pub label: Label,
+    /// When it was made.
+    pub made_at: DateTime<Utc>,
+    /// The listings to end.
+    pub listings: Vec<EndListing>,
+}
+
+/// What carrying out a reconcile plan did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileReport {
+    /// Listings ended.
+    pub ended: Vec<ChannelListingId>,
+    /// Listings the channel refused to end, with the reason.
+    pub failed: Vec<(ChannelListingId, String)>,
+}
+
+/// The result of a scheduled reconcile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReconcileOutcome {
+    /// The reconciler was just switched on: here is the dry-run plan; nothing was removed until
+    /// the host confirms it.
+    AwaitingConfirmation(ReconcilePlan),
+    /// Carried out.
+    Done(ReconcileReport),
+}
+
+impl Engine {
+    async fn labelled_items(&self, label: &Label) -> Result<Vec<InventoryItem>, EngineError> {
+        let mut items = Vec::new();
+        let mut page: Option<String> = None;
+        loop {
+            let p = self
+                .catalog
+                .items_with_label(label, page.as_deref(), CATALOG_PAGE)
+                .await?;
+            items.extend(p.items);
+            match p.next {
+                Some(n) => page = Some(n),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    async fn all_channel_listings(
+        &self,
+        id: IntegrationId,
+        channel: &dyn Channel,
+        skus: Vec<Sku>,
+        include_ended: bool,
+    ) -> Result<Vec<ChannelListing>, EngineError> {
+        let mut out = Vec::new();
+        let mut query = ListingQuery {
+            skus,
+            include_ended,
+            page: None,
+            page_size: None,
+        };
+        loop {
+            let page = match channel.list_listings(&query).await {
+                Ok(p) => p,
+                Err(e) => return Err(self.channel_failed(id, e).await),
+            };
+            out.extend(page.listings);
+            match page.next_page {
+                Some(p) => query.page = Some(p),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The inventory SKU a channel listing's SKU stands for, after SKU mapping.
+    fn inventory_sku(mappings: &MappingSet, channel_sku: &Sku) -> Sku {
+        mappings
+            .sku(channel_sku)
+            .map(|m| m.inventory_sku.clone())
+            .unwrap_or_else(|| channel_sku.clone())
+    }
+
+    /// Links existing channel listings to labelled items by SKU (after SKU mapping). Broken links
+    /// are never relinked automatically.
+    pub async fn link_listings(&self, id: IntegrationId) -> Result<LinkReport, EngineError> {
+        let (rec, channel, caps) = self.gate(id, Feature::Listings).await?;
+        Self::require(&caps, channel.as_ref(), Operation::ListListings)?;
+        let label = rec.lifecycle.label().cloned().ok_or(EngineError::NoLabel)?;
+        let items: BTreeMap<Sku, InventoryItem> = self
+            .labelled_items(&label)
+            .await?
+            .into_iter()
+            .map(|i| (i.sku.clone(), i))
+            .collect();
+        let mappings = self.store.mappings(id).await?;
+        let mut links: BTreeMap<Sku, Listing> = self
+            .store
+            .listings(id)
+            .await?
+            .into_iter()
+            .map(|l| (l.sku.clone(), l))
+            .collect();
+        let listings = self
+            .all_channel_listings(id, channel.as_ref(), Vec::new(), false)
+            .await?;
+        let mut report = LinkReport::default();
+        let mut matched: BTreeSet<Sku> = BTreeSet::new();
+        let now = self.now();
+        for cl in listings {
+            let Some(channel_sku) = &cl.sku else {
+                report.channel_listings_without_item.push((cl.id, None));
+                continue;
+            };
+            let sku = Self::inventory_sku(&mappings, channel_sku);
+            if !items.contains_key(&sku) {
+                report
+                    .channel_listings_without_item
+                    .push((cl.id, Some(sku)));
+                continue;
+            }
+            matched.insert(sku.clone());
+            match links.get(&sku) {
+                Some(l) if l.status == ListingStatus::BrokenLink => {
+                    if !report.broken_not_relinked.contains(&sku) {
+                        report.broken_not_relinked.push(sku);
+                    }
+                }
+                Some(l)
+                    if l.status != ListingStatus::Unlinked
+                        && l.channel_listing_id.as_ref() == Some(&cl.id) =>
+                {
+                    report.already_linked += 1;
+                }
+                Some(l) if l.status != ListingStatus::Unlinked => {
+                    report.duplicates.push((sku, cl.id));
+                }
+                _ if report.linked.iter().any(|(s, _)| s == &sku) => {
+                    report.duplicates.push((sku, cl.id));
+                }
+                _ => {
+                    let l = Listing {
+                        integration_id: id,
+                        sku: sku.clone(),
+                        channel_listing_id: Some(cl.id.clone()),
+                        channel_sku: Some(channel_sku.clone()),
+                        status: ListingStatus::Linked,
+                        last_sent: None,
+                        updated_at: now,
+                    };
+                    self.store.put_listing(&l).await?;
+                    links.insert(sku.clone(), l);
+                    report.linked.push((sku, cl.id));
+                }
+            }
+        }
+        report.items_without_listing = items
+            .keys()
+            .filter(|s| !matched.contains(*s))
+            .filter(|s| {
+                links
+                    .get(*s)
+                    .is_none_or(|l| l.status == ListingStatus::Unlinked)
+            })
+            .cloned()
+            .collect();
+        Ok(report)
+    }
+
+    /// Sends what changed since the last successful send for every linked listing, batched to
+    /// the channel's maximum. A linked listing gone from the channel becomes a broken link; one
+    /// listing's failure never stops the others.
+    pub async fn sync_listings(&self, id: IntegrationId) -> Result<SyncReport, EngineError> {
+        let (rec, channel, caps) = self.gate(id, Feature::Listings).await?;
+        Self::require(&caps, channel.as_ref(), Operation::UpdateListings)?;
+        let label = rec.lifecycle.label().cloned().ok_or(EngineError::NoLabel)?;
+        let linked: Vec<Listing> = self
+            .store
+            .listings(id)
+            .await?
+            .into_iter()
+            .filter(|l| l.status == ListingStatus::Linked && l.channel_listing_id.is_some())
+            .collect();
+        let mut report = SyncReport::default();
+        if linked.is_empty() {
+            return Ok(report);
+        }
+        let now = self.now();
+
+        // Broken links: what the channel still has of the linked listings.
+        let channel_skus: Vec<Sku> = linked
+            .iter()
+            .map(|l| l.channel_sku.clone().unwrap_or_else(|| l.sku.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let present: BTreeMap<ChannelListingId, ChannelListing> = self
+            .all_channel_listings(id, channel.as_ref(), channel_skus, true)
+            .await?
+            .into_iter()
+            .map(|l| (l.id.clone(), l))
+            .collect();
+
+        let skus: Vec<Sku> = linked.iter().map(|l| l.sku.clone()).collect();
+        let mut items: BTreeMap<Sku, InventoryItem> = BTreeMap::new();
+        for chunk in skus.chunks(CATALOG_PAGE) {
+            for i in self.catalog.items_by_sku(chunk).await? {
+                items.insert(i.sku.clone(), i);
+            }
+        }
+
+        let mut pending: Vec<(Listing, ListingUpdate)> = Vec::new();
+        for mut l in linked {
+            let Some(listing_id) = l.channel_listing_id.clone() else {
+                continue;
+            };
+            match present.get(&listing_id) {
+                None => {
+                    l.status = ListingStatus::BrokenLink;
+                    l.updated_at = now;
+                    self.store.put_listing(&l).await?;
+                    report.broken.push(l.sku);
+                    continue;
+                }
+                Some(cl) if cl.state == ChannelListingState::Ended => {
+                    l.status = ListingStatus::Ended;
+                    l.updated_at = now;
+                    self.store.put_listing(&l).await?;
+                    report.ended.push(l.sku);
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let Some(item) = items.get(&l.sku) else {
+                report.missing_from_catalog.push(l.sku);
+                continue;
+            };
+            if !item.has_label(&label) {
+                report.not_on_label.push(l.sku);
+                continue;
+            }
+            let update = ListingUpdate::from_item(listing_id, item);
+            if l.last_sent == Some(update.fingerprint()) {
+                report.unchanged += 1;
+            } else {
+                pending.push((l, update));
+            }
+        }
+
+        let mut batches = pending.chunks(caps.update_batch());
+        for batch in batches.by_ref() {
+            let updates: Vec<ListingUpdate> = batch.iter().map(|(_, u)| u.clone()).collect();
+            let outcomes = match channel.update_listings(&updates).await {
+                Ok(o) => o,
+                Err(e) if e.kind() == ErrorKind::Auth => {
+                    return Err(self.channel_failed(id, e).await);
+                }
+                Err(e) => {
+                    for (l, _) in batch {
+                        report.failed.push(ListingFailure::new(l.sku.clone(), &e));
+                    }
+                    if e.kind() == ErrorKind::RateLimited {
+                        report.stopped = Some(e.to_string());
+                        break;
+                    }
+                    continue;
+                }
+            };
+            for ((l, u), outcome) in batch.iter().zip(outcomes) {
+                let mut l = l.clone();
+                match outcome.result {
+                    Ok(_) => {
+                        l.last_sent = Some(u.fingerprint());
+                        l.updated_at = now;
+                        self.store.put_listing(&l).await?;
+                        report.sent.push(l.sku);
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        l.status = ListingStatus::BrokenLink;
+                        l.updated_at = now;
+                        self.store.put_listing(&l).await?;
+                        report.broken.push(l.sku);
+                    }
+                    Err(e) => report.failed.push(ListingFailure::new(l.sku, &e)),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Creates channel listings for labelled items that have none (drafts unless `publish`).
+    /// Where the channel cannot publish, fails with [`EngineError::Unsupported`] and its rule.
+    pub async fn publish_listings(
+        &self,
+        id: IntegrationId,
+        publish: bool,
+    ) -> Result<PublishReport, EngineError> {
+        let (rec, channel, caps) = self.gate(id, Feature::Listings).await?;
+        Self::require(&caps, channel.as_ref(), Operation::PublishListings)?;
+        let label = rec.lifecycle.label().cloned().ok_or(EngineError::NoLabel)?;
+        let links: BTreeMap<Sku, Listing> = self
+            .store
+            .listings(id)
+            .await?
+            .into_iter()
+            .map(|l| (l.sku.clone(), l))
+            .collect();
+        let todo: Vec<NewListing> = self
+            .labelled_items(&label)
+            .await?
+            .into_iter()
+            .filter(|i| {
+                links
+                    .get(&i.sku)
+                    .is_none_or(|l| l.status == ListingStatus::Unlinked)
+            })
+            .map(|i| NewListing {
+                sku: i.sku,
+                title: i.title,
+                price: i.price,
+                quantity: i.quantity,
+                publish,
+            })
+            .collect();
+        let mut report = PublishReport::default();
+        let now = self.now();
+        for batch in todo.chunks(caps.update_batch()) {
+            let outcomes = match channel.publish_listings(batch).await {
+                Ok(o) => o,
+                Err(e) if e.kind() == ErrorKind::Auth => {
+                    return Err(self.channel_failed(id, e).await);
+                }
+                Err(e) => {
+                    report
+                        .failed
+                        .extend(batch.iter().map(|n| ListingFailure::new(n.sku.clone(), &e)));
+                    continue;
+                }
+            };
+            for (n, outcome) in batch.iter().zip(outcomes) {
+                match outcome.result {
+                    Ok(listing_id) => {
+                        let fp = ListingUpdate {
+                            listing_id: listing_id.clone(),
+                            sku: n.sku.clone(),
+                            price: Some(n.price),
+                            quantity: Some(n.quantity),
+                            title: Some(n.title.clone()),
+                        }
+                        .fingerprint();
+                        self.store
+                            .put_listing(&Listing {
+                                integration_id: id,
+                                sku: n.sku.clone(),
+                                channel_listing_id: Some(listing_id.clone()),
+                                channel_sku: Some(n.sku.clone()),
+                                status: ListingStatus::Linked,
+                                last_sent: Some(fp),
+                                updated_at: now,
+                            })
+                            .await?;
+                        report.published.push((n.sku.clone(), listing_id));
+                    }
+                    Err(e) => report.failed.push(ListingFailure::new(n.sku.clone(), &e)),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Removes the link of a SKU (e.g. a broken link), so it can be relinked.
+    pub async fn unlink(&self, id: IntegrationId, sku: &Sku) -> Result<(), EngineError> {
+        self.integration(id).await?;
+        if let Some(mut l) = self
+            .store
+            .listings(id)
+            .await?
+            .into_iter()
+            .find(|l| &l.sku == sku)
+        {
+            l.status = ListingStatus::Unlinked;
+            l.channel_listing_id = None;
+            l.channel_sku = None;
+            l.last_sent = None;
+            l.updated_at = self.now();
+            self.store.put_listing(&l).await?;
+        }
+        Ok(())
+    }
+
+    /// Links a SKU to a given channel listing explicitly (after an unlink). Its content is sent on
+    /// the next sync.
+    pub async fn relink(
+        &self,
+        id: IntegrationId,
+        sku: &Sku,
+        listing_id: ChannelListingId,
+        channel_sku: Option<Sku>,
+    ) -> Result<(), EngineError> {
+        self.integration(id).await?;
+        self.store
+            .put_listing(&Listing {
+                integration_id: id,
+                sku: sku.clone(),
+                channel_listing_id: Some(listing_id),
+                channel_sku: channel_sku.or_else(|| Some(sku.clone())),
+                status: ListingStatus::Linked,
+                last_sent: None,
+                updated_at: self.now(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The dry run of a reconcile: every channel listing (not ended) whose SKU, after mapping,
+    /// is not a labelled item. Nothing is changed.
+    pub async fn plan_reconcile(&self, id: IntegrationId) -> Result<ReconcilePlan, EngineError> {
+        let (rec, channel, caps) = self.gate(id, Feature::Reconciler).await?;
+        Self::require(&caps, channel.as_ref(), Operation::EndListings)?;
+        let label = rec.lifecycle.label().cloned().ok_or(EngineError::NoLabel)?;
+        let labelled: BTreeSet<Sku> = self
+            .labelled_items(&label)
+            .await?
+            .into_iter()
+            .map(|i| i.sku)
+            .collect();
+        let mappings = self.store.mappings(id).await?;
+        let listings = self
+            .all_channel_listings(id, channel.as_ref(), Vec::new(), false)
+            .await?;
+        let to_end = listings
+            .into_iter()
+            .filter(|cl| cl.state != ChannelListingState::Ended)
+            .filter(|cl| match &cl.sku {
+                Some(s) => !labelled.contains(&Self::inventory_sku(&mappings, s)),
+                None => true,
+            })
+            .map(|cl| EndListing {
+                listing_id: cl.id,
+                sku: cl.sku,
+                reason: EndReason::NotOnLabel,
+            })
+            .collect();
+        Ok(ReconcilePlan {
+            integration: id,
+            label,
+            made_at: self.now(),
+            listings: to_end,
+        })
+    }
+
+    /// Carries out exactly `plan` (and records that the reconciler's first plan was confirmed).
+    pub async fn confirm_reconcile(
+        &self,
+        id: IntegrationId,
+        plan: &ReconcilePlan,
+        actor: Actor,
+    ) -> Result<ReconcileReport, EngineError> {
+        if plan.integration != id {
+            return Err(EngineError::PlanMismatch);
+        }
+        let (rec, channel, caps) = self.gate(id, Feature::Reconciler).await?;
+        Self::require(&caps, channel.as_ref(), Operation::EndListings)?;
+        if !rec.lifecycle.reconcile_plan_confirmed() {
+            self.apply(id, actor, crate::lifecycle::Event::ConfirmReconcilePlan)
+                .await?;
+        }
+        let mut report = ReconcileReport::default();
+        let links: BTreeMap<ChannelListingId, Listing> = self
+            .store
+            .listings(id)
+            .await?
+            .into_iter()
+            .filter_map(|l| l.channel_listing_id.clone().map(|c| (c, l)))
+            .collect();
+        for batch in plan.listings.chunks(caps.end_batch()) {
+            let outcomes = match channel.end_listings(batch).await {
+                Ok(o) => o,
+                Err(e) if e.kind() == ErrorKind::Auth => {
+                    return Err(self.channel_failed(id, e).await);
+                }
+                Err(e) => {
+                    report
+                        .failed
+                        .extend(batch.iter().map(|b| (b.listing_id.clone(), e.to_string())));
+                    continue;
+                }
+            };
+            for (b, outcome) in batch.iter().zip(outcomes) {
+                match outcome.result {
+                    Ok(_) => {
+                        if let Some(l) = links.get(&b.listing_id) {
+                            let mut l = l.clone();
+                            l.status = ListingStatus::Ended;
+                            l.updated_at = self.now();
+                            self.store.put_listing(&l).await?;
+                        }
+                        report.ended.push(b.listing_id.clone());
+                    }
+                    Err(e) => report.failed.push((b.listing_id.clone(), e.to_string())),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// A scheduled reconcile: the first run after the reconciler is switched on only returns
+    /// the plan for the host to confirm; later runs plan and carry out.
+    pub async fn run_reconcile(&self, id: IntegrationId) -> Result<ReconcileOutcome, EngineError> {
+        let plan = self.plan_reconcile(id).await?;
+        let rec = self.integration(id).await?;
+        if !rec.lifecycle.reconcile_plan_confirmed() {
+            return Ok(ReconcileOutcome::AwaitingConfirmation(plan));
+        }
+        Ok(ReconcileOutcome::Done(
+            self.confirm_reconcile(id, &plan, Actor::System).await?,
+        ))
+    }
+}

@@ -1,0 +1,648 @@
+//! The engine: runs operations for one integration against its channel, its store, the host's
+//! catalog and a notifier.
+//!
+//! Every operation checks the lifecycle first (and refuses with [`EngineError::Blocked`] when the
+//! integration is in Setup, disabled, broken, deactivated, deleted, or the feature is off), then
+//! the channel's capabilities ([`EngineError::Unsupported`], decided here without a call), calls
+//! the channel, maps, persists, and returns a report of what happened. An `Auth` error from the
+//! channel turns the integration's health Broken with the channel's message and a typed
+//! diagnosis, notifying once per break.
+
+pub mod catalog;
+mod listings;
+pub mod notify;
+mod orders;
+pub mod scheduler;
+pub mod settings;
+pub mod store;
+pub mod vault;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::capability::{Capabilities, Operation};
+use crate::channel::{AccountInfo, Channel};
+use crate::clock::Clock;
+use crate::credentials::{
+    AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
+    Credentials, PendingAuthorization,
+};
+use crate::error::{ChannelError, ErrorKind};
+use crate::ids::{ChannelOrderId, IntegrationId};
+use crate::lifecycle::{
+    Actor, AuditEvent, Blocked, Change, ChannelRules, Context, DeleteConfirmation, DeletePlan,
+    Event, Feature, HealthKind, Lifecycle, LifecycleError,
+};
+use crate::mapping::MappingSet;
+
+use catalog::{Catalog, CatalogError};
+use notify::{Notification, Notifier};
+use settings::IntegrationSettings;
+use store::{IntegrationRecord, LedgerFilter, NoticeState, Store, StoreError};
+use vault::{CredentialKey, VaultError};
+
+pub use listings::{
+    LinkReport, ListingFailure, PublishReport, ReconcileOutcome, ReconcilePlan, ReconcileReport,
+    SyncReport,
+};
+pub use orders::{ImportReport, OrderExplanation, OutboxFailure, OutboxReport, evaluate_order};
+
+/// Why an engine operation failed as a whole. Failures of single listings or orders are not
+/// errors: they are in the operation's report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No such integration.
+    #[error("no integration {0}")]
+    UnknownIntegration(IntegrationId),
+    /// The integration has no channel registered in this engine.
+    #[error(
+        "no channel is registered for integration {0}: call Engine::register_channel after start-up"
+    )]
+    NoChannel(IntegrationId),
+    /// The lifecycle does not allow the operation now.
+    #[error("integration {integration}: {blocked}")]
+    Blocked {
+        /// The integration.
+        integration: IntegrationId,
+        /// Why.
+        blocked: Blocked,
+    },
+    /// The channel does not support the operation (decided from its capabilities, no call made).
+    #[error("{rule}")]
+    Unsupported {
+        /// The operation.
+        operation: Operation,
+        /// The channel's rule, in words.
+        rule: String,
+    },
+    /// The channel requires shipping mappings before orders can be imported, and there are none.
+    #[error(
+        "{channel} requires shipping mappings before orders can be imported: add a mapping for each shipping method text the channel uses"
+    )]
+    ShippingMappingsRequired {
+        /// The channel.
+        channel: crate::ids::ChannelKind,
+    },
+    /// The integration has no label, which the listing operations need.
+    #[error(
+        "the integration has no label: set one so the engine knows which items are in its feed"
+    )]
+    NoLabel,
+    /// A lifecycle transition was refused.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// The channel failed.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The host's catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Credentials could not be sealed or opened.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The order is not in the ledger.
+    #[error("order {0} has never been downloaded for this integration")]
+    UnknownOrder(ChannelOrderId),
+    /// The order was not imported, so nothing can be sent for it.
+    #[error("order {order} was not imported: {reason}")]
+    OrderNotImported {
+        /// The order.
+        order: ChannelOrderId,
+        /// Why it was not imported.
+        reason: String,
+    },
+    /// The order is third-party-managed: nothing is ever sent to the channel for it.
+    #[error(
+        "order {0} is third-party-managed (imported while fulfilments were off): nothing is sent to the channel for it"
+    )]
+    ThirdPartyManaged(ChannelOrderId),
+    /// The reconcile plan no longer matches the integration (made for another one).
+    #[error("the reconcile plan was made for another integration")]
+    PlanMismatch,
+    /// No credentials are stored.
+    #[error("no credentials are stored for integration {0}")]
+    NoCredentials(IntegrationId),
+}
+
+/// The engine. Cheap to share behind an `Arc`; every method works on one integration.
+#[derive(Debug)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    catalog: Arc<dyn Catalog>,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    key: Option<Arc<CredentialKey>>,
+    channels: RwLock<HashMap<IntegrationId, Arc<dyn Channel>>>,
+    outbox_lease: Duration,
+}
+
+/// The most times a lifecycle update is retried when another writer changed the integration
+/// first.
+const UPDATE_ATTEMPTS: usize = 5;
+
+impl Engine {
+    /// An engine over a store, the host's catalog, a notifier and a clock. Credentials cannot be
+    /// stored or read until a key is given ([`with_credential_key`](Self::with_credential_key)).
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: Arc<dyn Catalog>,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            catalog,
+            notifier,
+            clock,
+            key: None,
+            channels: RwLock::new(HashMap::new()),
+            outbox_lease: Duration::from_secs(300),
+        }
+    }
+
+    /// The key credentials are sealed with at rest.
+    pub fn with_credential_key(mut self, key: CredentialKey) -> Self {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// How long a claimed outbox entry stays claimed before another worker may retry it.
+    pub fn with_outbox_lease(mut self, lease: Duration) -> Self {
+        self.outbox_lease = lease;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn ctx(&self, actor: Actor) -> Context {
+        Context::at(actor, self.now())
+    }
+
+    // ----- integrations and channels -----
+
+    /// Creates an integration for a channel: Setup, enabled, unverified. Returns its fresh id.
+    pub async fn create_integration(
+        &self,
+        name: impl Into<String>,
+        channel: Arc<dyn Channel>,
+        settings: IntegrationSettings,
+        actor: Actor,
+    ) -> Result<IntegrationId, EngineError> {
+        let id = IntegrationId::new();
+        let rules = ChannelRules::from(&channel.capabilities());
+        let (lifecycle, created) = Lifecycle::create(rules, &self.ctx(actor));
+        let record = IntegrationRecord {
+            id,
+            name: name.into(),
+            channel: channel.kind(),
+            lifecycle,
+            settings,
+            notices: NoticeState::default(),
+            version: 0,
+        };
+        self.store.insert_integration(&record, &[created]).await?;
+        self.register_channel(id, channel);
+        Ok(id)
+    }
+
+    /// Registers the channel (adapter) of an existing integration, e.g. after a restart.
+    pub fn register_channel(&self, id: IntegrationId, channel: Arc<dyn Channel>) {
+        self.channels
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, channel);
+    }
+
+    /// The channel of an integration.
+    pub fn channel(&self, id: IntegrationId) -> Result<Arc<dyn Channel>, EngineError> {
+        self.channels
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+            .ok_or(EngineError::NoChannel(id))
+    }
+
+    /// An integration's record.
+    pub async fn integration(&self, id: IntegrationId) -> Result<IntegrationRecord, EngineError> {
+        self.store
+            .integration(id)
+            .await?
+            .ok_or(EngineError::UnknownIntegration(id))
+    }
+
+    /// Replaces an integration's settings.
+    pub async fn set_settings(
+        &self,
+        id: IntegrationId,
+        settings: IntegrationSettings,
+    ) -> Result<(), EngineError> {
+        self.update_record(id, |rec, _| {
+            rec.settings = settings.clone();
+            Ok(Vec::new())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Applies a lifecycle event on behalf of `actor`, stores it with its audit events, and sends
+    /// the notifications it implies. Returns the audit events.
+    pub async fn apply(
+        &self,
+        id: IntegrationId,
+        actor: Actor,
+        event: Event,
+    ) -> Result<Vec<AuditEvent>, EngineError> {
+        let ctx = self.ctx(actor);
+        self.update_record(id, |rec, _| Ok(rec.lifecycle.apply(&ctx, event.clone())?))
+            .await
+    }
+
+    /// Records the passing of time (Testing → Live), notifying a phase change.
+    pub async fn tick(&self, id: IntegrationId) -> Result<Vec<AuditEvent>, EngineError> {
+        let now = self.now();
+        self.update_record(id, |rec, _| Ok(rec.lifecycle.tick(now)))
+            .await
+    }
+
+    /// Loads a record, lets `change` modify it (returning audit events), stores it with
+    /// optimistic concurrency (retrying on a concurrent update), then notifies.
+    async fn update_record(
+        &self,
+        id: IntegrationId,
+        mut change: impl FnMut(
+            &mut IntegrationRecord,
+            DateTime<Utc>,
+        ) -> Result<Vec<AuditEvent>, EngineError>,
+    ) -> Result<Vec<AuditEvent>, EngineError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut rec = self.integration(id).await?;
+            let before = rec.clone();
+            let now = self.now();
+            let mut events = rec.lifecycle.tick(now);
+            events.extend(change(&mut rec, now)?);
+            let notes = self.notifications_for(&mut rec, &events);
+            if events.is_empty() && rec == before {
+                return Ok(events);
+            }
+            match self.store.update_integration(&rec, &events).await {
+                Ok(_) => {
+                    for n in &notes {
+                        self.notifier.notify(n).await;
+                    }
+                    return Ok(events);
+                }
+                Err(StoreError::Conflict(_)) if attempt < UPDATE_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The notifications implied by audit events; updates the notice state so each break is
+    /// reported once and its repair once.
+    fn notifications_for(
+        &self,
+        rec: &mut IntegrationRecord,
+        events: &[AuditEvent],
+    ) -> Vec<Notification> {
+        let mut out = Vec::new();
+        for e in events {
+            match &e.change {
+                Change::PhaseChanged { from, to } => out.push(Notification::PhaseChanged {
+                    integration: rec.id,
+                    from: *from,
+                    to: *to,
+                }),
+                Change::HealthChanged {
+                    to: HealthKind::Broken,
+                    reason: Some(reason),
+                    channel_message,
+                    ..
+                } => {
+                    rec.notices.connection_broken = true;
+                    out.push(Notification::ConnectionBroken {
+                        integration: rec.id,
+                        reason: *reason,
+                        channel_message: channel_message.clone(),
+                        advice: reason.advice().to_owned(),
+                    });
+                }
+                Change::HealthChanged {
+                    to: HealthKind::Healthy,
+                    ..
+                } if rec.notices.connection_broken => {
+                    rec.notices.connection_broken = false;
+                    out.push(Notification::ConnectionRestored {
+                        integration: rec.id,
+                    });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Loads the record, the channel and its capabilities, and checks that `feature` may act.
+    async fn gate(
+        &self,
+        id: IntegrationId,
+        feature: Feature,
+    ) -> Result<(IntegrationRecord, Arc<dyn Channel>, Capabilities), EngineError> {
+        let rec = self.integration(id).await?;
+        rec.lifecycle
+            .check_feature(feature, self.now())
+            .map_err(|blocked| EngineError::Blocked {
+                integration: id,
+                blocked,
+            })?;
+        let channel = self.channel(id)?;
+        let caps = channel.capabilities();
+        Ok((rec, channel, caps))
+    }
+
+    fn require(
+        caps: &Capabilities,
+        channel: &dyn Channel,
+        op: Operation,
+    ) -> Result<(), EngineError> {
+        if caps.supports(op) {
+            return Ok(());
+        }
+        let kind = channel.kind();
+        let rule = match op {
+            Operation::PublishListings => format!(
+                "{kind} does not support publishing listings: the listing must already exist on {kind} and be linked (run link listings)"
+            ),
+            Operation::EndListings => {
+                format!(
+                    "{kind} does not support reconciliation (ending listings that are not on the label)"
+                )
+            }
+            Operation::Cancel => {
+                format!("{kind} does not let the seller cancel orders through its API")
+            }
+            Operation::Refund => format!("{kind} does not support refunds through its API"),
+            other => format!("{kind} does not support {other}"),
+        };
+        Err(EngineError::Unsupported {
+            operation: op,
+            rule,
+        })
+    }
+
+    /// Handles a channel error: an `Auth` error breaks the connection (notifying once).
+    async fn channel_failed(&self, id: IntegrationId, error: ChannelError) -> EngineError {
+        if error.kind() == ErrorKind::Auth {
+            let reason = error
+                .broken_reason()
+                .unwrap_or(crate::error::BrokenReason::CredentialsRejected);
+            let message = error
+                .channel_message()
+                .map(str::to_owned)
+                .or_else(|| Some(error.message().to_owned()));
+            let ctx = self.ctx(Actor::System);
+            // A failure to record the break must not hide the channel's error.
+            let _ = self
+                .update_record(id, |rec, _| {
+                    Ok(rec
+                        .lifecycle
+                        .mark_broken(&ctx, reason, message.clone())
+                        .unwrap_or_default())
+                })
+                .await;
+        }
+        EngineError::Channel(error)
+    }
+
+    // ----- credentials -----
+
+    /// Seals and stores credentials entered by the seller; health becomes Unverified.
+    pub async fn enter_credentials(
+        &self,
+        id: IntegrationId,
+        credentials: &Credentials,
+        actor: Actor,
+    ) -> Result<Vec<AuditEvent>, EngineError> {
+        self.store_credentials(id, credentials).await?;
+        self.apply(id, actor, Event::CredentialsEntered).await
+    }
+
+    /// Stores credentials regenerated at the channel (the old secret stopped working at once);
+    /// health becomes Unverified until verified.
+    pub async fn rotate_credentials(
+        &self,
+        id: IntegrationId,
+        credentials: &Credentials,
+        actor: Actor,
+    ) -> Result<Vec<AuditEvent>, EngineError> {
+        self.store_credentials(id, credentials).await?;
+        self.apply(id, actor, Event::RotateCredentials).await
+    }
+
+    /// Seals and stores credentials without a lifecycle change (renewed tokens).
+    pub async fn store_credentials(
+        &self,
+        id: IntegrationId,
+        credentials: &Credentials,
+    ) -> Result<(), EngineError> {
+        let key = self
+            .key
+            .as_deref()
+            .ok_or(VaultError::KeyMissing { needed: None })?;
+        let sealed = vault::seal(key, id, credentials)?;
+        self.store.put_credentials(id, &sealed).await?;
+        Ok(())
+    }
+
+    /// Opens the stored credentials.
+    pub async fn credentials(&self, id: IntegrationId) -> Result<Credentials, EngineError> {
+        let sealed = self
+            .store
+            .credentials(id)
+            .await?
+            .ok_or(EngineError::NoCredentials(id))?;
+        Ok(vault::open(self.key.as_deref(), id, &sealed)?)
+    }
+
+    /// Checks the credentials with the channel. Success makes the integration Healthy (a
+    /// restored connection is notified); an `Auth` refusal makes it Broken with the channel's
+    /// message.
+    pub async fn verify(
+        &self,
+        id: IntegrationId,
+        actor: Actor,
+    ) -> Result<AccountInfo, EngineError> {
+        let rec = self.integration(id).await?;
+        if rec.lifecycle.is_deleted() {
+            return Err(EngineError::Blocked {
+                integration: id,
+                blocked: Blocked::Deleted,
+            });
+        }
+        let channel = self.channel(id)?;
+        match channel.verify().await {
+            Ok(info) => {
+                self.apply(id, actor, Event::VerificationSucceeded).await?;
+                Ok(info)
+            }
+            Err(e) => Err(self.channel_failed(id, e).await),
+        }
+    }
+
+    /// Login-type repair, step one.
+    pub async fn deactivate(&self, id: IntegrationId, actor: Actor) -> Result<(), EngineError> {
+        self.apply(id, actor, Event::Deactivate).await.map(|_| ())
+    }
+
+    /// Login-type repair, step two: reactivates and starts the channel's authorization, returning
+    /// where to send the seller.
+    pub async fn reactivate(
+        &self,
+        id: IntegrationId,
+        actor: Actor,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationStart, EngineError> {
+        self.apply(id, actor, Event::Reactivate).await?;
+        self.begin_authorization(id, request).await
+    }
+
+    /// Starts a login-type authorization (a new connection, or after reactivation).
+    pub async fn begin_authorization(
+        &self,
+        id: IntegrationId,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationStart, EngineError> {
+        let channel = self.channel(id)?;
+        Self::require(
+            &channel.capabilities(),
+            channel.as_ref(),
+            Operation::Authorize,
+        )?;
+        Ok(channel.begin_authorization(request).await?)
+    }
+
+    /// Completes a login-type authorization: stores the new credentials and verifies them.
+    /// Returns `Ok(None)` while a device flow is still pending (poll again later).
+    pub async fn complete_authorization(
+        &self,
+        id: IntegrationId,
+        pending: &PendingAuthorization,
+        callback: &AuthorizationCallback,
+        actor: Actor,
+    ) -> Result<Option<AccountInfo>, EngineError> {
+        let channel = self.channel(id)?;
+        match channel.complete_authorization(pending, callback).await? {
+            AuthorizationOutcome::Pending { .. } => Ok(None),
+            AuthorizationOutcome::Authorized(credentials) => {
+                self.enter_credentials(id, &credentials, actor.clone())
+                    .await?;
+                self.verify(id, actor).await.map(Some)
+            }
+        }
+    }
+
+    /// Sends a "credentials expiring" notice once per expiry when the credentials must be
+    /// renewed within the integration's warning window. Returns the expiry when it is near.
+    pub async fn check_credentials(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let rec = self.integration(id).await?;
+        if rec.lifecycle.is_deleted() {
+            return Ok(None);
+        }
+        let Some(at) = self.credentials(id).await?.must_renew_by() else {
+            return Ok(None);
+        };
+        let window = TimeDelta::from_std(rec.settings.expiry_warning).unwrap_or(TimeDelta::days(7));
+        if at - self.now() > window {
+            return Ok(None);
+        }
+        if rec.notices.credentials_expiring_for != Some(at) {
+            self.update_record(id, |r, _| {
+                r.notices.credentials_expiring_for = Some(at);
+                Ok(Vec::new())
+            })
+            .await?;
+            self.notifier
+                .notify(&Notification::CredentialsExpiring {
+                    integration: id,
+                    expires_at: at,
+                })
+                .await;
+        }
+        Ok(Some(at))
+    }
+
+    // ----- mappings -----
+
+    /// The integration's mappings.
+    pub async fn mappings(&self, id: IntegrationId) -> Result<MappingSet, EngineError> {
+        Ok(self.store.mappings(id).await?)
+    }
+
+    /// Changes the mappings with `f`. Mappings apply to orders downloaded (or re-evaluated)
+    /// after the change; imported orders keep the mapping they were imported with.
+    pub async fn edit_mappings(
+        &self,
+        id: IntegrationId,
+        f: impl FnOnce(&mut MappingSet),
+    ) -> Result<MappingSet, EngineError> {
+        self.integration(id).await?;
+        let mut m = self.store.mappings(id).await?;
+        f(&mut m);
+        self.store.put_mappings(id, &m).await?;
+        Ok(m)
+    }
+
+    // ----- delete -----
+
+    /// Step one of deleting: every unfulfilled order of the integration (the seller stays
+    /// responsible for them), and what deleting means.
+    pub async fn plan_delete(&self, id: IntegrationId) -> Result<DeletePlan, EngineError> {
+        let rec = self.integration(id).await?;
+        let unfulfilled = self
+            .store
+            .ledger(id, LedgerFilter::Unfulfilled)
+            .await?
+            .into_iter()
+            .map(|e| e.channel_order_id)
+            .collect();
+        Ok(rec.lifecycle.plan_delete(unfulfilled, self.now())?)
+    }
+
+    /// Step two: the integration becomes a tombstone; its orders stay readable.
+    pub async fn delete(
+        &self,
+        id: IntegrationId,
+        confirmation: DeleteConfirmation,
+        actor: Actor,
+    ) -> Result<Vec<AuditEvent>, EngineError> {
+        let ctx = self.ctx(actor);
+        self.update_record(id, |rec, _| {
+            Ok(rec.lifecycle.delete(&ctx, confirmation.clone())?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,81 @@
+//! Per-integration settings.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::ChannelKind;
+use crate::money::Currency;
+use crate::order::OrderState;
+
+/// How often the scheduler runs each operation for an integration (its communication frequency).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frequencies {
+    /// Listing sync.
+    pub listings: Duration,
+    /// Order import.
+    pub orders: Duration,
+    /// Sending shipments, refunds and cancellations.
+    pub fulfillments: Duration,
+    /// Checking credentials for expiry.
+    pub credentials: Duration,
+}
+
+impl Frequencies {
+    /// The defaults for a channel. ChannelAdvisor pulls marketplace orders about every 15
+    /// minutes; Tradera's default budget of 100 calls a day allows only a few runs an hour.
+    pub fn for_channel(kind: ChannelKind) -> Self {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        match kind {
+            ChannelKind::Tradera => Self {
+                listings: min(240),
+                orders: min(60),
+                fulfillments: min(30),
+                credentials: min(360),
+            },
+            ChannelKind::ChannelAdvisor | ChannelKind::OfferUp => Self {
+                listings: min(30),
+                orders: min(15),
+                fulfillments: min(10),
+                credentials: min(360),
+            },
+            _ => Self {
+                listings: min(30),
+                orders: min(10),
+                fulfillments: min(5),
+                credentials: min(360),
+            },
+        }
+    }
+}
+
+/// The settings of one integration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationSettings {
+    /// The currency used for orders the channel sends without one (Avasam's "default
+    /// currency").
+    pub default_currency: Currency,
+    /// The order states that are imported; others are recorded as not imported, with their
+    /// status as the reason.
+    pub import_states: Vec<OrderState>,
+    /// Import only orders created within the last N days (`None`: no limit).
+    pub created_within_days: Option<u32>,
+    /// How long before credentials must be renewed the seller is warned.
+    pub expiry_warning: Duration,
+    /// How often the scheduler runs each operation.
+    pub frequencies: Frequencies,
+}
+
+impl IntegrationSettings {
+    /// Defaults for a channel: import paid orders awaiting shipment created within 30 days, warn
+    /// 7 days before credentials expire, the channel's default frequencies.
+    pub fn new(kind: ChannelKind, default_currency: Currency) -> Self {
+        Self {
+            default_currency,
+            import_states: vec![OrderState::AwaitingShipment],
+            created_within_days: Some(30),
+            expiry_warning: Duration::from_secs(7 * 24 * 3600),
+            frequencies: Frequencies::for_channel(kind),
+        }
+    }
+}

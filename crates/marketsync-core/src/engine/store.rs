@@ -1,0 +1,631 @@
+//! The [`Store`] trait: everything the engine keeps, and the guarantees every backend gives.
+//!
+//! Exactly-once comes from the store, never from a lock inside one process: the order ledger has
+//! one row per (integration, channel order id), and [`Store::record_orders`] writes a batch of
+//! order outcomes together with the cursor that covers them in one transaction. Outbox entries
+//! are unique per idempotency key and claimed with leases, so several workers can share one
+//! store.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::channel::Cursor;
+use crate::ids::{ChannelKind, ChannelOrderId, IntegrationId, Sku};
+use crate::lifecycle::{AuditEvent, Lifecycle};
+use crate::listing::Listing;
+use crate::mapping::{MappingSet, ShippingService, SkuResolution};
+use crate::order::{Cancellation, IdempotencyKey, Management, Order, OrderState, Refund, Shipment};
+
+use super::settings::IntegrationSettings;
+use super::vault::SealedCredentials;
+
+/// A failure of the store itself.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The record does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A concurrent writer changed the record first (optimistic concurrency), or the record
+    /// already exists.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data could not be read back.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// The backend failed (I/O, connection, a database error). Usually temporary.
+    #[error("store backend failed: {message}")]
+    Backend {
+        /// What failed.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl StoreError {
+    /// A backend failure with a message.
+    pub fn backend(message: impl Into<String>) -> Self {
+        StoreError::Backend {
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+/// Notices already sent for an integration, so each is sent once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeState {
+    /// The credential expiry a "credentials expiring" notice was sent for.
+    pub credentials_expiring_for: Option<DateTime<Utc>>,
+    /// A "connection broken" notice was sent and no "restored" one since.
+    #[serde(default)]
+    pub connection_broken: bool,
+}
+
+/// One integration as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationRecord {
+    /// Its id.
+    pub id: IntegrationId,
+    /// The seller's name for it ("Reverb — main shop").
+    pub name: String,
+    /// The marketplace.
+    pub channel: ChannelKind,
+    /// Its lifecycle.
+    pub lifecycle: Lifecycle,
+    /// Its settings.
+    pub settings: IntegrationSettings,
+    /// Notices sent.
+    pub notices: NoticeState,
+    /// Version for optimistic concurrency: the store increments it on every update.
+    pub version: u64,
+}
+
+/// Why a downloaded order was not imported.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NotImportedReason {
+    /// Its status is not one the integration imports.
+    StatusNotImported {
+        /// Normalised state.
+        state: OrderState,
+        /// The channel's status text.
+        raw: String,
+    },
+    /// Created before the "created within the last N days" window.
+    TooOld {
+        /// When it was created.
+        created_at: DateTime<Utc>,
+    },
+    /// Its shipping method has no shipping mapping, and the channel requires one. Imports on a
+    /// later run once the mapping exists.
+    UnmappedShipping {
+        /// The shipping text exactly as the channel sent it (empty when it sent none).
+        text: String,
+    },
+    /// A line's SKU has no SKU mapping and is not in the catalog. Imports on a later run once a
+    /// mapping exists (or the catalog has the SKU).
+    UnmappedSku {
+        /// The channel SKUs that could not be resolved.
+        skus: Vec<Sku>,
+    },
+    /// A line carries no SKU at all.
+    LineWithoutSku {
+        /// The channel's line id.
+        line_id: String,
+    },
+    /// The channel sent something the adapter could not read.
+    Unreadable {
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl NotImportedReason {
+    /// Whether the order waits for a mapping and is re-evaluated on every run.
+    pub fn is_held(&self) -> bool {
+        matches!(
+            self,
+            NotImportedReason::UnmappedShipping { .. } | NotImportedReason::UnmappedSku { .. }
+        )
+    }
+
+    /// What would change the outcome, in words.
+    pub fn remedy(&self) -> String {
+        match self {
+            NotImportedReason::StatusNotImported { state, raw } => format!(
+                "Its status is {raw:?} ({state:?}), which this integration does not import: add the status to the imported statuses, or wait until the order reaches one."
+            ),
+            NotImportedReason::TooOld { created_at } => format!(
+                "It was created at {created_at}, before the import window: increase \"created within the last N days\"."
+            ),
+            NotImportedReason::UnmappedShipping { text } => format!(
+                "Its shipping method {text:?} has no shipping mapping: add a mapping for exactly that text; the order imports on the next run."
+            ),
+            NotImportedReason::UnmappedSku { skus } => format!(
+                "SKU(s) {} are neither mapped nor in the catalog: add SKU mappings (or the items); the order imports on the next run.",
+                skus.iter()
+                    .map(|s| format!("{:?}", s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            NotImportedReason::LineWithoutSku { line_id } => format!(
+                "Line {line_id} carries no SKU on the channel: give the listing a SKU at the channel."
+            ),
+            NotImportedReason::Unreadable { message } => format!(
+                "The channel sent data that could not be read ({message}); it is retried on the next run."
+            ),
+        }
+    }
+}
+
+/// The outcome an order has in the ledger: exactly one per (integration, channel order id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum OrderOutcome {
+    /// Imported (once, for good).
+    Imported,
+    /// Not imported, and why.
+    NotImported {
+        /// Why.
+        reason: NotImportedReason,
+    },
+}
+
+/// The outcome of one sighting of an order (one time it was downloaded or re-evaluated).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SightingOutcome {
+    /// Imported at this sighting.
+    Imported,
+    /// Seen again after it had been imported; nothing imported twice.
+    AlreadyImported,
+    /// Not imported at this sighting.
+    NotImported {
+        /// Why.
+        reason: NotImportedReason,
+    },
+}
+
+/// One time an order was seen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sighting {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub outcome: SightingOutcome,
+    /// The channel's status at the time.
+    pub status_raw: String,
+}
+
+/// How one order line was resolved to the seller's SKU at import.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedLine {
+    /// The channel's line id.
+    pub line_id: String,
+    /// The channel SKU.
+    pub channel_sku: Sku,
+    /// How it resolved.
+    pub resolution: SkuResolution,
+}
+
+/// What an import decided and keeps, whatever mappings change later.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedOrder {
+    /// When.
+    pub imported_at: DateTime<Utc>,
+    /// Managed, or third-party-managed (fulfilments were off).
+    pub management: Management,
+    /// The shipping service it was mapped to, if any.
+    pub shipping_service: Option<ShippingService>,
+    /// Each line's SKU resolution.
+    pub lines: Vec<ResolvedLine>,
+}
+
+/// The engine's decision for one order, to be recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// Import it, with what was resolved.
+    Import(ImportedOrder),
+    /// Do not import it.
+    Skip {
+        /// Why.
+        reason: NotImportedReason,
+    },
+}
+
+/// One order to record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerWrite {
+    /// The order's id.
+    pub channel_order_id: ChannelOrderId,
+    /// The order as downloaded (`None` when it could not be read).
+    pub order: Option<Order>,
+    /// The decision.
+    pub decision: Decision,
+}
+
+/// A batch of order outcomes and the cursor that covers them, written in one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderBatch {
+    /// When the orders were seen.
+    pub seen_at: DateTime<Utc>,
+    /// The orders.
+    pub writes: Vec<LedgerWrite>,
+    /// The cursor to store with them; `None` keeps the current one.
+    pub cursor: Option<Cursor>,
+}
+
+/// What recording one order resulted in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedOrder {
+    /// The order.
+    pub channel_order_id: ChannelOrderId,
+    /// The outcome of this sighting, as the store decided it atomically.
+    pub outcome: SightingOutcome,
+}
+
+/// The most sightings kept per order (the oldest are dropped; `times_seen` keeps counting).
+pub const MAX_SIGHTINGS: usize = 20;
+
+/// The ledger row of one order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The integration.
+    pub integration_id: IntegrationId,
+    /// The order's id.
+    pub channel_order_id: ChannelOrderId,
+    /// Its one current outcome.
+    pub outcome: OrderOutcome,
+    /// The latest snapshot of the order, when it could be read.
+    pub order: Option<Order>,
+    /// What the import decided, once imported.
+    pub imported: Option<ImportedOrder>,
+    /// When first seen.
+    pub first_seen_at: DateTime<Utc>,
+    /// How many times seen.
+    pub times_seen: u64,
+    /// The most recent sightings, oldest first (at most [`MAX_SIGHTINGS`]).
+    pub sightings: Vec<Sighting>,
+}
+
+/// Which ledger rows to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerFilter {
+    /// Every row.
+    All,
+    /// Not imported because a mapping is missing (re-evaluated each run).
+    Held,
+    /// Not imported for any reason.
+    NotImported,
+    /// Imported and managed, in a state where the seller still has work to do.
+    Unfulfilled,
+}
+
+impl LedgerEntry {
+    /// Whether the row matches a filter.
+    pub fn matches(&self, filter: LedgerFilter) -> bool {
+        match filter {
+            LedgerFilter::All => true,
+            LedgerFilter::Held => matches!(
+                &self.outcome,
+                OrderOutcome::NotImported { reason } if reason.is_held()
+            ),
+            LedgerFilter::NotImported => matches!(self.outcome, OrderOutcome::NotImported { .. }),
+            LedgerFilter::Unfulfilled => {
+                self.outcome == OrderOutcome::Imported
+                    && self
+                        .imported
+                        .as_ref()
+                        .is_some_and(|i| i.management == Management::Managed)
+                    && self
+                        .order
+                        .as_ref()
+                        .is_some_and(|o| o.status.state.is_unfulfilled())
+            }
+        }
+    }
+}
+
+/// What the outbox sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum OutboxAction {
+    /// A shipment.
+    Ship(Shipment),
+    /// A refund.
+    Refund(Refund),
+    /// A cancellation.
+    Cancel(Cancellation),
+}
+
+impl OutboxAction {
+    /// `"ship"`, `"refund"` or `"cancel"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OutboxAction::Ship(_) => "ship",
+            OutboxAction::Refund(_) => "refund",
+            OutboxAction::Cancel(_) => "cancel",
+        }
+    }
+}
+
+/// A message for the channel, recorded before it is sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// The integration.
+    pub integration_id: IntegrationId,
+    /// The order.
+    pub order_id: ChannelOrderId,
+    /// What to send.
+    pub action: OutboxAction,
+    /// Unique per item, and the same on every attempt.
+    pub idempotency_key: IdempotencyKey,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where an outbox entry stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting to be sent (or re-sent after a temporary failure).
+    Pending,
+    /// The channel accepted it.
+    Sent {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The channel refused it for good.
+    Failed {
+        /// When.
+        at: DateTime<Utc>,
+        /// Why, as reported.
+        error: String,
+    },
+}
+
+/// A claim on an outbox entry, valid until it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The claim's token; only its holder can finish the entry.
+    pub token: String,
+    /// When the claim lapses and another worker may take the entry.
+    pub until: DateTime<Utc>,
+}
+
+/// An outbox row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The item.
+    pub item: OutboxItem,
+    /// Its state.
+    pub state: OutboxState,
+    /// Attempts made so far (claims).
+    pub attempts: u32,
+    /// Not to be tried before this time.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The current claim, if any.
+    pub lease: Option<Lease>,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum OutboxUpdate {
+    /// Sent.
+    Sent {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Failed for now; try again at `at`.
+    Retry {
+        /// Next attempt.
+        at: DateTime<Utc>,
+        /// The error.
+        error: String,
+    },
+    /// Failed for good.
+    Failed {
+        /// When.
+        at: DateTime<Utc>,
+        /// The error.
+        error: String,
+    },
+}
+
+/// Persistence for the engine. See the [module docs](self) for the guarantees.
+///
+/// Every method is required and every backend must pass the public conformance suite
+/// (`marketsync_core::testkit::store`, feature `testkit`).
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// Inserts a new integration with its first audit events. `Conflict` if the id exists.
+    async fn insert_integration(
+        &self,
+        record: &IntegrationRecord,
+        audit: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+
+    /// One integration (deleted ones included: their tombstone stays readable).
+    async fn integration(&self, id: IntegrationId)
+    -> Result<Option<IntegrationRecord>, StoreError>;
+
+    /// Every integration.
+    async fn integrations(&self) -> Result<Vec<IntegrationRecord>, StoreError>;
+
+    /// Replaces the integration if the stored version equals `record.version`, stores it with the
+    /// version incremented, and appends `audit` — all in one transaction. Returns the new
+    /// version; `Conflict` when someone else updated it first, `NotFound` when missing.
+    async fn update_integration(
+        &self,
+        record: &IntegrationRecord,
+        audit: &[AuditEvent],
+    ) -> Result<u64, StoreError>;
+
+    /// The audit log of an integration, oldest first.
+    async fn audit_log(&self, id: IntegrationId) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Stores sealed (encrypted) credentials, replacing any.
+    async fn put_credentials(
+        &self,
+        id: IntegrationId,
+        sealed: &SealedCredentials,
+    ) -> Result<(), StoreError>;
+
+    /// The sealed credentials, if any.
+    async fn credentials(&self, id: IntegrationId)
+    -> Result<Option<SealedCredentials>, StoreError>;
+
+    /// Replaces the mappings.
+    async fn put_mappings(
+        &self,
+        id: IntegrationId,
+        mappings: &MappingSet,
+    ) -> Result<(), StoreError>;
+
+    /// The mappings (empty when none were stored).
+    async fn mappings(&self, id: IntegrationId) -> Result<MappingSet, StoreError>;
+
+    /// Inserts or replaces the listing record for `(listing.integration_id, listing.sku)`.
+    async fn put_listing(&self, listing: &Listing) -> Result<(), StoreError>;
+
+    /// Removes the listing record of a SKU. Removing a missing one is not an error.
+    async fn remove_listing(&self, id: IntegrationId, sku: &Sku) -> Result<(), StoreError>;
+
+    /// Every listing record of an integration, by SKU.
+    async fn listings(&self, id: IntegrationId) -> Result<Vec<Listing>, StoreError>;
+
+    /// Records order outcomes and the cursor in one transaction, deciding each sighting
+    /// atomically:
+    /// - an order imported before stays imported: this sighting is `AlreadyImported` and only its
+    ///   snapshot is refreshed (never a second import, whatever runs overlap);
+    /// - otherwise the row takes the batch's decision (`Imported` or `NotImported` with its
+    ///   reason).
+    ///
+    /// Returns one result per write, in order. On error nothing is written, the cursor included.
+    async fn record_orders(
+        &self,
+        id: IntegrationId,
+        batch: &OrderBatch,
+    ) -> Result<Vec<RecordedOrder>, StoreError>;
+
+    /// One order's ledger row.
+    async fn ledger_entry(
+        &self,
+        id: IntegrationId,
+        order: &ChannelOrderId,
+    ) -> Result<Option<LedgerEntry>, StoreError>;
+
+    /// Ledger rows matching a filter.
+    async fn ledger(
+        &self,
+        id: IntegrationId,
+        filter: LedgerFilter,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// The stored order cursor.
+    async fn cursor(&self, id: IntegrationId) -> Result<Option<Cursor>, StoreError>;
+
+    /// Records an outbox item. Idempotent: an item whose idempotency key exists already returns
+    /// the existing entry unchanged.
+    async fn enqueue_outbox(&self, item: &OutboxItem) -> Result<OutboxEntry, StoreError>;
+
+    /// Claims up to `limit` pending entries of an integration that are due at `now` and not
+    /// claimed (or whose claim lapsed), oldest first: each gets a new lease until `lease_until`
+    /// and one more attempt counted.
+    async fn claim_outbox(
+        &self,
+        id: IntegrationId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Finishes an attempt. Only the holder of the current lease may: otherwise `Conflict`
+    /// (the lease lapsed and another worker took the entry).
+    async fn finish_outbox(
+        &self,
+        key: &IdempotencyKey,
+        lease_token: &str,
+        update: &OutboxUpdate,
+    ) -> Result<(), StoreError>;
+
+    /// Every outbox entry of an integration, oldest first.
+    async fn outbox(&self, id: IntegrationId) -> Result<Vec<OutboxEntry>, StoreError>;
+}
+
+/// Applies one write to a ledger row (or creates it), returning the new row and the sighting's
+/// outcome. This is the rule of [`Store::record_orders`]; stores call it inside their
+/// transaction (the conformance suite checks they behave the same).
+pub fn apply_write(
+    integration_id: IntegrationId,
+    existing: Option<LedgerEntry>,
+    write: &LedgerWrite,
+    seen_at: DateTime<Utc>,
+) -> (LedgerEntry, SightingOutcome) {
+    let mut entry = existing.unwrap_or_else(|| LedgerEntry {
+        integration_id,
+        channel_order_id: write.channel_order_id.clone(),
+        outcome: OrderOutcome::NotImported {
+            reason: NotImportedReason::Unreadable {
+                message: "never evaluated".into(),
+            },
+        },
+        order: None,
+        imported: None,
+        first_seen_at: seen_at,
+        times_seen: 0,
+        sightings: Vec::new(),
+    });
+    let outcome = if entry.outcome == OrderOutcome::Imported {
+        SightingOutcome::AlreadyImported
+    } else {
+        match &write.decision {
+            Decision::Import(imported) => {
+                entry.outcome = OrderOutcome::Imported;
+                entry.imported = Some(imported.clone());
+                SightingOutcome::Imported
+            }
+            Decision::Skip { reason } => {
+                entry.outcome = OrderOutcome::NotImported {
+                    reason: reason.clone(),
+                };
+                SightingOutcome::NotImported {
+                    reason: reason.clone(),
+                }
+            }
+        }
+    };
+    if let Some(order) = &write.order {
+        entry.order = Some(order.clone());
+    }
+    entry.times_seen += 1;
+    entry.sightings.push(Sighting {
+        at: seen_at,
+        outcome: outcome.clone(),
+        status_raw: write
+            .order
+            .as_ref()
+            .map(|o| o.status.raw.clone())
+            .unwrap_or_default(),
+    });
+    if entry.sightings.len() > MAX_SIGHTINGS {
+        let extra = entry.sightings.len() - MAX_SIGHTINGS;
+        entry.sightings.drain(..extra);
+    }
+    (entry, outcome)
+}
+
+/// Compile-time check that [`Store`] stays dyn-compatible.
+fn _assert_dyn_compatible(_: &dyn Store) {}
