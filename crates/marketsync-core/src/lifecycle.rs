@@ -662,6 +662,19 @@ impl Lifecycle {
         }
     }
 
+    /// Runs a transition so that a refused one changes nothing. `begin` records Testing → Live
+    /// before the transition's own checks run; if the transition is then refused, that recorded
+    /// change must be undone too, or its audit event would be lost with the error (and no later
+    /// tick would report it again).
+    fn atomically(&mut self, transition: impl FnOnce(&mut Self) -> Outcome) -> Outcome {
+        let before = self.clone();
+        let outcome = transition(self);
+        if outcome.is_err() {
+            *self = before;
+        }
+        outcome
+    }
+
     fn begin(&mut self, ctx: &Context) -> Result<Vec<AuditEvent>, LifecycleError> {
         if self.deleted.is_some() {
             return Err(LifecycleError::Deleted);
@@ -697,6 +710,10 @@ impl Lifecycle {
     /// Credentials were entered or replaced (setup, or the repair of manual credentials). Health
     /// becomes Unverified until [`verification_succeeded`](Self::verification_succeeded).
     pub fn credentials_entered(&mut self, ctx: &Context) -> Outcome {
+        self.atomically(|lc| lc.credentials_entered_inner(ctx))
+    }
+
+    fn credentials_entered_inner(&mut self, ctx: &Context) -> Outcome {
         let mut events = self.begin(ctx)?;
         if self.deactivated {
             return Err(LifecycleError::Deactivated);
@@ -709,6 +726,10 @@ impl Lifecycle {
     /// The credentials were rotated (a new secret generated; the old one stopped working at once).
     /// Health becomes Unverified until the new one is verified.
     pub fn rotate_credentials(&mut self, ctx: &Context) -> Outcome {
+        self.atomically(|lc| lc.rotate_credentials_inner(ctx))
+    }
+
+    fn rotate_credentials_inner(&mut self, ctx: &Context) -> Outcome {
         let mut events = self.begin(ctx)?;
         if self.deactivated {
             return Err(LifecycleError::Deactivated);
@@ -720,6 +741,10 @@ impl Lifecycle {
 
     /// A call with the credentials succeeded. From Broken this is "connection restored".
     pub fn verification_succeeded(&mut self, ctx: &Context) -> Outcome {
+        self.atomically(|lc| lc.verification_succeeded_inner(ctx))
+    }
+
+    fn verification_succeeded_inner(&mut self, ctx: &Context) -> Outcome {
         let mut events = self.begin(ctx)?;
         if self.deactivated {
             return Err(LifecycleError::Deactivated);
@@ -732,6 +757,15 @@ impl Lifecycle {
     /// Already broken: nothing changes and no event is produced, so a break is reported once,
     /// not once per failed attempt.
     pub fn mark_broken(
+        &mut self,
+        ctx: &Context,
+        reason: BrokenReason,
+        channel_message: Option<String>,
+    ) -> Outcome {
+        self.atomically(|lc| lc.mark_broken_inner(ctx, reason, channel_message))
+    }
+
+    fn mark_broken_inner(
         &mut self,
         ctx: &Context,
         reason: BrokenReason,
@@ -755,6 +789,10 @@ impl Lifecycle {
 
     /// Setup → Testing. Needs verified (healthy) credentials.
     pub fn activate(&mut self, ctx: &Context) -> Outcome {
+        self.atomically(|lc| lc.activate_inner(ctx))
+    }
+
+    fn activate_inner(&mut self, ctx: &Context) -> Outcome {
         let mut events = self.begin(ctx)?;
         if self.phase != Phase::Setup {
             return Err(LifecycleError::AlreadyActive(self.phase));
@@ -783,6 +821,10 @@ impl Lifecycle {
     /// Sets the testing period in days (Setup or Testing only). Shortening it in Testing may make
     /// the integration Live at once.
     pub fn set_testing_period(&mut self, ctx: &Context, days: u32) -> Outcome {
+        self.atomically(|lc| lc.set_testing_period_inner(ctx, days))
+    }
+
+    fn set_testing_period_inner(&mut self, ctx: &Context, days: u32) -> Outcome {
         let mut events = self.begin(ctx)?;
         if self.phase == Phase::Live {
             return Err(LifecycleError::AlreadyLive);
@@ -827,6 +869,16 @@ impl Lifecycle {
     /// - In Live, every change except turning the reconciler or fulfilments *on* needs a
     ///   [`SupportOverride`], recorded in the audit event.
     pub fn set_feature(
+        &mut self,
+        ctx: &Context,
+        feature: Feature,
+        on: bool,
+        support_override: Option<SupportOverride>,
+    ) -> Outcome {
+        self.atomically(|lc| lc.set_feature_inner(ctx, feature, on, support_override))
+    }
+
+    fn set_feature_inner(
         &mut self,
         ctx: &Context,
         feature: Feature,
@@ -881,6 +933,15 @@ impl Lifecycle {
         label: Option<Label>,
         support_override: Option<SupportOverride>,
     ) -> Outcome {
+        self.atomically(|lc| lc.set_label_inner(ctx, label, support_override))
+    }
+
+    fn set_label_inner(
+        &mut self,
+        ctx: &Context,
+        label: Option<Label>,
+        support_override: Option<SupportOverride>,
+    ) -> Outcome {
         let mut events = self.begin(ctx)?;
         if self.label == label {
             return Ok(events);
@@ -919,6 +980,10 @@ impl Lifecycle {
     /// Login-type repair, step one: drops the session; no data flows until reactivated and logged
     /// in again.
     pub fn deactivate(&mut self, ctx: &Context) -> Outcome {
+        self.atomically(|lc| lc.deactivate_inner(ctx))
+    }
+
+    fn deactivate_inner(&mut self, ctx: &Context) -> Outcome {
         let mut events = self.begin(ctx)?;
         if !self.rules.login_authorization {
             return Err(LifecycleError::NotLoginType);
@@ -936,6 +1001,10 @@ impl Lifecycle {
     /// ([`Channel::begin_authorization`](crate::Channel::begin_authorization)); the new
     /// credentials are entered and verified as usual.
     pub fn reactivate(&mut self, ctx: &Context) -> Outcome {
+        self.atomically(|lc| lc.reactivate_inner(ctx))
+    }
+
+    fn reactivate_inner(&mut self, ctx: &Context) -> Outcome {
         let mut events = self.begin(ctx)?;
         if !self.deactivated {
             return Err(LifecycleError::NotDeactivated);
@@ -947,6 +1016,10 @@ impl Lifecycle {
 
     /// The host confirmed the reconciler's dry-run plan; from now on it may remove listings.
     pub fn confirm_reconcile_plan(&mut self, ctx: &Context) -> Outcome {
+        self.atomically(|lc| lc.confirm_reconcile_plan_inner(ctx))
+    }
+
+    fn confirm_reconcile_plan_inner(&mut self, ctx: &Context) -> Outcome {
         let mut events = self.begin(ctx)?;
         if !self.features.reconciler {
             return Err(LifecycleError::ReconcilerOff);
