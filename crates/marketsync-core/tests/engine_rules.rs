@@ -689,7 +689,7 @@ async fn explain_order_tells_the_whole_story() {
     let x = w.engine.explain_order(w.id, &oid("O1")).await.unwrap();
     let story = x.story.join("\n");
     assert!(story.contains("seen 1 time"), "{story}");
-    assert!(story.contains("unmapped_sku"), "{story}");
+    assert!(story.contains("no SKU mapping for \"NOPE\""), "{story}");
     assert!(story.contains("add SKU mappings"), "{story}");
     let never = w.engine.explain_order(w.id, &oid("GHOST")).await.unwrap();
     assert!(never.ledger.is_none());

@@ -493,10 +493,7 @@ impl Engine {
                             "already imported, nothing done".to_owned()
                         }
                         SightingOutcome::NotImported { reason } => {
-                            format!(
-                                "not imported: {}",
-                                serde_json::to_string(reason).unwrap_or_default()
-                            )
+                            format!("not imported: {reason}")
                         }
                     };
                     story.push(format!("{} (status {:?}): {what}.", s.at, s.status_raw));

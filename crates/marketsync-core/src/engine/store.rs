@@ -165,6 +165,34 @@ impl NotImportedReason {
     }
 }
 
+impl std::fmt::Display for NotImportedReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotImportedReason::StatusNotImported { raw, .. } => {
+                write!(f, "status {raw:?} is not imported")
+            }
+            NotImportedReason::TooOld { created_at } => {
+                write!(f, "too old (created {created_at})")
+            }
+            NotImportedReason::UnmappedShipping { text } => {
+                write!(f, "no shipping mapping for {text:?}")
+            }
+            NotImportedReason::UnmappedSku { skus } => write!(
+                f,
+                "no SKU mapping for {}",
+                skus.iter()
+                    .map(|s| format!("{:?}", s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            NotImportedReason::LineWithoutSku { line_id } => {
+                write!(f, "line {line_id} has no SKU")
+            }
+            NotImportedReason::Unreadable { message } => write!(f, "unreadable: {message}"),
+        }
+    }
+}
+
 /// The outcome an order has in the ledger: exactly one per (integration, channel order id).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
