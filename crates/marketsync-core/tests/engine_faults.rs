@@ -17,13 +17,12 @@ use marketsync_core::engine::store::{
     IntegrationRecord, LedgerEntry, LedgerFilter, OrderBatch, OutboxEntry, OutboxItem,
     OutboxUpdate, RecordedOrder, SightingOutcome,
 };
-use marketsync_core::lifecycle::Event;
 use marketsync_core::memory::FailureRule;
 use marketsync_core::{
-    AdjustmentReason, AuditEvent, Cancellation, ChannelKind, ChannelOrderId, Credentials, Currency,
-    Engine, ErrorKind, Feature, IdempotencyKey, IntegrationId, IntegrationSettings, Listing,
-    MappingSet, MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore, Operation, OrderOutcome,
-    Refund, SealedCredentials, Shipment, Sku, Store, StoreError,
+    AdjustmentReason, AuditEvent, Cancellation, ChannelKind, ChannelOrderId, Currency, Engine,
+    ErrorKind, Feature, IdempotencyKey, IntegrationId, IntegrationSettings, Listing, MappingSet,
+    MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore, Operation, OrderOutcome, Refund,
+    SealedCredentials, Shipment, Sku, Store, StoreError,
 };
 
 /// A small deterministic generator (xorshift64*), so every run of a seed is the same.
@@ -254,35 +253,7 @@ async fn setup(
         )
         .await
         .unwrap();
-    engine
-        .enter_credentials(id, &Credentials::api_token("t"), seller())
-        .await
-        .unwrap();
-    engine.verify(id, seller()).await.unwrap();
-    engine
-        .apply(
-            id,
-            seller(),
-            Event::SetLabel {
-                label: Some(label()),
-                support_override: None,
-            },
-        )
-        .await
-        .unwrap();
-    engine.apply(id, seller(), Event::Activate).await.unwrap();
-    engine
-        .apply(
-            id,
-            seller(),
-            Event::SetFeature {
-                feature: Feature::Orders,
-                on: true,
-                support_override: None,
-            },
-        )
-        .await
-        .unwrap();
+    activate(&engine, id, &[Feature::Orders]).await;
     (engine, id, catalog)
 }
 

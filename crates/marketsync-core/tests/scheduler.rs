@@ -19,9 +19,9 @@ use marketsync_core::engine::scheduler::RunRecord;
 use marketsync_core::lifecycle::Event;
 use marketsync_core::{
     CancellationRequest, Capabilities, Channel, ChannelError, ChannelKind, ChannelOrderId,
-    Credentials, Currency, EndListing, Engine, Feature, IntegrationId, IntegrationSettings,
-    ListingOutcome, ListingUpdate, MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore,
-    NewListing, Operation, RefundRequest, ScheduledOperation, Scheduler, ShipmentRequest,
+    Currency, EndListing, Engine, Feature, IntegrationId, IntegrationSettings, ListingOutcome,
+    ListingUpdate, MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore, NewListing,
+    Operation, RefundRequest, ScheduledOperation, Scheduler, ShipmentRequest,
 };
 use tokio::sync::Semaphore;
 
@@ -130,32 +130,7 @@ async fn active(fleet: &Fleet, channel: Arc<dyn Channel>) -> IntegrationId {
         )
         .await
         .unwrap();
-    e.enter_credentials(id, &Credentials::api_token("t"), seller())
-        .await
-        .unwrap();
-    e.verify(id, seller()).await.unwrap();
-    e.apply(
-        id,
-        seller(),
-        Event::SetLabel {
-            label: Some(label()),
-            support_override: None,
-        },
-    )
-    .await
-    .unwrap();
-    e.apply(id, seller(), Event::Activate).await.unwrap();
-    e.apply(
-        id,
-        seller(),
-        Event::SetFeature {
-            feature: Feature::Orders,
-            on: true,
-            support_override: None,
-        },
-    )
-    .await
-    .unwrap();
+    activate(e, id, &[Feature::Orders]).await;
     id
 }
 

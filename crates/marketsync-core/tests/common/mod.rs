@@ -115,33 +115,9 @@ pub fn key() -> CredentialKey {
     CredentialKey::new("test-key", [42; 32])
 }
 
-/// An integration taken to Testing, healthy, with a label and the given features on.
-pub async fn world_with(kind: ChannelKind, caps: Capabilities, features: &[Feature]) -> World {
-    let clock = Arc::new(ManualClock::new(t0()));
-    let store = Arc::new(MemoryStore::new());
-    let catalog = Arc::new(MemoryCatalog::new());
-    let notifier = Arc::new(MemoryNotifier::new());
-    let channel = MemoryChannel::new(kind)
-        .with_capabilities(caps)
-        .with_clock(clock.clone());
-    let engine = Arc::new(
-        Engine::new(
-            store.clone(),
-            catalog.clone(),
-            notifier.clone(),
-            clock.clone(),
-        )
-        .with_credential_key(key()),
-    );
-    let id = engine
-        .create_integration(
-            "test",
-            Arc::new(channel.clone()),
-            IntegrationSettings::new(kind, Currency::USD),
-            seller(),
-        )
-        .await
-        .unwrap();
+/// Takes a new integration to Testing: credentials entered and verified, the label set,
+/// activated, the given features on.
+pub async fn activate(engine: &Engine, id: IntegrationId, features: &[Feature]) {
     engine
         .enter_credentials(id, &Credentials::api_token("tok-secret"), seller())
         .await
@@ -173,6 +149,36 @@ pub async fn world_with(kind: ChannelKind, caps: Capabilities, features: &[Featu
             .await
             .unwrap();
     }
+}
+
+/// An integration taken to Testing, healthy, with a label and the given features on.
+pub async fn world_with(kind: ChannelKind, caps: Capabilities, features: &[Feature]) -> World {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store = Arc::new(MemoryStore::new());
+    let catalog = Arc::new(MemoryCatalog::new());
+    let notifier = Arc::new(MemoryNotifier::new());
+    let channel = MemoryChannel::new(kind)
+        .with_capabilities(caps)
+        .with_clock(clock.clone());
+    let engine = Arc::new(
+        Engine::new(
+            store.clone(),
+            catalog.clone(),
+            notifier.clone(),
+            clock.clone(),
+        )
+        .with_credential_key(key()),
+    );
+    let id = engine
+        .create_integration(
+            "test",
+            Arc::new(channel.clone()),
+            IntegrationSettings::new(kind, Currency::USD),
+            seller(),
+        )
+        .await
+        .unwrap();
+    activate(&engine, id, features).await;
     notifier.take();
     World {
         engine,
