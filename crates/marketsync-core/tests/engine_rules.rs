@@ -1049,6 +1049,62 @@ async fn credentials_expiring_soon_are_notified_once() {
 }
 
 #[tokio::test]
+async fn expired_login_credentials_break_the_connection_with_login_required() {
+    let w = world().await;
+    let expires = t0() + days(2);
+    let creds = Credentials::LoginSession(marketsync_core::credentials::LoginSession {
+        user_id: Some("u".into()),
+        token: "t".to_owned().into(),
+        expires_at: expires,
+        refresh_token: None,
+        refresh_expires_at: None,
+    });
+    w.engine
+        .enter_credentials(w.id, &creds, seller())
+        .await
+        .unwrap();
+    w.engine.verify(w.id, seller()).await.unwrap();
+    w.clock.advance(days(3));
+    assert_eq!(
+        w.engine.check_credentials(w.id).await.unwrap(),
+        Some(expires)
+    );
+    let rec = w.engine.integration(w.id).await.unwrap();
+    assert!(matches!(
+        rec.lifecycle.health(),
+        marketsync_core::Health::Broken {
+            reason: BrokenReason::LoginRequired,
+            ..
+        }
+    ));
+    assert!(matches!(
+        w.engine.import_orders(w.id).await,
+        Err(EngineError::Blocked {
+            blocked: Blocked::Broken {
+                reason: BrokenReason::LoginRequired,
+                ..
+            },
+            ..
+        })
+    ));
+    let broken = w
+        .notifier
+        .all()
+        .into_iter()
+        .filter(|n| {
+            matches!(
+                n,
+                Notification::ConnectionBroken {
+                    reason: BrokenReason::LoginRequired,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(broken, 1);
+}
+
+#[tokio::test]
 async fn the_move_to_live_after_the_testing_period_is_notified() {
     let w = world().await;
     w.clock.advance(days(29));

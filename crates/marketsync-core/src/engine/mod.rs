@@ -563,7 +563,9 @@ impl Engine {
     }
 
     /// Sends a "credentials expiring" notice once per expiry when the credentials must be
-    /// renewed within the integration's warning window. Returns the expiry when it is near.
+    /// renewed within the integration's warning window; once they have expired, the integration
+    /// becomes Broken with the diagnosis that the seller must log in again. Returns the expiry
+    /// when it is near or past.
     pub async fn check_credentials(
         &self,
         id: IntegrationId,
@@ -575,8 +577,26 @@ impl Engine {
         let Some(at) = self.credentials(id).await?.must_renew_by() else {
             return Ok(None);
         };
+        let now = self.now();
+        if at <= now {
+            // Expired: nothing will work until the seller logs in again (or replaces the
+            // credentials), so say so now rather than at the next refused call.
+            let ctx = self.ctx(Actor::System);
+            let message = format!("the credentials expired at {at}");
+            self.update_record(id, |r, _| {
+                Ok(r.lifecycle
+                    .mark_broken(
+                        &ctx,
+                        crate::error::BrokenReason::LoginRequired,
+                        Some(message.clone()),
+                    )
+                    .unwrap_or_default())
+            })
+            .await?;
+            return Ok(Some(at));
+        }
         let window = TimeDelta::from_std(rec.settings.expiry_warning).unwrap_or(TimeDelta::days(7));
-        if at - self.now() > window {
+        if at - now > window {
             return Ok(None);
         }
         if rec.notices.credentials_expiring_for != Some(at) {
