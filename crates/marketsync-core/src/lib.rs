@@ -15,6 +15,9 @@ pub mod mapping;
 pub mod memory;
 pub mod money;
 pub mod order;
+/// Conformance suites for implementors; not a stable API.
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use capability::{Capabilities, Operation, RateLimits};
 pub use channel::{

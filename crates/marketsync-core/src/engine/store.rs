@@ -566,12 +566,14 @@ pub trait Store: Send + Sync + Debug {
     async fn cursor(&self, id: IntegrationId) -> Result<Option<Cursor>, StoreError>;
 
     /// Records an outbox item. Idempotent: an item whose idempotency key exists already returns
-    /// the existing entry unchanged.
+    /// the existing entry unchanged. Keys are unique across the whole store, not per
+    /// integration (they are UUIDs unless a host chooses its own).
     async fn enqueue_outbox(&self, item: &OutboxItem) -> Result<OutboxEntry, StoreError>;
 
-    /// Claims up to `limit` pending entries of an integration that are due at `now` and not
-    /// claimed (or whose claim lapsed), oldest first: each gets a new lease until `lease_until`
-    /// and one more attempt counted.
+    /// Claims up to `limit` pending entries of an integration that are due at `now` (their
+    /// `next_attempt_at <= now`) and not claimed, or whose claim lapsed (`lease.until <= now`),
+    /// in the order they were enqueued: each gets a new lease until `lease_until` and one more
+    /// attempt counted.
     async fn claim_outbox(
         &self,
         id: IntegrationId,
@@ -581,7 +583,8 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Finishes an attempt. Only the holder of the current lease may: otherwise `Conflict`
-    /// (the lease lapsed and another worker took the entry).
+    /// (the lease lapsed and another worker took the entry). A holder whose lease lapsed but
+    /// was not taken over may still finish: the work it reports was done.
     async fn finish_outbox(
         &self,
         key: &IdempotencyKey,

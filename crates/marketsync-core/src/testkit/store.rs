@@ -1,0 +1,2238 @@
+//! The conformance suite every [`Store`] implementation must pass.
+//!
+//! Each check is a public async function that takes a fresh, empty store and panics with a
+//! message naming the violated guarantee. [`run_all`] runs every check, each on its own fresh
+//! store, so a backend's test can be one line; running each check as its own test gives finer
+//! reports.
+//!
+//! The checks only use fixed times (never the system clock) and always insert an integration
+//! before storing anything for it, so backends with foreign keys pass too. They assert what the
+//! [`Store`] documentation promises and nothing about unspecified details (the order of
+//! [`Store::integrations`] and [`Store::ledger`] rows, the text of lease tokens, the boundary
+//! instant of a lease).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use tokio::task::JoinSet;
+
+use crate::channel::Cursor;
+use crate::engine::settings::IntegrationSettings;
+use crate::engine::store::{
+    Decision, ImportedOrder, IntegrationRecord, LedgerEntry, LedgerFilter, LedgerWrite,
+    MAX_SIGHTINGS, NotImportedReason, NoticeState, OrderBatch, OrderOutcome, OutboxAction,
+    OutboxEntry, OutboxItem, OutboxState, OutboxUpdate, RecordedOrder, ResolvedLine,
+    SightingOutcome, Store, StoreError, apply_write,
+};
+use crate::engine::vault::SealedCredentials;
+use crate::ids::{ChannelKind, ChannelListingId, ChannelOrderId, IntegrationId, Sku};
+use crate::lifecycle::{Actor, AuditEvent, ChannelRules, Context, Lifecycle};
+use crate::listing::{Fingerprint, Listing, ListingStatus};
+use crate::mapping::{MappingSet, ShippingMapping, ShippingService, SkuMapping, SkuResolution};
+use crate::money::{Currency, Money};
+use crate::order::{
+    AdjustmentReason, Buyer, Cancellation, CurrencySource, Delivery, IdempotencyKey, Management,
+    Order, OrderLine, OrderState, OrderStatus, Refund, Shipment,
+};
+
+// ----- running everything -----
+
+/// Runs every check of the suite, each on a fresh store from `make_store`.
+///
+/// `make_store` must return a new, empty store on every call (an async factory, so a backend can
+/// open a database or run migrations).
+pub async fn run_all<F, Fut>(make_store: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    integrations_round_trip(&*make_store().await).await;
+    update_is_optimistic_and_appends_audit(&*make_store().await).await;
+    credentials_are_stored_as_given(&*make_store().await).await;
+    mappings_round_trip(&*make_store().await).await;
+    listings_upsert_and_remove(&*make_store().await).await;
+    record_orders_imports_each_order_once(&*make_store().await).await;
+    held_order_imports_later(&*make_store().await).await;
+    imported_never_reverts(&*make_store().await).await;
+    batch_and_cursor_move_together(&*make_store().await).await;
+    concurrent_record_orders_import_once(make_store().await).await;
+    ledger_filters(&*make_store().await).await;
+    sightings_are_capped(&*make_store().await).await;
+    outbox_enqueue_is_idempotent(&*make_store().await).await;
+    outbox_claim_lease_and_finish(&*make_store().await).await;
+    outbox_per_integration(&*make_store().await).await;
+    data_is_per_integration(&*make_store().await).await;
+}
+
+// ----- integrations -----
+
+/// Inserted integrations read back exactly as given (a deleted one's tombstone included), every
+/// integration is listed, a second insert of the same id is `Conflict` and changes nothing.
+pub async fn integrations_round_trip(store: &dyn Store) {
+    const CHECK: &str = "integrations_round_trip";
+    assert!(
+        ok(CHECK, "integrations()", store.integrations().await).is_empty(),
+        "{CHECK}: a fresh store must list no integrations"
+    );
+    assert_eq!(
+        ok(
+            CHECK,
+            "integration(unknown)",
+            store.integration(id_a()).await
+        ),
+        None,
+        "{CHECK}: an unknown integration must read as None"
+    );
+
+    let (a, a_audit) = integration(id_a(), "Reverb — main shop", ChannelKind::Reverb);
+    ok(
+        CHECK,
+        "insert_integration(A)",
+        store.insert_integration(&a, &a_audit).await,
+    );
+
+    // A deleted integration with non-default settings and notices: everything must survive.
+    let (mut b, mut b_audit) = integration(id_b(), "Allegro — outlet", ChannelKind::Allegro);
+    b.settings.created_within_days = None;
+    b.settings.import_states.push(OrderState::PartiallyShipped);
+    b.notices = NoticeState {
+        credentials_expiring_for: Some(at(90 * 24 * 60)),
+        connection_broken: true,
+    };
+    let ctx = Context::at(Actor::User("ann".into()), at(60));
+    let plan = b
+        .lifecycle
+        .plan_delete(vec![oid("B-1")], at(60))
+        .expect("plan_delete");
+    b_audit.extend(b.lifecycle.delete(&ctx, plan.confirm()).expect("delete"));
+    assert!(b.lifecycle.is_deleted());
+    ok(
+        CHECK,
+        "insert_integration(B, deleted)",
+        store.insert_integration(&b, &b_audit).await,
+    );
+
+    assert_eq!(
+        ok(CHECK, "integration(A)", store.integration(id_a()).await),
+        Some(a.clone()),
+        "{CHECK}: integration A must read back exactly as inserted"
+    );
+    assert_eq!(
+        ok(CHECK, "integration(B)", store.integration(id_b()).await),
+        Some(b.clone()),
+        "{CHECK}: a deleted integration (tombstone) must read back exactly as inserted"
+    );
+    assert_eq!(
+        ok(CHECK, "audit_log(A)", store.audit_log(id_a()).await),
+        a_audit,
+        "{CHECK}: the audit events given to insert_integration must be stored, oldest first"
+    );
+    assert_eq!(
+        ok(CHECK, "audit_log(B)", store.audit_log(id_b()).await),
+        b_audit,
+        "{CHECK}: the audit events given to insert_integration must be stored, oldest first"
+    );
+
+    let mut all = ok(CHECK, "integrations()", store.integrations().await);
+    all.sort_by_key(|r| r.id);
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort_by_key(|r| r.id);
+    assert_eq!(
+        all, expected,
+        "{CHECK}: integrations() must list every integration (deleted ones included)"
+    );
+
+    // A second insert of the same id: Conflict, and nothing changes.
+    let (mut again, again_audit) = integration(id_a(), "Impostor", ChannelKind::Tradera);
+    again.version = 7;
+    match store.insert_integration(&again, &again_audit).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!(
+            "{CHECK}: inserting an integration whose id exists must be Conflict, got {other:?}"
+        ),
+    }
+    assert_eq!(
+        ok(CHECK, "integration(A)", store.integration(id_a()).await),
+        Some(a),
+        "{CHECK}: a refused insert must not change the stored integration"
+    );
+    assert_eq!(
+        ok(CHECK, "audit_log(A)", store.audit_log(id_a()).await),
+        a_audit,
+        "{CHECK}: a refused insert must not append its audit events"
+    );
+    assert!(
+        ok(CHECK, "audit_log(unknown)", store.audit_log(id_c()).await).is_empty(),
+        "{CHECK}: an unknown integration has an empty audit log"
+    );
+}
+
+/// `update_integration` is optimistic: it succeeds only against the stored version, increments
+/// the version, and appends the audit events in the same transaction; a stale version is
+/// `Conflict` and changes nothing; a missing integration is `NotFound`.
+pub async fn update_is_optimistic_and_appends_audit(store: &dyn Store) {
+    const CHECK: &str = "update_is_optimistic_and_appends_audit";
+    let (v0, created) = integration(id_a(), "Reverb", ChannelKind::Reverb);
+    ok(
+        CHECK,
+        "insert_integration",
+        store.insert_integration(&v0, &created).await,
+    );
+    let mut log = created.clone();
+
+    // First update: from version 0.
+    let mut next = v0.clone();
+    next.name = "Reverb — renamed".into();
+    let ctx = Context::at(Actor::User("ann".into()), at(10));
+    let disabled = next.lifecycle.disable(&ctx).expect("disable");
+    assert!(!disabled.is_empty());
+    let v1 = ok(
+        CHECK,
+        "update_integration(v0)",
+        store.update_integration(&next, &disabled).await,
+    );
+    assert_eq!(
+        v1,
+        v0.version + 1,
+        "{CHECK}: update_integration must return the stored version plus one"
+    );
+    log.extend(disabled);
+    let stored = ok(CHECK, "integration", store.integration(id_a()).await)
+        .expect("the updated integration must exist");
+    assert_eq!(
+        stored.version, v1,
+        "{CHECK}: the stored version must be the one returned"
+    );
+    assert_eq!(
+        IntegrationRecord {
+            version: v0.version,
+            ..stored.clone()
+        },
+        next,
+        "{CHECK}: the stored record must be the one given (apart from its version)"
+    );
+    assert_eq!(
+        ok(CHECK, "audit_log", store.audit_log(id_a()).await),
+        log,
+        "{CHECK}: update_integration must append its audit events after the existing ones"
+    );
+
+    // A writer still holding version 0 loses.
+    let mut stale = v0.clone();
+    stale.name = "stale writer".into();
+    let stale_events = vec![AuditEvent {
+        at: at(11),
+        ..created[0].clone()
+    }];
+    match store.update_integration(&stale, &stale_events).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => {
+            panic!("{CHECK}: an update against a stale version must be Conflict, got {other:?}")
+        }
+    }
+    assert_eq!(
+        ok(CHECK, "integration", store.integration(id_a()).await),
+        Some(stored.clone()),
+        "{CHECK}: a conflicting update must not change the stored record"
+    );
+    assert_eq!(
+        ok(CHECK, "audit_log", store.audit_log(id_a()).await),
+        log,
+        "{CHECK}: a conflicting update must not append its audit events"
+    );
+
+    // A writer holding the current version wins.
+    let mut again = stored.clone();
+    let ctx = Context::at(Actor::Support("sam".into()), at(20));
+    let enabled = again.lifecycle.enable(&ctx).expect("enable");
+    let v2 = ok(
+        CHECK,
+        "update_integration(v1)",
+        store.update_integration(&again, &enabled).await,
+    );
+    assert_eq!(
+        v2,
+        v1 + 1,
+        "{CHECK}: versions must increase by one per update"
+    );
+    log.extend(enabled);
+    assert_eq!(
+        ok(CHECK, "audit_log", store.audit_log(id_a()).await),
+        log,
+        "{CHECK}: audit events must accumulate oldest first"
+    );
+
+    // An update without audit events still bumps the version.
+    let mut quiet = ok(CHECK, "integration", store.integration(id_a()).await).unwrap();
+    quiet.notices.connection_broken = true;
+    let v3 = ok(
+        CHECK,
+        "update_integration(no audit)",
+        store.update_integration(&quiet, &[]).await,
+    );
+    assert_eq!(
+        v3,
+        v2 + 1,
+        "{CHECK}: versions must increase by one per update"
+    );
+    let stored = ok(CHECK, "integration", store.integration(id_a()).await).unwrap();
+    assert!(stored.notices.connection_broken && stored.version == v3);
+    assert_eq!(
+        ok(CHECK, "audit_log", store.audit_log(id_a()).await),
+        log,
+        "{CHECK}: an update with no audit events must not add any"
+    );
+
+    // Updating an integration that does not exist.
+    let (missing, _) = integration(id_b(), "missing", ChannelKind::Allegro);
+    match store.update_integration(&missing, &[]).await {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("{CHECK}: updating a missing integration must be NotFound, got {other:?}"),
+    }
+    assert_eq!(
+        ok(
+            CHECK,
+            "integration(missing)",
+            store.integration(id_b()).await
+        ),
+        None,
+        "{CHECK}: a refused update must not create the integration"
+    );
+}
+
+// ----- credentials, mappings, listings -----
+
+/// Sealed credentials are opaque bytes: stored and read back exactly (every byte value), and
+/// replaced by a later put.
+pub async fn credentials_are_stored_as_given(store: &dyn Store) {
+    const CHECK: &str = "credentials_are_stored_as_given";
+    add_integration(store, CHECK, id_a()).await;
+    assert!(
+        ok(CHECK, "credentials", store.credentials(id_a()).await).is_none(),
+        "{CHECK}: an integration without credentials must read None"
+    );
+
+    let first = SealedCredentials {
+        key_id: "2026-03".into(),
+        nonce: (0u8..24).collect(),
+        // Every byte value, NULs and invalid UTF-8 included, twice.
+        ciphertext: (0u8..=255).chain((0u8..=255).rev()).collect(),
+    };
+    ok(
+        CHECK,
+        "put_credentials",
+        store.put_credentials(id_a(), &first).await,
+    );
+    assert_sealed_eq(
+        CHECK,
+        ok(CHECK, "credentials", store.credentials(id_a()).await),
+        &first,
+    );
+
+    let second = SealedCredentials {
+        key_id: "2026-11 — rotated".into(),
+        nonce: vec![0xFF; 24],
+        ciphertext: vec![0x00, 0xC3, 0x28, 0xFF, 0xFE, 0x00],
+    };
+    ok(
+        CHECK,
+        "put_credentials (replace)",
+        store.put_credentials(id_a(), &second).await,
+    );
+    assert_sealed_eq(
+        CHECK,
+        ok(CHECK, "credentials", store.credentials(id_a()).await),
+        &second,
+    );
+}
+
+fn assert_sealed_eq(check: &str, got: Option<SealedCredentials>, want: &SealedCredentials) {
+    let got = got.unwrap_or_else(|| panic!("{check}: stored credentials must read back"));
+    assert_eq!(got.key_id, want.key_id, "{check}: key id must round-trip");
+    assert_eq!(
+        got.nonce, want.nonce,
+        "{check}: nonce bytes must round-trip exactly"
+    );
+    assert_eq!(
+        got.ciphertext, want.ciphertext,
+        "{check}: ciphertext bytes must round-trip exactly"
+    );
+}
+
+/// Mappings read back exactly (texts matched case-sensitively, so "Standard" and "standard" are
+/// two mappings), a put replaces the whole set, and an integration without any has an empty set.
+pub async fn mappings_round_trip(store: &dyn Store) {
+    const CHECK: &str = "mappings_round_trip";
+    add_integration(store, CHECK, id_a()).await;
+    assert_eq!(
+        ok(CHECK, "mappings", store.mappings(id_a()).await),
+        MappingSet::new(),
+        "{CHECK}: an integration without mappings must read an empty set"
+    );
+
+    let mut full = MappingSet::new();
+    for (text, service) in [
+        ("Standard", "UPS Ground"),
+        ("standard", "USPS Priority"),
+        ("Przesyłka kurierska  ", "DPD"),
+        ("Express 2-day", "FedEx 2Day"),
+    ] {
+        full.insert_shipping(
+            ShippingMapping::new(
+                text,
+                ShippingService {
+                    name: service.into(),
+                    carrier: Some(service.split(' ').next().unwrap().into()),
+                    class: None,
+                },
+                at(1),
+            )
+            .unwrap(),
+        );
+    }
+    for (channel, inventory) in [("GTR-1", "guitar-001"), ("gtr-1", "guitar-002")] {
+        full.insert_sku(SkuMapping {
+            channel_sku: sku(channel),
+            inventory_sku: sku(inventory),
+            created_at: at(2),
+        });
+    }
+    ok(
+        CHECK,
+        "put_mappings",
+        store.put_mappings(id_a(), &full).await,
+    );
+    assert_eq!(
+        ok(CHECK, "mappings", store.mappings(id_a()).await),
+        full,
+        "{CHECK}: mappings must read back exactly as put"
+    );
+
+    let mut smaller = full.clone();
+    smaller.remove_shipping("standard");
+    smaller.remove_sku(&sku("GTR-1"));
+    ok(
+        CHECK,
+        "put_mappings (replace)",
+        store.put_mappings(id_a(), &smaller).await,
+    );
+    assert_eq!(
+        ok(CHECK, "mappings", store.mappings(id_a()).await),
+        smaller,
+        "{CHECK}: put_mappings must replace the whole set, not merge into it"
+    );
+
+    ok(
+        CHECK,
+        "put_mappings (empty)",
+        store.put_mappings(id_a(), &MappingSet::new()).await,
+    );
+    assert_eq!(
+        ok(CHECK, "mappings", store.mappings(id_a()).await),
+        MappingSet::new(),
+        "{CHECK}: putting an empty set must clear the mappings"
+    );
+}
+
+/// Listing records are keyed by (integration, SKU) with exact, case-sensitive SKUs: a put inserts
+/// or replaces, removing (even a missing one) succeeds, and they are listed by SKU.
+pub async fn listings_upsert_and_remove(store: &dyn Store) {
+    const CHECK: &str = "listings_upsert_and_remove";
+    add_integration(store, CHECK, id_a()).await;
+    assert!(
+        ok(CHECK, "listings", store.listings(id_a()).await).is_empty(),
+        "{CHECK}: a new integration has no listings"
+    );
+
+    let b2 = listing(id_a(), "B-2", ListingStatus::Linked, 1);
+    let a1 = listing(id_a(), "A-1", ListingStatus::Unlinked, 2);
+    let c3 = listing(id_a(), "C-3", ListingStatus::BrokenLink, 3);
+    let lower = listing(id_a(), "c-3", ListingStatus::Ended, 4);
+    for l in [&b2, &a1, &c3, &lower] {
+        ok(CHECK, "put_listing", store.put_listing(l).await);
+    }
+    assert_eq!(
+        ok(CHECK, "listings", store.listings(id_a()).await),
+        vec![a1.clone(), b2.clone(), c3.clone(), lower.clone()],
+        "{CHECK}: listings must read back exactly, one per SKU (case-sensitive), ordered by SKU"
+    );
+
+    let mut b2_new = b2.clone();
+    b2_new.status = ListingStatus::Ended;
+    b2_new.last_sent = Some(Fingerprint(u64::MAX));
+    b2_new.channel_sku = None;
+    b2_new.updated_at = at(30);
+    ok(
+        CHECK,
+        "put_listing (replace)",
+        store.put_listing(&b2_new).await,
+    );
+    assert_eq!(
+        ok(CHECK, "listings", store.listings(id_a()).await),
+        vec![a1.clone(), b2_new.clone(), c3.clone(), lower.clone()],
+        "{CHECK}: a put for an existing SKU must replace its record"
+    );
+
+    ok(
+        CHECK,
+        "remove_listing",
+        store.remove_listing(id_a(), &sku("A-1")).await,
+    );
+    ok(
+        CHECK,
+        "remove_listing (already removed)",
+        store.remove_listing(id_a(), &sku("A-1")).await,
+    );
+    ok(
+        CHECK,
+        "remove_listing (never existed)",
+        store.remove_listing(id_a(), &sku("NOPE")).await,
+    );
+    ok(
+        CHECK,
+        "remove_listing (other case)",
+        store.remove_listing(id_a(), &sku("b-2")).await,
+    );
+    assert_eq!(
+        ok(CHECK, "listings", store.listings(id_a()).await),
+        vec![b2_new, c3, lower],
+        "{CHECK}: remove_listing must remove exactly that SKU (case-sensitive) and nothing else"
+    );
+}
+
+// ----- the order ledger -----
+
+/// One order recorded several times is imported once: later sightings are `AlreadyImported`, the
+/// outcome and the import decision stay, the snapshot is refreshed (kept when a sighting has
+/// none), `first_seen_at` stays and `times_seen` counts. Holds within one batch too, and the
+/// results come one per write, in order.
+pub async fn record_orders_imports_each_order_once(store: &dyn Store) {
+    const CHECK: &str = "record_orders_imports_each_order_once";
+    add_integration(store, CHECK, id_a()).await;
+    let mut model = Model::new(id_a());
+    let o1 = "1001";
+    let paid = order(o1, OrderState::AwaitingShipment, "paid");
+    let first_import = imported(at(1), Management::Managed);
+
+    let r = record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(1),
+            vec![import(o1, Some(paid.clone()), first_import.clone())],
+        ),
+    )
+    .await;
+    assert_eq!(
+        r[0].outcome,
+        SightingOutcome::Imported,
+        "{CHECK}: first sighting"
+    );
+    let e = entry(store, CHECK, id_a(), o1).await;
+    assert_eq!(e.outcome, OrderOutcome::Imported);
+    assert_eq!(e.imported.as_ref(), Some(&first_import));
+    assert_eq!(e.times_seen, 1);
+    assert_eq!(e.first_seen_at, at(1));
+
+    // Seen again, with a new snapshot and a different (ignored) import decision.
+    let shipped = order(o1, OrderState::Shipped, "shipped");
+    let r = record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(2),
+            vec![import(
+                o1,
+                Some(shipped.clone()),
+                imported(at(2), Management::ThirdPartyManaged),
+            )],
+        ),
+    )
+    .await;
+    assert_eq!(
+        r[0].outcome,
+        SightingOutcome::AlreadyImported,
+        "{CHECK}: an order imported before must be AlreadyImported when recorded again"
+    );
+    let e = entry(store, CHECK, id_a(), o1).await;
+    assert_eq!(
+        e.outcome,
+        OrderOutcome::Imported,
+        "{CHECK}: outcome must stay Imported"
+    );
+    assert_eq!(
+        e.imported.as_ref(),
+        Some(&first_import),
+        "{CHECK}: the first import's decision must be kept, never replaced"
+    );
+    assert_eq!(
+        e.order.as_ref(),
+        Some(&shipped),
+        "{CHECK}: the snapshot must be refreshed on every sighting"
+    );
+    assert_eq!(
+        e.first_seen_at,
+        at(1),
+        "{CHECK}: first_seen_at must not move"
+    );
+    assert_eq!(e.times_seen, 2, "{CHECK}: times_seen must count sightings");
+
+    // Seen without a readable snapshot: the last snapshot stays.
+    record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(3),
+            vec![skip(
+                o1,
+                None,
+                NotImportedReason::Unreadable {
+                    message: "bad json".into(),
+                },
+            )],
+        ),
+    )
+    .await;
+    let e = entry(store, CHECK, id_a(), o1).await;
+    assert_eq!(
+        e.order.as_ref(),
+        Some(&shipped),
+        "{CHECK}: a sighting without a snapshot must keep the last one"
+    );
+    assert_eq!(e.times_seen, 3);
+    assert_eq!(
+        e.sightings
+            .iter()
+            .map(|s| s.outcome.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            SightingOutcome::Imported,
+            SightingOutcome::AlreadyImported,
+            SightingOutcome::AlreadyImported
+        ],
+        "{CHECK}: sightings must be kept oldest first"
+    );
+
+    // The same order twice in one batch, next to other orders: one import, results in order.
+    let r = record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(4),
+            vec![
+                import(
+                    "2001",
+                    Some(order("2001", OrderState::AwaitingShipment, "paid")),
+                    imported(at(4), Management::Managed),
+                ),
+                skip(
+                    "2002",
+                    Some(order("2002", OrderState::Unpaid, "unpaid")),
+                    status_not_imported(OrderState::Unpaid, "unpaid"),
+                ),
+                import(
+                    "2001",
+                    Some(order("2001", OrderState::AwaitingShipment, "paid again")),
+                    imported(at(4), Management::Managed),
+                ),
+                import(o1, Some(paid.clone()), imported(at(4), Management::Managed)),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.iter().map(|r| r.outcome.clone()).collect::<Vec<_>>(),
+        vec![
+            SightingOutcome::Imported,
+            SightingOutcome::NotImported {
+                reason: status_not_imported(OrderState::Unpaid, "unpaid")
+            },
+            SightingOutcome::AlreadyImported,
+            SightingOutcome::AlreadyImported,
+        ],
+        "{CHECK}: an order written twice in one batch must be imported once"
+    );
+    let e = entry(store, CHECK, id_a(), "2001").await;
+    assert_eq!(e.times_seen, 2);
+    assert_eq!(
+        e.order.map(|o| o.status.raw),
+        Some("paid again".to_owned()),
+        "{CHECK}: the later write of a batch must leave its snapshot"
+    );
+    model.assert_store_matches(store, CHECK).await;
+}
+
+/// An order held for a missing mapping (or not imported for any reason) imports on a later
+/// sighting that decides to import it; its reason follows the latest decision meanwhile.
+pub async fn held_order_imports_later(store: &dyn Store) {
+    const CHECK: &str = "held_order_imports_later";
+    add_integration(store, CHECK, id_a()).await;
+    let mut model = Model::new(id_a());
+    let o = "3001";
+    let snap = order(o, OrderState::AwaitingShipment, "paid");
+    let unmapped_sku = NotImportedReason::UnmappedSku {
+        skus: vec![sku("GTR-1")],
+    };
+    let unmapped_ship = NotImportedReason::UnmappedShipping {
+        text: "Standard".into(),
+    };
+
+    let r = record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(1),
+            vec![skip(o, Some(snap.clone()), unmapped_sku.clone())],
+        ),
+    )
+    .await;
+    assert_eq!(
+        r[0].outcome,
+        SightingOutcome::NotImported {
+            reason: unmapped_sku.clone()
+        }
+    );
+    let e = entry(store, CHECK, id_a(), o).await;
+    assert_eq!(
+        e.outcome,
+        OrderOutcome::NotImported {
+            reason: unmapped_sku
+        },
+        "{CHECK}: a skipped order must be NotImported with its reason"
+    );
+    assert!(e.imported.is_none() && e.matches(LedgerFilter::Held));
+
+    record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(2),
+            vec![skip(o, Some(snap.clone()), unmapped_ship.clone())],
+        ),
+    )
+    .await;
+    assert_eq!(
+        entry(store, CHECK, id_a(), o).await.outcome,
+        OrderOutcome::NotImported {
+            reason: unmapped_ship
+        },
+        "{CHECK}: a not-imported order must take the latest reason"
+    );
+
+    let decided = imported(at(3), Management::Managed);
+    let r = record(
+        store,
+        CHECK,
+        &mut model,
+        batch(at(3), vec![import(o, Some(snap), decided.clone())]),
+    )
+    .await;
+    assert_eq!(
+        r[0].outcome,
+        SightingOutcome::Imported,
+        "{CHECK}: a held order must import once it is decided so"
+    );
+    let e = entry(store, CHECK, id_a(), o).await;
+    assert_eq!(e.outcome, OrderOutcome::Imported);
+    assert_eq!(e.imported, Some(decided));
+    assert_eq!(e.times_seen, 3);
+    assert_eq!(e.first_seen_at, at(1));
+    assert!(!e.matches(LedgerFilter::Held));
+    model.assert_store_matches(store, CHECK).await;
+}
+
+/// Once imported, an order stays imported: a later `Skip` (a cancelled status, a missing mapping)
+/// is recorded as an `AlreadyImported` sighting and changes only the snapshot.
+pub async fn imported_never_reverts(store: &dyn Store) {
+    const CHECK: &str = "imported_never_reverts";
+    add_integration(store, CHECK, id_a()).await;
+    let mut model = Model::new(id_a());
+    let o = "4001";
+    let decided = imported(at(1), Management::Managed);
+    record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(1),
+            vec![import(
+                o,
+                Some(order(o, OrderState::AwaitingShipment, "paid")),
+                decided.clone(),
+            )],
+        ),
+    )
+    .await;
+
+    let cancelled = order(o, OrderState::Cancelled, "cancelled");
+    let r = record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(2),
+            vec![skip(
+                o,
+                Some(cancelled.clone()),
+                status_not_imported(OrderState::Cancelled, "cancelled"),
+            )],
+        ),
+    )
+    .await;
+    assert_eq!(
+        r[0].outcome,
+        SightingOutcome::AlreadyImported,
+        "{CHECK}: skipping an imported order must be an AlreadyImported sighting"
+    );
+    let e = entry(store, CHECK, id_a(), o).await;
+    assert_eq!(
+        e.outcome,
+        OrderOutcome::Imported,
+        "{CHECK}: an imported order must never revert to NotImported"
+    );
+    assert_eq!(
+        e.imported,
+        Some(decided),
+        "{CHECK}: the import must be kept"
+    );
+    assert_eq!(
+        e.order,
+        Some(cancelled),
+        "{CHECK}: the snapshot is refreshed"
+    );
+    assert!(
+        ok(
+            CHECK,
+            "ledger(NotImported)",
+            store.ledger(id_a(), LedgerFilter::NotImported).await
+        )
+        .is_empty(),
+        "{CHECK}: an imported order must not be listed as not imported"
+    );
+
+    // Import then skip within one batch.
+    let r = record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(3),
+            vec![
+                import(
+                    "4002",
+                    Some(order("4002", OrderState::AwaitingShipment, "paid")),
+                    imported(at(3), Management::Managed),
+                ),
+                skip(
+                    "4002",
+                    Some(order("4002", OrderState::AwaitingShipment, "paid")),
+                    NotImportedReason::UnmappedSku {
+                        skus: vec![sku("GTR-1")],
+                    },
+                ),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.iter().map(|r| r.outcome.clone()).collect::<Vec<_>>(),
+        vec![SightingOutcome::Imported, SightingOutcome::AlreadyImported],
+        "{CHECK}: a skip after an import in the same batch must not revert it"
+    );
+    assert_eq!(
+        entry(store, CHECK, id_a(), "4002").await.outcome,
+        OrderOutcome::Imported
+    );
+    model.assert_store_matches(store, CHECK).await;
+}
+
+/// The cursor is written with its batch; a batch without a cursor keeps the stored one; a batch
+/// with no orders may still move the cursor.
+pub async fn batch_and_cursor_move_together(store: &dyn Store) {
+    const CHECK: &str = "batch_and_cursor_move_together";
+    add_integration(store, CHECK, id_a()).await;
+    let mut model = Model::new(id_a());
+    assert_eq!(
+        ok(CHECK, "cursor", store.cursor(id_a()).await),
+        None,
+        "{CHECK}: a new integration has no cursor"
+    );
+
+    let c1 = Cursor("2026-03-01T00:00:00Z|page=1".into());
+    let mut b = batch(
+        at(1),
+        vec![import(
+            "5001",
+            Some(order("5001", OrderState::AwaitingShipment, "paid")),
+            imported(at(1), Management::Managed),
+        )],
+    );
+    b.cursor = Some(c1.clone());
+    record(store, CHECK, &mut model, b).await;
+    assert_eq!(
+        ok(CHECK, "cursor", store.cursor(id_a()).await),
+        Some(c1.clone()),
+        "{CHECK}: the cursor must be stored with its batch"
+    );
+
+    record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(2),
+            vec![skip(
+                "5002",
+                None,
+                NotImportedReason::Unreadable {
+                    message: "truncated".into(),
+                },
+            )],
+        ),
+    )
+    .await;
+    assert_eq!(
+        ok(CHECK, "cursor", store.cursor(id_a()).await),
+        Some(c1),
+        "{CHECK}: a batch without a cursor must keep the stored one"
+    );
+
+    let c2 = Cursor("opaque \u{1F680} cursor with\nnewline".into());
+    let empty = OrderBatch {
+        seen_at: at(3),
+        writes: Vec::new(),
+        cursor: Some(c2.clone()),
+    };
+    let r = record(store, CHECK, &mut model, empty).await;
+    assert!(r.is_empty(), "{CHECK}: an empty batch has no results");
+    assert_eq!(
+        ok(CHECK, "cursor", store.cursor(id_a()).await),
+        Some(c2),
+        "{CHECK}: an empty batch must still store its cursor (exactly as given)"
+    );
+    model.assert_store_matches(store, CHECK).await;
+}
+
+/// Many tasks record overlapping batches of the same orders at once (some deciding to import,
+/// some to skip): every order has exactly one `Imported` sighting overall, ends `Imported`, and
+/// no sighting is lost (`times_seen` equals the writes made).
+///
+/// Takes an [`Arc`] so the store can be shared by spawned tasks; run it on a multi-threaded
+/// runtime to exercise real parallelism.
+pub async fn concurrent_record_orders_import_once(store: Arc<dyn Store>) {
+    const CHECK: &str = "concurrent_record_orders_import_once";
+    const ORDERS: usize = 24;
+    const TASKS: usize = 8;
+    const ROUNDS: usize = 6;
+    const WINDOW: usize = 10;
+    add_integration(&*store, CHECK, id_a()).await;
+
+    let order_id = |n: usize| format!("C-{n:03}");
+    // Even tasks import, odd tasks skip (held). Windows overlap between tasks and rounds.
+    let plan = |task: usize, round: usize| -> Vec<LedgerWrite> {
+        (0..WINDOW)
+            .map(|k| {
+                let n = (task * 2 + round * 4 + k) % ORDERS;
+                let id = order_id(n);
+                let snap = Some(order(&id, OrderState::AwaitingShipment, "paid"));
+                if task.is_multiple_of(2) {
+                    import(&id, snap, imported(at(round as i64), Management::Managed))
+                } else {
+                    skip(
+                        &id,
+                        snap,
+                        NotImportedReason::UnmappedSku {
+                            skus: vec![sku("GTR-1")],
+                        },
+                    )
+                }
+            })
+            .collect()
+    };
+    let mut writes_per_order: HashMap<String, u64> = HashMap::new();
+    let mut imports_planned: BTreeSet<String> = BTreeSet::new();
+    for task in 0..TASKS {
+        for round in 0..ROUNDS {
+            for w in plan(task, round) {
+                let key = w.channel_order_id.as_str().to_owned();
+                *writes_per_order.entry(key.clone()).or_default() += 1;
+                if matches!(w.decision, Decision::Import(_)) {
+                    imports_planned.insert(key);
+                }
+            }
+        }
+    }
+    assert_eq!(
+        imports_planned.len(),
+        ORDERS,
+        "{CHECK}: (suite bug) every order must get an import"
+    );
+
+    let mut tasks = JoinSet::new();
+    for task in 0..TASKS {
+        let store = Arc::clone(&store);
+        let batches: Vec<OrderBatch> = (0..ROUNDS)
+            .map(|round| OrderBatch {
+                seen_at: at((round * TASKS + task) as i64),
+                writes: plan(task, round),
+                cursor: Some(Cursor(format!("task-{task}-round-{round}"))),
+            })
+            .collect();
+        tasks.spawn(async move {
+            let mut results = Vec::new();
+            for b in batches {
+                let r = store.record_orders(id_a(), &b).await.unwrap_or_else(|e| {
+                    panic!("{CHECK}: record_orders failed under concurrency: {e}")
+                });
+                assert_eq!(
+                    r.iter().map(|r| &r.channel_order_id).collect::<Vec<_>>(),
+                    b.writes
+                        .iter()
+                        .map(|w| &w.channel_order_id)
+                        .collect::<Vec<_>>(),
+                    "{CHECK}: record_orders must return one result per write, in order"
+                );
+                results.extend(r);
+                tokio::task::yield_now().await;
+            }
+            results
+        });
+    }
+    let mut imported_sightings: HashMap<String, usize> = HashMap::new();
+    while let Some(done) = tasks.join_next().await {
+        let results = done.unwrap_or_else(|e| panic!("{CHECK}: a recording task failed: {e}"));
+        for r in results {
+            if r.outcome == SightingOutcome::Imported {
+                *imported_sightings
+                    .entry(r.channel_order_id.as_str().to_owned())
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    for n in 0..ORDERS {
+        let id = order_id(n);
+        assert_eq!(
+            imported_sightings.get(&id).copied().unwrap_or(0),
+            1,
+            "{CHECK}: order {id} must have exactly one Imported sighting across concurrent batches"
+        );
+        let e = entry(&*store, CHECK, id_a(), &id).await;
+        assert_eq!(
+            e.outcome,
+            OrderOutcome::Imported,
+            "{CHECK}: order {id} must end Imported"
+        );
+        assert_eq!(
+            e.times_seen, writes_per_order[&id],
+            "{CHECK}: order {id}: times_seen must count every concurrent sighting (none lost)"
+        );
+        assert_eq!(
+            e.sightings.len() as u64,
+            e.times_seen.min(MAX_SIGHTINGS as u64),
+            "{CHECK}: order {id}: sightings kept must be min(times_seen, MAX_SIGHTINGS)"
+        );
+        assert!(
+            e.sightings
+                .iter()
+                .filter(|s| s.outcome == SightingOutcome::Imported)
+                .count()
+                <= 1,
+            "{CHECK}: order {id} must not show two Imported sightings"
+        );
+    }
+    let all = ok(
+        CHECK,
+        "ledger(All)",
+        store.ledger(id_a(), LedgerFilter::All).await,
+    );
+    assert_eq!(
+        all.len(),
+        ORDERS,
+        "{CHECK}: one ledger row per order, whatever the concurrency"
+    );
+    let cursor = ok(CHECK, "cursor", store.cursor(id_a()).await)
+        .unwrap_or_else(|| panic!("{CHECK}: a cursor must be stored"));
+    assert!(
+        cursor.0.starts_with("task-"),
+        "{CHECK}: the cursor must be one of the batches' cursors, got {cursor:?}"
+    );
+}
+
+/// `ledger` returns exactly the rows [`LedgerEntry::matches`] selects: All, Held (waiting for a
+/// mapping), NotImported (any reason), Unfulfilled (imported, managed, in an unfulfilled state).
+pub async fn ledger_filters(store: &dyn Store) {
+    const CHECK: &str = "ledger_filters";
+    add_integration(store, CHECK, id_a()).await;
+    let mut model = Model::new(id_a());
+    let writes = vec![
+        // Imported, managed, awaiting shipment: unfulfilled.
+        import(
+            "F-managed-open",
+            Some(order(
+                "F-managed-open",
+                OrderState::AwaitingShipment,
+                "paid",
+            )),
+            imported(at(1), Management::Managed),
+        ),
+        // Imported, managed, shipped: fulfilled.
+        import(
+            "F-managed-shipped",
+            Some(order("F-managed-shipped", OrderState::Shipped, "shipped")),
+            imported(at(1), Management::Managed),
+        ),
+        // Imported while fulfilments were off: never the seller's work through us.
+        import(
+            "F-third-party",
+            Some(order("F-third-party", OrderState::AwaitingShipment, "paid")),
+            imported(at(1), Management::ThirdPartyManaged),
+        ),
+        // Held for mappings.
+        skip(
+            "F-held-sku",
+            Some(order("F-held-sku", OrderState::AwaitingShipment, "paid")),
+            NotImportedReason::UnmappedSku {
+                skus: vec![sku("X-1"), sku("X-2")],
+            },
+        ),
+        skip(
+            "F-held-ship",
+            Some(order("F-held-ship", OrderState::AwaitingShipment, "paid")),
+            NotImportedReason::UnmappedShipping {
+                text: String::new(),
+            },
+        ),
+        // Not imported for good reasons other than mappings.
+        skip(
+            "F-status",
+            Some(order("F-status", OrderState::Unpaid, "unpaid")),
+            status_not_imported(OrderState::Unpaid, "unpaid"),
+        ),
+        skip(
+            "F-old",
+            Some(order("F-old", OrderState::AwaitingShipment, "paid")),
+            NotImportedReason::TooOld { created_at: at(0) },
+        ),
+        skip(
+            "F-unreadable",
+            None,
+            NotImportedReason::Unreadable {
+                message: "no id".into(),
+            },
+        ),
+        skip(
+            "F-no-sku",
+            Some(order("F-no-sku", OrderState::AwaitingShipment, "paid")),
+            NotImportedReason::LineWithoutSku {
+                line_id: "7".into(),
+            },
+        ),
+        // Imported, then shipped later: no longer unfulfilled.
+        import(
+            "F-later-shipped",
+            Some(order(
+                "F-later-shipped",
+                OrderState::PartiallyShipped,
+                "part",
+            )),
+            imported(at(1), Management::Managed),
+        ),
+    ];
+    record(store, CHECK, &mut model, batch(at(1), writes)).await;
+    record(
+        store,
+        CHECK,
+        &mut model,
+        batch(
+            at(2),
+            vec![skip(
+                "F-later-shipped",
+                Some(order("F-later-shipped", OrderState::Completed, "done")),
+                status_not_imported(OrderState::Completed, "done"),
+            )],
+        ),
+    )
+    .await;
+
+    let expected: [(LedgerFilter, &[&str]); 4] = [
+        (
+            LedgerFilter::All,
+            &[
+                "F-managed-open",
+                "F-managed-shipped",
+                "F-third-party",
+                "F-held-sku",
+                "F-held-ship",
+                "F-status",
+                "F-old",
+                "F-unreadable",
+                "F-no-sku",
+                "F-later-shipped",
+            ],
+        ),
+        (LedgerFilter::Held, &["F-held-sku", "F-held-ship"]),
+        (
+            LedgerFilter::NotImported,
+            &[
+                "F-held-sku",
+                "F-held-ship",
+                "F-status",
+                "F-old",
+                "F-unreadable",
+                "F-no-sku",
+            ],
+        ),
+        (LedgerFilter::Unfulfilled, &["F-managed-open"]),
+    ];
+    for (filter, ids) in expected {
+        let rows = ok(CHECK, "ledger", store.ledger(id_a(), filter).await);
+        for r in &rows {
+            assert!(
+                r.matches(filter),
+                "{CHECK}: ledger({filter:?}) returned {} which does not match",
+                r.channel_order_id
+            );
+            assert_eq!(r.integration_id, id_a());
+        }
+        let got: BTreeSet<&str> = rows.iter().map(|r| r.channel_order_id.as_str()).collect();
+        let want: BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(
+            got, want,
+            "{CHECK}: ledger({filter:?}) must return exactly the matching rows, once each"
+        );
+        assert_eq!(
+            rows.len(),
+            want.len(),
+            "{CHECK}: ledger({filter:?}) returned a row twice"
+        );
+    }
+    model.assert_store_matches(store, CHECK).await;
+}
+
+/// At most [`MAX_SIGHTINGS`] sightings are kept per order, the most recent, oldest first;
+/// `times_seen` and `first_seen_at` keep the whole history. Holds across batches and within one.
+pub async fn sightings_are_capped(store: &dyn Store) {
+    const CHECK: &str = "sightings_are_capped";
+    add_integration(store, CHECK, id_a()).await;
+    let mut model = Model::new(id_a());
+    let total = MAX_SIGHTINGS + 5;
+    let o = "6001";
+    for i in 0..total {
+        let w = if i < 3 {
+            skip(
+                o,
+                Some(order(o, OrderState::AwaitingShipment, &format!("s{i}"))),
+                NotImportedReason::UnmappedSku {
+                    skus: vec![sku("GTR-1")],
+                },
+            )
+        } else {
+            import(
+                o,
+                Some(order(o, OrderState::AwaitingShipment, &format!("s{i}"))),
+                imported(at(i as i64), Management::Managed),
+            )
+        };
+        record(store, CHECK, &mut model, batch(at(i as i64), vec![w])).await;
+    }
+    let e = entry(store, CHECK, id_a(), o).await;
+    assert_eq!(
+        e.times_seen, total as u64,
+        "{CHECK}: times_seen must keep counting past the cap"
+    );
+    assert_eq!(
+        e.sightings.len(),
+        MAX_SIGHTINGS,
+        "{CHECK}: at most MAX_SIGHTINGS sightings are kept"
+    );
+    let kept: Vec<DateTime<Utc>> = e.sightings.iter().map(|s| s.at).collect();
+    let want: Vec<DateTime<Utc>> = (total - MAX_SIGHTINGS..total)
+        .map(|i| at(i as i64))
+        .collect();
+    assert_eq!(
+        kept, want,
+        "{CHECK}: the most recent sightings must be kept, oldest first"
+    );
+    assert_eq!(
+        e.first_seen_at,
+        at(0),
+        "{CHECK}: first_seen_at must not move"
+    );
+    assert_eq!(e.outcome, OrderOutcome::Imported);
+
+    // Many sightings of one order in a single batch.
+    let o2 = "6002";
+    let writes = (0..total)
+        .map(|i| {
+            skip(
+                o2,
+                Some(order(o2, OrderState::Unpaid, &format!("u{i}"))),
+                status_not_imported(OrderState::Unpaid, "unpaid"),
+            )
+        })
+        .collect();
+    record(store, CHECK, &mut model, batch(at(100), writes)).await;
+    let e = entry(store, CHECK, id_a(), o2).await;
+    assert_eq!(e.times_seen, total as u64);
+    assert_eq!(
+        e.sightings.len(),
+        MAX_SIGHTINGS,
+        "{CHECK}: the cap must hold within one batch too"
+    );
+    assert_eq!(
+        e.sightings.last().map(|s| s.status_raw.as_str()),
+        Some(format!("u{}", total - 1).as_str()),
+        "{CHECK}: the last sighting kept must be the latest write"
+    );
+    model.assert_store_matches(store, CHECK).await;
+}
+
+// ----- the outbox -----
+
+/// Enqueueing is idempotent per idempotency key: a second item with the same key (whatever its
+/// content) returns the existing entry unchanged and adds nothing. A new entry is pending, with
+/// no attempts, lease or error.
+pub async fn outbox_enqueue_is_idempotent(store: &dyn Store) {
+    const CHECK: &str = "outbox_enqueue_is_idempotent";
+    add_integration(store, CHECK, id_a()).await;
+    assert!(
+        ok(CHECK, "outbox", store.outbox(id_a()).await).is_empty(),
+        "{CHECK}: a new integration has an empty outbox"
+    );
+
+    let item = ship_item(id_a(), "7001", "key-7001-ship", at(1));
+    let first = ok(CHECK, "enqueue_outbox", store.enqueue_outbox(&item).await);
+    assert_eq!(
+        first.item, item,
+        "{CHECK}: the entry must hold the item as given"
+    );
+    assert_eq!(
+        first.state,
+        OutboxState::Pending,
+        "{CHECK}: new entries are pending"
+    );
+    assert_eq!(first.attempts, 0, "{CHECK}: new entries have no attempts");
+    assert_eq!(first.lease, None, "{CHECK}: new entries are not claimed");
+    assert_eq!(first.last_error, None, "{CHECK}: new entries have no error");
+    assert_eq!(
+        ok(CHECK, "outbox", store.outbox(id_a()).await),
+        vec![first.clone()],
+        "{CHECK}: the outbox must hold the entry returned"
+    );
+
+    // Same key, different content: the existing entry, unchanged.
+    let mut same_key = item.clone();
+    same_key.created_at = at(2);
+    same_key.action = OutboxAction::Cancel(Cancellation {
+        lines: Vec::new(),
+        reason: AdjustmentReason::BuyerCancelled,
+    });
+    let again = ok(
+        CHECK,
+        "enqueue_outbox (same key)",
+        store.enqueue_outbox(&same_key).await,
+    );
+    assert_eq!(
+        again, first,
+        "{CHECK}: enqueueing an existing key must return the existing entry unchanged"
+    );
+    assert_eq!(
+        ok(CHECK, "outbox", store.outbox(id_a()).await),
+        vec![first.clone()],
+        "{CHECK}: enqueueing an existing key must not add or change an entry"
+    );
+
+    // After a claim, a re-enqueue neither resets attempts nor drops the lease.
+    let claimed = ok(
+        CHECK,
+        "claim_outbox",
+        store.claim_outbox(id_a(), at(10), at(15), 10).await,
+    );
+    assert_eq!(claimed.len(), 1);
+    let stored = ok(CHECK, "outbox", store.outbox(id_a()).await);
+    let again = ok(
+        CHECK,
+        "enqueue_outbox (after claim)",
+        store.enqueue_outbox(&item).await,
+    );
+    assert_eq!(
+        vec![again.clone()],
+        stored,
+        "{CHECK}: re-enqueueing a claimed entry must return it as stored"
+    );
+    assert_eq!(again.attempts, 1);
+    assert!(again.lease.is_some());
+    assert_eq!(
+        ok(CHECK, "outbox", store.outbox(id_a()).await),
+        stored,
+        "{CHECK}: re-enqueueing must not reset attempts or leases"
+    );
+
+    // A second key is a second entry, after the first.
+    let refund = OutboxItem {
+        action: OutboxAction::Refund(Refund {
+            amount: Some(Money::from_minor_units(500, Currency::USD)),
+            lines: Vec::new(),
+            reason: AdjustmentReason::ShippingDamage,
+            restock: false,
+            note: Some("sorry".into()),
+        }),
+        idempotency_key: key("key-7001-refund"),
+        created_at: at(3),
+        ..item.clone()
+    };
+    ok(
+        CHECK,
+        "enqueue_outbox (2nd)",
+        store.enqueue_outbox(&refund).await,
+    );
+    let all = ok(CHECK, "outbox", store.outbox(id_a()).await);
+    assert_eq!(
+        all.iter().map(|e| e.item.clone()).collect::<Vec<_>>(),
+        vec![item, refund],
+        "{CHECK}: entries must be listed oldest first, one per key"
+    );
+}
+
+/// Claims take due, unclaimed pending entries oldest first, up to `limit`, set the lease and
+/// count an attempt; a leased entry is not claimed again until its lease lapses, then another
+/// worker may take it and the old token can no longer finish it (`Conflict`); a retry sets
+/// `next_attempt_at` and `last_error` and the entry is not due before then; sent and failed
+/// entries are never claimed again.
+pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
+    const CHECK: &str = "outbox_claim_lease_and_finish";
+    add_integration(store, CHECK, id_a()).await;
+    let e1 = ship_item(id_a(), "8001", "key-8001", at(0));
+    let e2 = ship_item(id_a(), "8002", "key-8002", at(1));
+    let e3 = ship_item(id_a(), "8003", "key-8003", at(2));
+    for i in [&e1, &e2, &e3] {
+        ok(CHECK, "enqueue_outbox", store.enqueue_outbox(i).await);
+    }
+
+    let none = ok(
+        CHECK,
+        "claim_outbox(limit 0)",
+        store.claim_outbox(id_a(), at(10), at(15), 0).await,
+    );
+    assert!(
+        none.is_empty(),
+        "{CHECK}: a claim with limit 0 claims nothing"
+    );
+
+    // Worker 1 claims two, oldest first.
+    let w1 = ok(
+        CHECK,
+        "claim_outbox",
+        store.claim_outbox(id_a(), at(10), at(15), 2).await,
+    );
+    assert_eq!(
+        keys_of(&w1),
+        vec!["key-8001", "key-8002"],
+        "{CHECK}: a claim takes up to `limit` entries, oldest first"
+    );
+    for e in &w1 {
+        assert_eq!(e.attempts, 1, "{CHECK}: a claim counts one attempt");
+        assert_eq!(e.state, OutboxState::Pending);
+        let lease = e
+            .lease
+            .as_ref()
+            .unwrap_or_else(|| panic!("{CHECK}: a claimed entry must carry its lease"));
+        assert_eq!(
+            lease.until,
+            at(15),
+            "{CHECK}: the lease must run until `lease_until`"
+        );
+        assert!(
+            !lease.token.is_empty(),
+            "{CHECK}: lease tokens must not be empty"
+        );
+    }
+    assert_ne!(
+        w1[0].lease.as_ref().unwrap().token,
+        w1[1].lease.as_ref().unwrap().token,
+        "{CHECK}: each claim must get its own token"
+    );
+    assert_eq!(
+        entries_by_key(store, CHECK, id_a()).await["key-8001"],
+        w1[0],
+        "{CHECK}: the stored entry must be the claimed one"
+    );
+
+    // Worker 2, before the leases lapse: only the unclaimed entry.
+    let w2 = ok(
+        CHECK,
+        "claim_outbox",
+        store.claim_outbox(id_a(), at(11), at(16), 10).await,
+    );
+    assert_eq!(
+        keys_of(&w2),
+        vec!["key-8003"],
+        "{CHECK}: a claimed entry must not be claimed again before its lease lapses"
+    );
+    let w3 = ok(
+        CHECK,
+        "claim_outbox",
+        store.claim_outbox(id_a(), at(12), at(17), 10).await,
+    );
+    assert!(
+        w3.is_empty(),
+        "{CHECK}: everything is leased, nothing may be claimed: got {:?}",
+        keys_of(&w3)
+    );
+
+    // Worker 1 sends e1.
+    let t1 = token(&w1[0]);
+    ok(
+        CHECK,
+        "finish_outbox(Sent)",
+        store
+            .finish_outbox(&e1.idempotency_key, &t1, &OutboxUpdate::Sent { at: at(12) })
+            .await,
+    );
+    let s1 = entries_by_key(store, CHECK, id_a()).await["key-8001"].clone();
+    assert_eq!(
+        s1.state,
+        OutboxState::Sent { at: at(12) },
+        "{CHECK}: Sent is stored"
+    );
+    assert_eq!(s1.lease, None, "{CHECK}: finishing releases the lease");
+    match store
+        .finish_outbox(&e1.idempotency_key, &t1, &OutboxUpdate::Sent { at: at(13) })
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!(
+            "{CHECK}: finishing twice with the same token must be Conflict (the lease is gone), got {other:?}"
+        ),
+    }
+
+    // The leases of e2 and e3 lapse; worker 3 takes both.
+    let old_t2 = token(&w1[1]);
+    let w4 = ok(
+        CHECK,
+        "claim_outbox (after lapse)",
+        store.claim_outbox(id_a(), at(20), at(25), 10).await,
+    );
+    assert_eq!(
+        keys_of(&w4),
+        vec!["key-8002", "key-8003"],
+        "{CHECK}: entries whose lease lapsed must be claimable again (sent ones never)"
+    );
+    for e in &w4 {
+        assert_eq!(e.attempts, 2, "{CHECK}: every claim counts an attempt");
+        assert_eq!(e.lease.as_ref().unwrap().until, at(25));
+    }
+    let new_t2 = token(&w4[0]);
+    assert_ne!(new_t2, old_t2, "{CHECK}: a new claim must get a new token");
+
+    // The first worker wakes up with its lapsed lease: refused, nothing changes.
+    match store
+        .finish_outbox(
+            &e2.idempotency_key,
+            &old_t2,
+            &OutboxUpdate::Sent { at: at(21) },
+        )
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!(
+            "{CHECK}: finishing with a lease another worker took over must be Conflict, got {other:?}"
+        ),
+    }
+    assert_eq!(
+        entries_by_key(store, CHECK, id_a()).await["key-8002"],
+        w4[0],
+        "{CHECK}: a refused finish must not change the entry"
+    );
+
+    // Worker 3: e2 fails for now, e3 for good.
+    ok(
+        CHECK,
+        "finish_outbox(Retry)",
+        store
+            .finish_outbox(
+                &e2.idempotency_key,
+                &new_t2,
+                &OutboxUpdate::Retry {
+                    at: at(40),
+                    error: "503 Service Unavailable".into(),
+                },
+            )
+            .await,
+    );
+    ok(
+        CHECK,
+        "finish_outbox(Failed)",
+        store
+            .finish_outbox(
+                &e3.idempotency_key,
+                &token(&w4[1]),
+                &OutboxUpdate::Failed {
+                    at: at(21),
+                    error: "400 invalid tracking number".into(),
+                },
+            )
+            .await,
+    );
+    let by_key = entries_by_key(store, CHECK, id_a()).await;
+    let s2 = &by_key["key-8002"];
+    assert_eq!(
+        s2.state,
+        OutboxState::Pending,
+        "{CHECK}: Retry keeps the entry pending"
+    );
+    assert_eq!(
+        s2.next_attempt_at,
+        at(40),
+        "{CHECK}: Retry sets next_attempt_at"
+    );
+    assert_eq!(
+        s2.last_error.as_deref(),
+        Some("503 Service Unavailable"),
+        "{CHECK}: Retry records the error"
+    );
+    assert_eq!(s2.lease, None, "{CHECK}: finishing releases the lease");
+    assert_eq!(s2.attempts, 2, "{CHECK}: finishing does not count attempts");
+    let s3 = &by_key["key-8003"];
+    assert_eq!(
+        s3.state,
+        OutboxState::Failed {
+            at: at(21),
+            error: "400 invalid tracking number".into()
+        },
+        "{CHECK}: Failed is stored with its error"
+    );
+    assert_eq!(s3.lease, None);
+
+    // Not due before next_attempt_at; Sent and Failed never again.
+    let early = ok(
+        CHECK,
+        "claim_outbox (before retry time)",
+        store.claim_outbox(id_a(), at(39), at(45), 10).await,
+    );
+    assert!(
+        early.is_empty(),
+        "{CHECK}: an entry must not be claimed before its next_attempt_at (nor sent/failed ones): got {:?}",
+        keys_of(&early)
+    );
+    let due = ok(
+        CHECK,
+        "claim_outbox (at retry time)",
+        store.claim_outbox(id_a(), at(40), at(45), 10).await,
+    );
+    assert_eq!(
+        keys_of(&due),
+        vec!["key-8002"],
+        "{CHECK}: a retried entry is due at its next_attempt_at"
+    );
+    assert_eq!(due[0].attempts, 3);
+    ok(
+        CHECK,
+        "finish_outbox(Sent)",
+        store
+            .finish_outbox(
+                &e2.idempotency_key,
+                &token(&due[0]),
+                &OutboxUpdate::Sent { at: at(41) },
+            )
+            .await,
+    );
+    let later = ok(
+        CHECK,
+        "claim_outbox (much later)",
+        store
+            .claim_outbox(id_a(), at(100_000), at(100_005), 10)
+            .await,
+    );
+    assert!(
+        later.is_empty(),
+        "{CHECK}: sent and failed entries must never be claimed again: got {:?}",
+        keys_of(&later)
+    );
+
+    // Finishing a finished entry with an old token: Conflict, the state stays.
+    match store
+        .finish_outbox(
+            &e3.idempotency_key,
+            &token(&w4[1]),
+            &OutboxUpdate::Sent { at: at(50) },
+        )
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{CHECK}: finishing a failed entry again must be Conflict, got {other:?}"),
+    }
+    let by_key = entries_by_key(store, CHECK, id_a()).await;
+    assert_eq!(by_key["key-8001"].state, OutboxState::Sent { at: at(12) });
+    assert_eq!(by_key["key-8002"].state, OutboxState::Sent { at: at(41) });
+    assert!(matches!(
+        by_key["key-8003"].state,
+        OutboxState::Failed { .. }
+    ));
+
+    assert!(
+        store
+            .finish_outbox(
+                &key("key-unknown"),
+                "no-token",
+                &OutboxUpdate::Sent { at: at(1) }
+            )
+            .await
+            .is_err(),
+        "{CHECK}: finishing an unknown entry must be an error"
+    );
+}
+
+/// Outbox entries belong to their integration: a claim for one integration never takes another's,
+/// and each integration's outbox lists only its own entries.
+pub async fn outbox_per_integration(store: &dyn Store) {
+    const CHECK: &str = "outbox_per_integration";
+    add_integration(store, CHECK, id_a()).await;
+    add_integration(store, CHECK, id_b()).await;
+    let a1 = ship_item(id_a(), "9001", "key-a1", at(0));
+    let b1 = ship_item(id_b(), "9001", "key-b1", at(1));
+    let a2 = ship_item(id_a(), "9002", "key-a2", at(2));
+    let b2 = ship_item(id_b(), "9003", "key-b2", at(3));
+    for i in [&a1, &b1, &a2, &b2] {
+        ok(CHECK, "enqueue_outbox", store.enqueue_outbox(i).await);
+    }
+    let claim_b = ok(
+        CHECK,
+        "claim_outbox(B)",
+        store.claim_outbox(id_b(), at(10), at(15), 10).await,
+    );
+    assert_eq!(
+        keys_of(&claim_b),
+        vec!["key-b1", "key-b2"],
+        "{CHECK}: a claim must take only the integration's own entries"
+    );
+    assert!(claim_b.iter().all(|e| e.item.integration_id == id_b()));
+    let a_entries = ok(CHECK, "outbox(A)", store.outbox(id_a()).await);
+    assert_eq!(
+        keys_of(&a_entries),
+        vec!["key-a1", "key-a2"],
+        "{CHECK}: outbox(A) must list only A's entries"
+    );
+    assert!(
+        a_entries
+            .iter()
+            .all(|e| e.lease.is_none() && e.attempts == 0),
+        "{CHECK}: claiming B's entries must not touch A's"
+    );
+    let claim_a = ok(
+        CHECK,
+        "claim_outbox(A)",
+        store.claim_outbox(id_a(), at(10), at(15), 10).await,
+    );
+    assert_eq!(
+        keys_of(&claim_a),
+        vec!["key-a1", "key-a2"],
+        "{CHECK}: A's entries must still be claimable by A"
+    );
+    assert!(
+        ok(
+            CHECK,
+            "claim_outbox(C)",
+            store.claim_outbox(id_c(), at(20), at(25), 10).await
+        )
+        .is_empty(),
+        "{CHECK}: an integration without entries claims nothing"
+    );
+    assert_eq!(
+        keys_of(&ok(CHECK, "outbox(B)", store.outbox(id_b()).await)),
+        vec!["key-b1", "key-b2"],
+        "{CHECK}: outbox(B) must list only B's entries"
+    );
+}
+
+/// Nothing leaks between integrations: audit log, credentials, mappings, listings, ledger rows
+/// (the same channel order id imports once per integration), cursor and outbox are all kept per
+/// integration id.
+pub async fn data_is_per_integration(store: &dyn Store) {
+    const CHECK: &str = "data_is_per_integration";
+    let a = add_integration(store, CHECK, id_a()).await;
+    let b = add_integration(store, CHECK, id_b()).await;
+    let a_audit_before = ok(CHECK, "audit_log(A)", store.audit_log(id_a()).await);
+    let b_audit = ok(CHECK, "audit_log(B)", store.audit_log(id_b()).await);
+
+    // Fill A.
+    let mut a_next = a.clone();
+    let ctx = Context::at(Actor::User("ann".into()), at(5));
+    let events = a_next.lifecycle.disable(&ctx).unwrap();
+    ok(
+        CHECK,
+        "update_integration(A)",
+        store.update_integration(&a_next, &events).await,
+    );
+    let sealed = SealedCredentials {
+        key_id: "k".into(),
+        nonce: vec![1; 24],
+        ciphertext: vec![2; 40],
+    };
+    ok(
+        CHECK,
+        "put_credentials(A)",
+        store.put_credentials(id_a(), &sealed).await,
+    );
+    let mut mappings = MappingSet::new();
+    mappings.insert_sku(SkuMapping {
+        channel_sku: sku("GTR-1"),
+        inventory_sku: sku("guitar"),
+        created_at: at(1),
+    });
+    ok(
+        CHECK,
+        "put_mappings(A)",
+        store.put_mappings(id_a(), &mappings).await,
+    );
+    let shared_listing = listing(id_a(), "SHARED", ListingStatus::Linked, 1);
+    ok(
+        CHECK,
+        "put_listing(A)",
+        store.put_listing(&shared_listing).await,
+    );
+    let mut a_batch = batch(
+        at(6),
+        vec![import(
+            "SAME-1",
+            Some(order("SAME-1", OrderState::AwaitingShipment, "paid")),
+            imported(at(6), Management::Managed),
+        )],
+    );
+    a_batch.cursor = Some(Cursor("a-cursor".into()));
+    ok(
+        CHECK,
+        "record_orders(A)",
+        store.record_orders(id_a(), &a_batch).await,
+    );
+    ok(
+        CHECK,
+        "enqueue_outbox(A)",
+        store
+            .enqueue_outbox(&ship_item(id_a(), "SAME-1", "key-same-a", at(7)))
+            .await,
+    );
+
+    // B sees none of it.
+    let b_now = ok(CHECK, "integration(B)", store.integration(id_b()).await);
+    assert_eq!(
+        b_now,
+        Some(b.clone()),
+        "{CHECK}: updating A must not change B"
+    );
+    assert_eq!(
+        ok(CHECK, "audit_log(B)", store.audit_log(id_b()).await),
+        b_audit,
+        "{CHECK}: A's audit events must not appear in B's log"
+    );
+    assert!(ok(CHECK, "audit_log(A)", store.audit_log(id_a()).await).len() > a_audit_before.len());
+    assert!(
+        ok(CHECK, "credentials(B)", store.credentials(id_b()).await).is_none(),
+        "{CHECK}: A's credentials must not be B's"
+    );
+    assert_eq!(
+        ok(CHECK, "mappings(B)", store.mappings(id_b()).await),
+        MappingSet::new(),
+        "{CHECK}: A's mappings must not be B's"
+    );
+    assert!(
+        ok(CHECK, "listings(B)", store.listings(id_b()).await).is_empty(),
+        "{CHECK}: A's listings must not be B's"
+    );
+    assert!(
+        ok(
+            CHECK,
+            "ledger(B)",
+            store.ledger(id_b(), LedgerFilter::All).await
+        )
+        .is_empty(),
+        "{CHECK}: A's ledger rows must not be B's"
+    );
+    assert!(
+        ok(
+            CHECK,
+            "ledger_entry(B)",
+            store.ledger_entry(id_b(), &oid("SAME-1")).await
+        )
+        .is_none(),
+        "{CHECK}: A's ledger row must not be readable under B"
+    );
+    assert_eq!(
+        ok(CHECK, "cursor(B)", store.cursor(id_b()).await),
+        None,
+        "{CHECK}: A's cursor must not be B's"
+    );
+    assert!(
+        ok(CHECK, "outbox(B)", store.outbox(id_b()).await).is_empty(),
+        "{CHECK}: A's outbox must not be B's"
+    );
+
+    // The same ids under B are B's own.
+    let b_listing = listing(id_b(), "SHARED", ListingStatus::Unlinked, 9);
+    ok(CHECK, "put_listing(B)", store.put_listing(&b_listing).await);
+    let mut b_batch = batch(
+        at(8),
+        vec![import(
+            "SAME-1",
+            Some(order("SAME-1", OrderState::AwaitingShipment, "paid")),
+            imported(at(8), Management::ThirdPartyManaged),
+        )],
+    );
+    b_batch.cursor = Some(Cursor("b-cursor".into()));
+    let r = ok(
+        CHECK,
+        "record_orders(B)",
+        store.record_orders(id_b(), &b_batch).await,
+    );
+    assert_eq!(
+        r[0].outcome,
+        SightingOutcome::Imported,
+        "{CHECK}: the same channel order id in another integration is another order: Imported"
+    );
+    ok(
+        CHECK,
+        "remove_listing(B)",
+        store.remove_listing(id_b(), &sku("SHARED")).await,
+    );
+
+    assert_eq!(
+        ok(CHECK, "listings(A)", store.listings(id_a()).await),
+        vec![shared_listing],
+        "{CHECK}: removing B's listing must not remove A's"
+    );
+    let a_row = entry(store, CHECK, id_a(), "SAME-1").await;
+    assert_eq!(
+        a_row.times_seen, 1,
+        "{CHECK}: B's sighting must not count for A"
+    );
+    assert_eq!(a_row.integration_id, id_a());
+    assert_eq!(
+        a_row.imported.map(|i| i.management),
+        Some(Management::Managed)
+    );
+    let b_row = entry(store, CHECK, id_b(), "SAME-1").await;
+    assert_eq!(b_row.integration_id, id_b());
+    assert_eq!(
+        b_row.imported.map(|i| i.management),
+        Some(Management::ThirdPartyManaged)
+    );
+    assert_eq!(
+        ok(CHECK, "cursor(A)", store.cursor(id_a()).await),
+        Some(Cursor("a-cursor".into())),
+        "{CHECK}: B's cursor must not move A's"
+    );
+    assert_eq!(
+        ok(CHECK, "cursor(B)", store.cursor(id_b()).await),
+        Some(Cursor("b-cursor".into()))
+    );
+    assert_eq!(
+        ok(CHECK, "credentials(A)", store.credentials(id_a()).await),
+        Some(sealed)
+    );
+    assert_eq!(
+        ok(CHECK, "mappings(A)", store.mappings(id_a()).await),
+        mappings
+    );
+}
+
+// ----- helpers -----
+
+/// A fixed instant: 2026-03-01 00:00 UTC plus `minutes`.
+fn at(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + TimeDelta::minutes(minutes)
+}
+
+fn id_a() -> IntegrationId {
+    IntegrationId::from(uuid::Uuid::from_u128(0x0A))
+}
+
+fn id_b() -> IntegrationId {
+    IntegrationId::from(uuid::Uuid::from_u128(0x0B))
+}
+
+fn id_c() -> IntegrationId {
+    IntegrationId::from(uuid::Uuid::from_u128(0x0C))
+}
+
+fn sku(s: &str) -> Sku {
+    Sku::new(s).expect("valid SKU")
+}
+
+fn oid(s: &str) -> ChannelOrderId {
+    ChannelOrderId::new(s).expect("valid order id")
+}
+
+fn key(s: &str) -> IdempotencyKey {
+    IdempotencyKey::new(s).expect("valid idempotency key")
+}
+
+/// Unwraps a store result, panicking with the check and the call that failed.
+#[track_caller]
+fn ok<T>(check: &str, call: &str, r: Result<T, StoreError>) -> T {
+    r.unwrap_or_else(|e| panic!("{check}: {call} failed: {e} ({e:?})"))
+}
+
+/// A new integration record (version 0) and its creation audit event.
+fn integration(
+    id: IntegrationId,
+    name: &str,
+    kind: ChannelKind,
+) -> (IntegrationRecord, Vec<AuditEvent>) {
+    let ctx = Context::at(Actor::User("ann".into()), at(0));
+    let (lifecycle, created) = Lifecycle::create(ChannelRules::default(), &ctx);
+    (
+        IntegrationRecord {
+            id,
+            name: name.into(),
+            channel: kind,
+            lifecycle,
+            settings: IntegrationSettings::new(kind, Currency::USD),
+            notices: NoticeState::default(),
+            version: 0,
+        },
+        vec![created],
+    )
+}
+
+/// Inserts a plain integration, so backends with foreign keys accept data for it.
+async fn add_integration(store: &dyn Store, check: &str, id: IntegrationId) -> IntegrationRecord {
+    let (record, audit) = integration(id, &format!("integration {id}"), ChannelKind::Reverb);
+    ok(
+        check,
+        "insert_integration",
+        store.insert_integration(&record, &audit).await,
+    );
+    record
+}
+
+fn listing(id: IntegrationId, s: &str, status: ListingStatus, n: u64) -> Listing {
+    Listing {
+        integration_id: id,
+        sku: sku(s),
+        channel_listing_id: Some(ChannelListingId::new(format!("L-{n}")).unwrap()),
+        channel_sku: Some(sku(&format!("ch-{s}"))),
+        status,
+        last_sent: Some(Fingerprint(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))),
+        updated_at: at(n as i64),
+    }
+}
+
+fn order(id: &str, state: OrderState, raw: &str) -> Order {
+    let price = Money::from_minor_units(129_900, Currency::USD);
+    Order {
+        channel_order_id: oid(id),
+        marketplace_order_id: Some(format!("M-{id}")),
+        site: None,
+        created_at: at(0),
+        updated_at: Some(at(1)),
+        status: OrderStatus::new(state, raw),
+        currency: Currency::USD,
+        currency_source: CurrencySource::Channel,
+        lines: vec![OrderLine {
+            line_id: "1".into(),
+            sku: Some(sku("GTR-1")),
+            listing_id: None,
+            title: "Guitar — sunburst".into(),
+            quantity: 1,
+            unit_price: price,
+        }],
+        shipping_method: Some("Standard".into()),
+        shipping_price: None,
+        tax: None,
+        total: Some(price),
+        shipping_address: None,
+        buyer: Buyer::default(),
+        local_pickup: false,
+        revision: None,
+    }
+}
+
+fn imported(when: DateTime<Utc>, management: Management) -> ImportedOrder {
+    ImportedOrder {
+        imported_at: when,
+        management,
+        shipping_service: Some(ShippingService {
+            name: "UPS Ground".into(),
+            carrier: Some("UPS".into()),
+            class: Some("Ground".into()),
+        }),
+        lines: vec![ResolvedLine {
+            line_id: "1".into(),
+            channel_sku: sku("GTR-1"),
+            resolution: SkuResolution::Same(sku("GTR-1")),
+        }],
+    }
+}
+
+fn import(id: &str, order: Option<Order>, decided: ImportedOrder) -> LedgerWrite {
+    LedgerWrite {
+        channel_order_id: oid(id),
+        order,
+        decision: Decision::Import(decided),
+    }
+}
+
+fn skip(id: &str, order: Option<Order>, reason: NotImportedReason) -> LedgerWrite {
+    LedgerWrite {
+        channel_order_id: oid(id),
+        order,
+        decision: Decision::Skip { reason },
+    }
+}
+
+fn status_not_imported(state: OrderState, raw: &str) -> NotImportedReason {
+    NotImportedReason::StatusNotImported {
+        state,
+        raw: raw.into(),
+    }
+}
+
+fn batch(seen_at: DateTime<Utc>, writes: Vec<LedgerWrite>) -> OrderBatch {
+    OrderBatch {
+        seen_at,
+        writes,
+        cursor: None,
+    }
+}
+
+fn ship_item(id: IntegrationId, order: &str, k: &str, created_at: DateTime<Utc>) -> OutboxItem {
+    OutboxItem {
+        integration_id: id,
+        order_id: oid(order),
+        action: OutboxAction::Ship(Shipment {
+            carrier: Some("UPS".into()),
+            method: Some("Ground".into()),
+            tracking_number: Some(format!("1Z{order}")),
+            shipped_at: created_at,
+            lines: Vec::new(),
+            delivery: Delivery::Shipped,
+        }),
+        idempotency_key: key(k),
+        created_at,
+    }
+}
+
+fn keys_of(entries: &[OutboxEntry]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|e| e.item.idempotency_key.as_str())
+        .collect()
+}
+
+fn token(entry: &OutboxEntry) -> String {
+    entry
+        .lease
+        .as_ref()
+        .map(|l| l.token.clone())
+        .expect("a claimed entry carries a lease")
+}
+
+async fn entries_by_key(
+    store: &dyn Store,
+    check: &str,
+    id: IntegrationId,
+) -> HashMap<String, OutboxEntry> {
+    ok(check, "outbox", store.outbox(id).await)
+        .into_iter()
+        .map(|e| (e.item.idempotency_key.as_str().to_owned(), e))
+        .collect()
+}
+
+async fn entry(store: &dyn Store, check: &str, id: IntegrationId, order: &str) -> LedgerEntry {
+    ok(
+        check,
+        "ledger_entry",
+        store.ledger_entry(id, &oid(order)).await,
+    )
+    .unwrap_or_else(|| panic!("{check}: order {order} must have a ledger row after recording"))
+}
+
+/// The reference ledger: [`apply_write`] folded over every write, as the store must behave.
+struct Model {
+    id: IntegrationId,
+    rows: BTreeMap<ChannelOrderId, LedgerEntry>,
+}
+
+impl Model {
+    fn new(id: IntegrationId) -> Self {
+        Self {
+            id,
+            rows: BTreeMap::new(),
+        }
+    }
+
+    fn apply(&mut self, batch: &OrderBatch) -> Vec<RecordedOrder> {
+        batch
+            .writes
+            .iter()
+            .map(|w| {
+                let existing = self.rows.remove(&w.channel_order_id);
+                let (row, outcome) = apply_write(self.id, existing, w, batch.seen_at);
+                self.rows.insert(w.channel_order_id.clone(), row);
+                RecordedOrder {
+                    channel_order_id: w.channel_order_id.clone(),
+                    outcome,
+                }
+            })
+            .collect()
+    }
+
+    /// Every row of the store equals the model's, and there are no others.
+    async fn assert_store_matches(&self, store: &dyn Store, check: &str) {
+        for (order, want) in &self.rows {
+            let got = ok(
+                check,
+                "ledger_entry",
+                store.ledger_entry(self.id, order).await,
+            );
+            assert_eq!(
+                got.as_ref(),
+                Some(want),
+                "{check}: the ledger row of {order} must be what apply_write gives for the writes recorded"
+            );
+        }
+        let mut all: Vec<ChannelOrderId> = ok(
+            check,
+            "ledger(All)",
+            store.ledger(self.id, LedgerFilter::All).await,
+        )
+        .into_iter()
+        .map(|e| e.channel_order_id)
+        .collect();
+        all.sort();
+        assert_eq!(
+            all,
+            self.rows.keys().cloned().collect::<Vec<_>>(),
+            "{check}: ledger(All) must hold exactly one row per order recorded"
+        );
+    }
+}
+
+/// Records a batch in the store and the model; the results must agree.
+async fn record(
+    store: &dyn Store,
+    check: &str,
+    model: &mut Model,
+    batch: OrderBatch,
+) -> Vec<RecordedOrder> {
+    let got = ok(
+        check,
+        "record_orders",
+        store.record_orders(model.id, &batch).await,
+    );
+    let want = model.apply(&batch);
+    assert_eq!(
+        got, want,
+        "{check}: record_orders must return one result per write, in order, as apply_write decides"
+    );
+    got
+}
