@@ -1,6 +1,6 @@
-//! Orders end to end on in-memory parts: import with one recorded outcome per order, "why did
-//! this order not import?", a held order released by its mapping, and a shipment sent exactly
-//! once through the outbox.
+//! Orders end to end on the default SQLite store (in memory here) and in-memory channel and
+//! catalog: import with one recorded outcome per order, "why did this order not import?", a held
+//! order released by its mapping, and a shipment sent exactly once through the outbox.
 //!
 //! ```sh
 //! cargo run --example orders
@@ -14,8 +14,8 @@ use marketsync::mapping::{ShippingMapping, ShippingService};
 use marketsync::{
     Actor, Buyer, Capabilities, ChannelKind, ChannelOrderId, Clock, CredentialKey, Credentials,
     Currency, CurrencySource, Engine, Feature, IntegrationSettings, InventoryItem, Label,
-    ManualClock, MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore, Money, Order,
-    OrderLine, OrderState, OrderStatus, Shipment, Sku,
+    ManualClock, MemoryCatalog, MemoryChannel, MemoryNotifier, Money, Order, OrderLine, OrderState,
+    OrderStatus, Shipment, Sku, SqliteStore,
 };
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -54,7 +54,9 @@ async fn main() -> Result<()> {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap(),
     ));
-    let store = Arc::new(MemoryStore::new());
+    // The embedded default store. `SqliteStore::open("marketsync.db")` keeps everything in a
+    // file instead (migrated on open; several processes may share it).
+    let store = Arc::new(SqliteStore::open_in_memory().await?);
     let catalog = Arc::new(MemoryCatalog::new());
     let notifier = Arc::new(MemoryNotifier::new());
     let engine = Engine::new(store, catalog.clone(), notifier.clone(), clock.clone())

@@ -2,3 +2,12 @@
 #![deny(missing_docs)]
 
 pub use marketsync_core::*;
+
+/// The SQLite store, the embedded default: [`sqlite::SqliteStore`] (feature `sqlite`, on by
+/// default).
+#[cfg(feature = "sqlite")]
+pub use marketsync_sqlite as sqlite;
+
+/// The default store: SQLite (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+pub use marketsync_sqlite::SqliteStore;
