@@ -1,95 +1,107 @@
-//! Quickstart: walk one integration through its lifecycle on an in-memory channel.
+//! Quickstart: one integration's whole lifecycle through the engine, on the SQLite store and an
+//! in-memory channel.
 //!
 //! ```sh
 //! cargo run --example quickstart
 //! ```
 //!
-//! It creates an integration, verifies its credentials, activates it, exchanges listings and
-//! orders, survives a broken connection, goes Live, needs a support override there, and is
-//! finally deleted — printing each step and, at the end, the audit log.
+//! It opens a SQLite file (and prints its path), creates an integration, verifies its
+//! credentials, activates it, links and syncs listings, imports orders (saying why one did not
+//! import), ships one, survives a broken connection and its repair, goes Live, needs a support
+//! override there, and is finally deleted — printing each step and, at the end, the audit log
+//! read back from the database.
 
 use std::sync::Arc;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use marketsync::lifecycle::ChannelRules;
+use marketsync::lifecycle::Event;
 use marketsync::{
-    Actor, AuditEvent, Buyer, Channel, ChannelKind, ChannelListing, ChannelListingId,
-    ChannelListingState, ChannelOrderId, Clock, Context, Credentials, Currency, CurrencySource,
-    Feature, IdempotencyKey, IntegrationId, Label, Lifecycle, LifecycleError, ListingQuery,
-    ManualClock, MemoryChannel, Money, Order, OrderLine, OrderQuery, OrderState, OrderStatus,
-    Shipment, ShipmentRequest, Sku, SupportOverride,
+    Actor, Buyer, Capabilities, Channel, ChannelKind, ChannelListing, ChannelListingId,
+    ChannelListingState, ChannelOrderId, Clock, CredentialKey, Credentials, Currency,
+    CurrencySource, Engine, EngineError, Feature, IntegrationId, IntegrationSettings,
+    InventoryItem, Label, ManualClock, MemoryCatalog, MemoryChannel, MemoryNotifier, Money, Order,
+    OrderLine, OrderState, OrderStatus, Shipment, Sku, SqliteStore, Store, SupportOverride,
 };
 
 type Step<T> = Result<T, Box<dyn std::error::Error>>;
 
 struct Walk {
+    engine: Engine,
+    store: Arc<SqliteStore>,
     clock: Arc<ManualClock>,
-    lifecycle: Lifecycle,
-    audit: Vec<AuditEvent>,
+    notifier: Arc<MemoryNotifier>,
+    id: IntegrationId,
     step: u32,
 }
 
 impl Walk {
-    fn ctx(&self, actor: &Actor) -> Context {
-        Context::now(actor.clone(), self.clock.as_ref())
-    }
-
     fn say(&mut self, what: &str) {
         self.step += 1;
         println!("\n{:>2}. {what}", self.step);
     }
 
-    fn record(&mut self, events: Vec<AuditEvent>) {
-        for e in &events {
-            println!("    audit: {:?} by {}", e.change, e.actor);
-        }
-        self.audit.extend(events);
-    }
-
-    fn state(&self) {
+    async fn state(&self) -> Step<()> {
+        let rec = self.engine.integration(self.id).await?;
+        let lc = &rec.lifecycle;
         let now = self.clock.now();
-        let lc = &self.lifecycle;
         println!(
-            "    state: phase {:?}, {:?}, health {:?}, features {:?}, data {}",
+            "    state: phase {:?}, {:?}, health {:?}, data {}",
             lc.phase(now),
             lc.switch(),
             lc.health().kind(),
-            lc.features(),
             match lc.check_exchange(now) {
                 Ok(()) => "flows".to_owned(),
                 Err(b) => format!("blocked: {b}"),
             }
         );
+        for n in self.notifier.take() {
+            println!("    notification: {n:?}");
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, actor: &Actor, event: Event) -> Step<()> {
+        for e in self.engine.apply(self.id, actor.clone(), event).await? {
+            println!("    audit: {:?} by {}", e.change, e.actor);
+        }
+        Ok(())
     }
 }
 
-fn sample_order(now: chrono::DateTime<Utc>) -> Step<Order> {
+fn item(sku: &str, title: &str, price: &str, qty: u32) -> Step<InventoryItem> {
+    Ok(InventoryItem {
+        sku: Sku::new(sku)?,
+        title: title.into(),
+        price: Money::parse(price, "USD")?,
+        quantity: qty,
+        labels: [Label::new("reverb")?].into_iter().collect(),
+    })
+}
+
+fn order(id: &str, sku: &str, shipping: &str) -> Step<Order> {
     Ok(Order {
-        channel_order_id: ChannelOrderId::new("R-1001")?,
+        channel_order_id: ChannelOrderId::new(id)?,
         marketplace_order_id: None,
         site: None,
-        created_at: now,
+        created_at: Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap(),
         updated_at: None,
         status: OrderStatus::new(OrderState::AwaitingShipment, "paid"),
         currency: Currency::USD,
         currency_source: CurrencySource::Channel,
         lines: vec![OrderLine {
-            line_id: "1".into(),
-            sku: Some(Sku::new("GTR-STRAT-SB")?),
-            listing_id: Some(ChannelListingId::new("L-1")?),
-            title: "Sunburst electric guitar".into(),
+            line_id: format!("{id}-1"),
+            sku: Some(Sku::new(sku)?),
+            listing_id: None,
+            title: sku.into(),
             quantity: 1,
             unit_price: Money::parse("899.00", "USD")?,
         }],
-        shipping_method: Some("Standard Shipping".into()),
+        shipping_method: Some(shipping.into()),
         shipping_price: Some(Money::parse("25.00", "USD")?),
         tax: None,
         total: Some(Money::parse("924.00", "USD")?),
         shipping_address: None,
-        buyer: Buyer {
-            name: Some("Sam Buyer".into()),
-            ..Buyer::default()
-        },
+        buyer: Buyer::default(),
         local_pickup: false,
         revision: None,
     })
@@ -97,212 +109,260 @@ fn sample_order(now: chrono::DateTime<Utc>) -> Step<Order> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Step<()> {
-    let start = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let channel = MemoryChannel::new(ChannelKind::Reverb).with_clock(clock.clone());
+    let path =
+        std::env::temp_dir().join(format!("marketsync-quickstart-{}.db", std::process::id()));
+    let store = Arc::new(SqliteStore::open(&path).await?);
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
+    ));
+    let catalog = Arc::new(MemoryCatalog::new());
+    let notifier = Arc::new(MemoryNotifier::new());
+    let engine = Engine::new(
+        store.clone(),
+        catalog.clone(),
+        notifier.clone(),
+        clock.clone(),
+    )
+    // In a real program the key comes from the environment or a secrets manager.
+    .with_credential_key(CredentialKey::new("quickstart", [7; 32]));
+    let channel = MemoryChannel::new(ChannelKind::Reverb)
+        .with_clock(clock.clone())
+        .with_capabilities(Capabilities {
+            orders_acknowledge: false,
+            ..Capabilities::all()
+        });
     let seller = Actor::User("ana@example.com".into());
     let support = Actor::Support("sam (support)".into());
 
-    println!("marketsync quickstart — an integration's lifecycle on an in-memory Reverb channel");
-    let id = IntegrationId::new();
-    let rules = ChannelRules::from(&channel.capabilities());
-    let (lifecycle, created) =
-        Lifecycle::create(rules, &Context::now(seller.clone(), clock.as_ref()));
+    println!("marketsync quickstart — one integration's lifecycle on an in-memory Reverb channel");
+    println!("database: {}", path.display());
+    let id = engine
+        .create_integration(
+            "Reverb — main shop",
+            Arc::new(channel.clone()),
+            IntegrationSettings::new(ChannelKind::Reverb, Currency::USD),
+            seller.clone(),
+        )
+        .await?;
     let mut w = Walk {
+        engine,
+        store,
         clock: clock.clone(),
-        lifecycle,
-        audit: vec![created],
+        notifier,
+        id,
         step: 0,
     };
     w.say(&format!(
-        "Created integration {id} (phase Setup, enabled, unverified)"
+        "Created integration {id} (Setup, enabled, unverified)"
     ));
-    w.state();
+    w.state().await?;
 
-    w.say("Enter the personal access token");
+    w.say("Enter the personal access token (stored encrypted; never printed)");
     let credentials = Credentials::api_token("example-token-never-printed");
     println!("    credentials: {credentials} / {credentials:?}");
-    let ev = w.lifecycle.credentials_entered(&w.ctx(&seller))?;
-    w.record(ev);
+    w.engine
+        .enter_credentials(id, &credentials, seller.clone())
+        .await?;
 
     w.say("Try to activate before verifying");
-    match w.lifecycle.activate(&w.ctx(&seller)) {
+    match w.engine.apply(id, seller.clone(), Event::Activate).await {
         Err(e) => println!("    refused: {e}"),
         Ok(_) => return Err("activation should need verified credentials".into()),
     }
 
     w.say("Verify the credentials with the channel");
-    let account = channel.verify().await?;
+    let account = w.engine.verify(id, seller.clone()).await?;
     println!("    account: {} ({:?})", account.account_id, account.name);
-    let ev = w.lifecycle.verification_succeeded(&w.ctx(&seller))?;
-    w.record(ev);
 
-    w.say("Set the label, then activate: Testing for 30 days");
-    let ev = w
-        .lifecycle
-        .set_label(&w.ctx(&seller), Some(Label::new("reverb")?), None)?;
-    w.record(ev);
-    let ev = w.lifecycle.activate(&w.ctx(&seller))?;
-    w.record(ev);
-    println!("    goes live at {:?}", w.lifecycle.live_at());
-    w.state();
-
-    w.say("Turn on listings, orders and the reconciler (whose first run is a dry-run plan)");
-    for f in [Feature::Listings, Feature::Orders, Feature::Reconciler] {
-        let ev = w.lifecycle.set_feature(&w.ctx(&seller), f, true, None)?;
-        w.record(ev);
+    w.say("Set the label, activate (Testing for 30 days), turn on listings and orders");
+    w.apply(
+        &seller,
+        Event::SetLabel {
+            label: Some(Label::new("reverb")?),
+            support_override: None,
+        },
+    )
+    .await?;
+    w.apply(&seller, Event::Activate).await?;
+    for feature in [Feature::Listings, Feature::Orders] {
+        w.apply(
+            &seller,
+            Event::SetFeature {
+                feature,
+                on: true,
+                support_override: None,
+            },
+        )
+        .await?;
     }
-    println!(
-        "    reconcile plan confirmed yet: {}",
-        w.lifecycle.reconcile_plan_confirmed()
-    );
+    w.state().await?;
 
-    w.say("Exchange data: read listings, download an order, ship it");
+    w.say("Link listings by SKU and sync what changed");
+    catalog.upsert(item(
+        "GTR-STRAT-SB",
+        "Sunburst electric guitar",
+        "899.00",
+        2,
+    )?);
+    catalog.upsert(item("AMP-15W", "15 W practice amp", "129.00", 5)?);
     channel.add_listing(ChannelListing {
         id: ChannelListingId::new("L-1")?,
         sku: Some(Sku::new("GTR-STRAT-SB")?),
         title: Some("Sunburst electric guitar".into()),
-        price: Some(Money::parse("899.00", "USD")?),
+        price: Some(Money::parse("949.00", "USD")?),
         quantity: Some(1),
         state: ChannelListingState::Live,
         raw_state: "live".into(),
     });
-    channel.add_order(sample_order(clock.now())?);
-    w.lifecycle.check_feature(Feature::Listings, clock.now())?;
-    let page = channel.list_listings(&ListingQuery::default()).await?;
-    println!("    listings on the channel: {}", page.listings.len());
-    w.lifecycle.check_feature(Feature::Orders, clock.now())?;
-    let orders = channel
-        .fetch_orders(&OrderQuery {
-            cursor: None,
-            created_since: None,
-            states: vec![],
-            default_currency: Currency::USD,
-            page: None,
-            page_size: None,
-        })
-        .await?;
-    for o in &orders.orders {
-        println!(
-            "    order {}: {} line(s), total {}, shipping {:?}, managed as {:?}",
-            o.channel_order_id,
-            o.lines.len(),
-            o.total.map(|m| m.to_string()).unwrap_or_default(),
-            o.shipping_method,
-            w.lifecycle.management()
-        );
-    }
-    let shipment = ShipmentRequest {
-        order_id: ChannelOrderId::new("R-1001")?,
-        shipment: Shipment {
-            carrier: Some("UPS".into()),
-            method: Some("Ground".into()),
-            tracking_number: Some("1Z999AA10123456784".into()),
-            shipped_at: clock.now(),
-            lines: vec![],
-            delivery: Default::default(),
-        },
-        idempotency_key: IdempotencyKey::generate(),
-    };
-    channel.ship(&shipment).await?;
-    channel.ship(&shipment).await?; // a retry with the same key is absorbed
+    let link = w.engine.link_listings(id).await?;
     println!(
-        "    shipments received by the channel: {} (duplicates absorbed: {})",
-        channel.shipments().len(),
-        channel.stats().duplicate_sends
+        "    linked: {:?}; labelled items without a listing: {:?}",
+        link.linked, link.items_without_listing
+    );
+    let sync = w.engine.sync_listings(id).await?;
+    println!("    sent: {:?}", sync.sent);
+    let on_channel = channel
+        .listing(&ChannelListingId::new("L-1")?)
+        .ok_or("listing gone")?;
+    println!(
+        "    the channel now shows price {:?}, quantity {:?}",
+        on_channel.price.map(|p| p.to_string()),
+        on_channel.quantity
+    );
+
+    w.say("Import orders: one imports, one waits for a SKU mapping");
+    channel.add_order(order("R-1001", "GTR-STRAT-SB", "Standard")?);
+    channel.add_order(order("R-1002", "PEDAL-OD", "Standard")?);
+    let import = w.engine.import_orders(id).await?;
+    println!("    imported: {:?}", import.imported);
+    for (o, reason) in &import.not_imported {
+        println!("    not imported {o}: {}", reason.remedy());
+    }
+    w.state().await?;
+
+    w.say("Ship the imported order through the outbox");
+    w.engine
+        .ship(
+            id,
+            &ChannelOrderId::new("R-1001")?,
+            Shipment {
+                carrier: Some("UPS".into()),
+                method: Some("Ground".into()),
+                tracking_number: Some("1Z999AA10123456784".into()),
+                shipped_at: clock.now(),
+                lines: vec![],
+                delivery: Default::default(),
+            },
+            None,
+        )
+        .await?;
+    let sent = w.engine.sync_orders(id).await?;
+    println!(
+        "    sent: {:?}; shipments received by the channel: {}",
+        sent.sent,
+        channel.shipments().len()
     );
 
     w.say("The seller regenerates the token at Reverb: the connection breaks");
     clock.advance(TimeDelta::days(3));
     channel.revoke_credentials("The access token provided is invalid.");
-    let err = channel.verify().await.expect_err("revoked");
-    println!("    channel error: {err}");
-    let reason = err
-        .broken_reason()
-        .unwrap_or(marketsync::BrokenReason::CredentialsRejected);
-    let ev = w.lifecycle.mark_broken(
-        &w.ctx(&Actor::System),
-        reason,
-        err.channel_message().map(str::to_owned),
-    )?;
-    w.record(ev);
-    let again = w
-        .lifecycle
-        .mark_broken(&w.ctx(&Actor::System), reason, None)?;
-    println!(
-        "    a second failure changes nothing ({} new events): one notification per break",
-        again.len()
-    );
-    w.state();
+    if let Err(e) = w.engine.import_orders(id).await {
+        println!("    import failed: {e}");
+    }
+    match w.engine.import_orders(id).await {
+        Err(EngineError::Blocked { blocked, .. }) => {
+            println!("    next run refused without calling the channel: {blocked}")
+        }
+        other => return Err(format!("expected a blocked run, got {other:?}").into()),
+    }
+    w.state().await?;
 
     w.say("Repair: enter the new token and verify");
     channel.restore_credentials();
-    let ev = w.lifecycle.credentials_entered(&w.ctx(&seller))?;
-    w.record(ev);
-    channel.verify().await?;
-    let ev = w.lifecycle.verification_succeeded(&w.ctx(&seller))?;
-    w.record(ev);
-    w.state();
+    w.engine
+        .enter_credentials(id, &Credentials::api_token("the-new-token"), seller.clone())
+        .await?;
+    w.engine.verify(id, seller.clone()).await?;
+    w.state().await?;
 
     w.say("Disable for a holiday, then enable again (nothing is lost)");
-    let ev = w.lifecycle.disable(&w.ctx(&seller))?;
-    w.record(ev);
-    w.state();
-    let ev = w.lifecycle.enable(&w.ctx(&seller))?;
-    w.record(ev);
+    w.apply(&seller, Event::Disable).await?;
+    w.state().await?;
+    w.apply(&seller, Event::Enable).await?;
 
     w.say("Thirty days pass: the integration goes Live");
     clock.advance(TimeDelta::days(30));
-    let ev = w.lifecycle.tick(clock.now());
-    w.record(ev);
-    w.state();
+    w.engine.tick(id).await?;
+    w.state().await?;
 
     w.say("In Live, turning orders off needs a support override");
     match w
-        .lifecycle
-        .set_feature(&w.ctx(&seller), Feature::Orders, false, None)
+        .engine
+        .apply(
+            id,
+            seller.clone(),
+            Event::SetFeature {
+                feature: Feature::Orders,
+                on: false,
+                support_override: None,
+            },
+        )
+        .await
     {
-        Err(e @ LifecycleError::OverrideRequired { .. }) => println!("    refused: {e}"),
-        other => return Err(format!("expected an override to be required, got {other:?}").into()),
+        Err(e) => println!("    refused: {e}"),
+        Ok(_) => return Err("expected an override to be required".into()),
     }
-    let ev = w.lifecycle.set_feature(
-        &w.ctx(&support),
-        Feature::Orders,
-        false,
-        Some(SupportOverride::new(
-            "sam (support)",
-            "seller moves orders to another tool",
-        )),
-    )?;
-    w.record(ev);
+    w.apply(
+        &support,
+        Event::SetFeature {
+            feature: Feature::Orders,
+            on: false,
+            support_override: Some(SupportOverride::new(
+                "sam (support)",
+                "seller moves orders to another tool",
+            )),
+        },
+    )
+    .await?;
 
     w.say("Delete: first the plan, then the confirmation");
-    let plan = w
-        .lifecycle
-        .plan_delete(vec![ChannelOrderId::new("R-1002")?], clock.now())?;
+    let plan = w.engine.plan_delete(id).await?;
     for n in &plan.notices {
         println!("    plan: {n}");
     }
-    let ev = w.lifecycle.delete(&w.ctx(&seller), plan.confirm())?;
-    w.record(ev);
-    match w.lifecycle.enable(&w.ctx(&seller)) {
+    w.engine.delete(id, plan.confirm(), seller.clone()).await?;
+    match w.engine.apply(id, seller.clone(), Event::Enable).await {
         Err(e) => println!("    after deletion: {e}"),
         Ok(_) => return Err("a deleted integration must not change".into()),
     }
+    println!(
+        "    its orders stay readable: {} in the ledger",
+        w.store
+            .ledger(id, marketsync::LedgerFilter::All)
+            .await?
+            .len()
+    );
 
-    println!("\nAudit log ({} entries):", w.audit.len());
-    for e in &w.audit {
+    let log = w.store.audit_log(id).await?;
+    println!(
+        "\nAudit log, read back from {} ({} entries):",
+        path.display(),
+        log.len()
+    );
+    for e in &log {
         let over = e
             .support_override
             .as_ref()
             .map(|o| format!(" [override by {}: {}]", o.by, o.reason))
             .unwrap_or_default();
         println!(
-            "  {}  {:<28} {:?}{over}",
+            "  {}  {:<24} {:?}{over}",
             e.at.format("%Y-%m-%d %H:%M"),
             e.actor.to_string(),
             e.change
         );
     }
+    w.store.close().await;
+    let _ = channel.kind();
     Ok(())
 }

@@ -1143,6 +1143,14 @@ async fn delete_plans_the_unfulfilled_orders_and_keeps_orders_readable() {
         o.status = OrderStatus::new(OrderState::Shipped, "shipped")
     });
     w.engine.import_orders(w.id).await.unwrap();
+    // An order shipped through the outbox is fulfilled even before the channel says so.
+    w.channel.add_order(order("O3", t0(), &["A"], "Std"));
+    w.engine.import_orders(w.id).await.unwrap();
+    w.engine
+        .ship(w.id, &oid("O3"), ship_now(&w), None)
+        .await
+        .unwrap();
+    w.engine.sync_orders(w.id).await.unwrap();
     let plan = w.engine.plan_delete(w.id).await.unwrap();
     assert_eq!(plan.unfulfilled_orders, [oid("O1")]);
     assert!(plan.notices.iter().any(|n| n.contains("responsible")));
@@ -1159,7 +1167,7 @@ async fn delete_plans_the_unfulfilled_orders_and_keeps_orders_readable() {
     ));
     assert_eq!(
         w.store.ledger(w.id, LedgerFilter::All).await.unwrap().len(),
-        2
+        3
     );
     assert!(
         w.engine.plan_delete(w.id).await.is_err(),

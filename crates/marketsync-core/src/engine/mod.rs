@@ -642,12 +642,29 @@ impl Engine {
     /// responsible for them), and what deleting means.
     pub async fn plan_delete(&self, id: IntegrationId) -> Result<DeletePlan, EngineError> {
         let rec = self.integration(id).await?;
+        // Shipped or cancelled through the outbox counts as fulfilled, even before the channel
+        // reports the new status.
+        let done: std::collections::BTreeSet<ChannelOrderId> = self
+            .store
+            .outbox(id)
+            .await?
+            .into_iter()
+            .filter(|e| matches!(e.state, store::OutboxState::Sent { .. }))
+            .filter(|e| {
+                matches!(
+                    e.item.action,
+                    store::OutboxAction::Ship(_) | store::OutboxAction::Cancel(_)
+                )
+            })
+            .map(|e| e.item.order_id)
+            .collect();
         let unfulfilled = self
             .store
             .ledger(id, LedgerFilter::Unfulfilled)
             .await?
             .into_iter()
             .map(|e| e.channel_order_id)
+            .filter(|o| !done.contains(o))
             .collect();
         Ok(rec.lifecycle.plan_delete(unfulfilled, self.now())?)
     }
