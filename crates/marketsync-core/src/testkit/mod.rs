@@ -18,3 +18,4 @@
 //! Each check panics with a message naming the guarantee it found broken.
 
 pub mod store;
+pub mod channel;
