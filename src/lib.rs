@@ -11,3 +11,7 @@ pub use marketsync_sqlite as sqlite;
 /// The default store: SQLite (feature `sqlite`).
 #[cfg(feature = "sqlite")]
 pub use marketsync_sqlite::SqliteStore;
+
+/// The ChannelAdvisor adapter, and OfferUp through it (feature `channeladvisor`).
+#[cfg(feature = "channeladvisor")]
+pub use marketsync_channeladvisor as channeladvisor;

@@ -1,0 +1,815 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+mod client;
+pub mod config;
+pub mod convert;
+pub mod error;
+mod wire;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{TimeDelta, Utc};
+use marketsync_core::credentials::OAuthTokens;
+use marketsync_core::{
+    AccountInfo, AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest,
+    AuthorizationStart, BrokenReason, CancellationRequest, Capabilities, Channel, ChannelError,
+    ChannelKind, ChannelListingId, ChannelListingState, ChannelOrderId, Credentials, Currency,
+    EndListing, ErrorKind, ListingOutcome, ListingPage, ListingQuery, ListingUpdate, NewListing,
+    OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits, RefundRequest,
+    RejectedOrder, SecretString, ShipmentRequest,
+};
+use serde_json::Value;
+
+pub use client::{CONCURRENT_REQUESTS, MAX_BATCH, REQUESTS_PER_MINUTE};
+pub use config::{
+    ChannelAdvisorConfig, ChannelAdvisorConfigBuilder, PriceField, QuantityUpdateType,
+    ShippingMethodText,
+};
+pub use error::{ConfigError, parse_error};
+
+use client::CaClient;
+use convert::numeric_id;
+use wire::{BatchRequest, Page};
+
+/// The publish rule (Flxpoint's ChannelAdvisor page): products are created in ChannelAdvisor,
+/// never through this integration.
+pub const PUBLISH_UNSUPPORTED: &str = "ChannelAdvisor does not support publishing listings through this integration: the product must already exist in ChannelAdvisor and be linked by SKU (run link listings)";
+
+/// Listing updates per `update_listings` call: each can take two requests (quantity and price),
+/// so 50 fill one `$batch` of at most [`MAX_BATCH`] requests.
+pub const LISTINGS_PER_UPDATE: u32 = 50;
+
+/// The ChannelAdvisor adapter (and OfferUp through it, see
+/// [`ChannelAdvisorConfig::offerup_builder`]). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ChannelAdvisorChannel {
+    config: Arc<ChannelAdvisorConfig>,
+    client: CaClient,
+}
+
+impl ChannelAdvisorChannel {
+    /// An adapter for `config`.
+    pub fn new(config: ChannelAdvisorConfig) -> Result<Self, ChannelError> {
+        let client = CaClient::new(&config)?;
+        Ok(Self {
+            config: Arc::new(config),
+            client,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ChannelAdvisorConfig {
+        &self.config
+    }
+
+    /// The capabilities for a configuration (see the crate docs for each value and why).
+    pub fn capabilities_for(config: &ChannelAdvisorConfig) -> Capabilities {
+        Capabilities {
+            listings_link: true,
+            listings_sync: true,
+            listings_publish: false,
+            listings_reconcile: config.label.is_some(),
+            orders_get: true,
+            orders_acknowledge: true,
+            orders_ship: true,
+            orders_refund: true,
+            orders_cancel: true,
+            shipping_mappings_required: true,
+            fulfillment_required: false,
+            login_authorization: config.kind == ChannelKind::ChannelAdvisor,
+            orders_carry_currency: true,
+            listings_update_max_batch: LISTINGS_PER_UPDATE,
+            listings_end_max_batch: MAX_BATCH as u32,
+            orders_page_max: 100,
+            rate_limits: RateLimits {
+                per_minute: Some(REQUESTS_PER_MINUTE),
+                per_day: None,
+                concurrent: Some(CONCURRENT_REQUESTS),
+            },
+        }
+    }
+
+    fn err(&self, e: ChannelError, operation: &'static str) -> ChannelError {
+        let e = if e.channel().is_none() {
+            e.with_channel(self.config.kind)
+        } else {
+            e
+        };
+        if e.operation().is_none() {
+            e.with_operation(operation)
+        } else {
+            e
+        }
+    }
+
+    fn profile_clause(&self) -> String {
+        format!("ProfileID eq {}", self.config.profile_id)
+    }
+
+    /// The `$filter` of one listing request: the profile, then the SKUs of one chunk, then
+    /// (for listed products only) the label.
+    fn product_filter(&self, skus: Option<&[String]>, include_ended: bool) -> String {
+        let mut filter = self.profile_clause();
+        if let Some(skus) = skus {
+            filter.push_str(&format!(" and ({})", wire::sku_filter(skus)));
+        }
+        if let (false, Some(label)) = (include_ended, &self.config.label) {
+            // OData v4 lambda (ChannelAdvisor: [M], seen as `Labels/Any(..)` in a public
+            // client; the lower-case `any` is the standard spelling every OData v4 parser takes).
+            filter.push_str(&format!(
+                " and Labels/any(l: l/Name eq {})",
+                wire::odata_string(label)
+            ));
+        }
+        filter
+    }
+
+    fn product_url(
+        &self,
+        skus: Option<&[String]>,
+        include_ended: bool,
+    ) -> Result<String, ChannelError> {
+        self.client.url(
+            "Products",
+            &[
+                ("$filter", self.product_filter(skus, include_ended)),
+                ("$expand", "Labels".to_owned()),
+                ("$select", "ID,Sku,Title,TotalAvailableQuantity".to_owned()),
+            ],
+        )
+    }
+
+    /// The `$filter` of an order download.
+    fn order_filter(&self, query: &OrderQuery) -> String {
+        let mut clauses = vec![self.profile_clause()];
+        if let Some(since) = query.created_since {
+            clauses.push(format!("CreatedDateUtc ge {}", wire::odata_datetime(since)));
+        }
+        if let Some(site) = &self.config.site_name {
+            clauses.push(format!("SiteName eq {}", wire::odata_string(site)));
+        }
+        if let Some(states) = convert::status_filter(&query.states) {
+            clauses.push(format!("({states})"));
+        }
+        clauses.join(" and ")
+    }
+
+    fn label_url(&self, product_id: u64, label: &str) -> Result<String, ChannelError> {
+        // The batch-safe entity URI (the `Products(ID)/Labels('x')` alias is refused in $batch).
+        let name = wire::encode(&label.replace('\'', "''"));
+        self.client.url(
+            &format!("ProductLabels(ProductID={product_id},Name='{name}')"),
+            &[],
+        )
+    }
+
+    async fn read_order(
+        &self,
+        value: Value,
+        default_currency: Currency,
+    ) -> Result<marketsync_core::Order, RejectedOrder> {
+        let id = value
+            .get("ID")
+            .and_then(Value::as_u64)
+            .and_then(|id| ChannelOrderId::new(id.to_string()).ok());
+        let reject = |error: ChannelError| RejectedOrder {
+            channel_order_id: id.clone(),
+            error: self.err(error, "fetch_orders"),
+        };
+        let mut order: wire::Order = serde_json::from_value(value).map_err(|e| {
+            reject(ChannelError::new(
+                ErrorKind::Channel,
+                format!("a ChannelAdvisor order could not be read: {e}"),
+            ))
+        })?;
+        if order.items_next_link.is_some() {
+            // More than 20 items: the list cut them; the order read on its own has them all.
+            let url = self
+                .client
+                .url(
+                    &format!("Orders({})", order.id),
+                    &[("$expand", "Items,Fulfillments".to_owned())],
+                )
+                .map_err(reject)?;
+            order = self
+                .client
+                .get(&url, "fetch_orders")
+                .await
+                .map_err(reject)?;
+        }
+        convert::to_order(&order, default_currency, self.config.shipping_method_text)
+            .map_err(reject)
+    }
+
+    async fn adjust(
+        &self,
+        order_id: &ChannelOrderId,
+        order_body: Option<wire::OrderAdjust>,
+        item_bodies: Vec<(u64, wire::ItemAdjust)>,
+        operation: &'static str,
+    ) -> Result<(), ChannelError> {
+        let oid = numeric_id("order", order_id.as_str()).map_err(|e| self.err(e, operation))?;
+        if let Some(body) = order_body {
+            self.client
+                .post(
+                    &format!("Orders({oid})/Adjust"),
+                    Some(&body),
+                    operation,
+                    false,
+                )
+                .await
+                .map_err(|e| self.err(e, operation))?;
+        }
+        for (item, body) in item_bodies {
+            self.client
+                .post(
+                    &format!("OrderItems({item})/Adjust"),
+                    Some(&body),
+                    operation,
+                    false,
+                )
+                .await
+                .map_err(|e| self.err(e, operation))?;
+        }
+        Ok(())
+    }
+}
+
+/// A listing page token: the chunk of SKUs being read, and the next link inside it.
+fn parse_listing_token(token: Option<&PageToken>) -> (usize, Option<String>) {
+    match token {
+        None => (0, None),
+        Some(t) => match t.0.split_once(' ') {
+            Some((i, link)) => (i.parse().unwrap_or(0), Some(link.to_owned())),
+            None => (t.0.parse().unwrap_or(0), None),
+        },
+    }
+}
+
+fn outcome(
+    listing_id: &ChannelListingId,
+    sku: Option<marketsync_core::Sku>,
+    result: Result<(), ChannelError>,
+) -> ListingOutcome {
+    ListingOutcome {
+        listing_id: Some(listing_id.clone()),
+        sku,
+        result: result.map(|()| listing_id.clone()),
+    }
+}
+
+#[async_trait]
+impl Channel for ChannelAdvisorChannel {
+    fn kind(&self) -> ChannelKind {
+        self.config.kind
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Self::capabilities_for(&self.config)
+    }
+
+    /// `GET /v1/Profiles`: the token must reach the configured profile.
+    async fn verify(&self) -> Result<AccountInfo, ChannelError> {
+        let op = "verify";
+        let url = self
+            .client
+            .url("Profiles", &[])
+            .map_err(|e| self.err(e, op))?;
+        let profiles: Vec<wire::Profile> = self
+            .client
+            .get_all(&url, op)
+            .await
+            .map_err(|e| self.err(e, op))?;
+        let profile = profiles
+            .into_iter()
+            .find(|p| p.id == self.config.profile_id)
+            .ok_or_else(|| {
+                self.err(
+                    ChannelError::auth(
+                        BrokenReason::AccountNotUsable,
+                        format!(
+                            "the ChannelAdvisor token does not give access to profile {}",
+                            self.config.profile_id
+                        ),
+                    ),
+                    op,
+                )
+            })?;
+        Ok(AccountInfo {
+            account_id: profile.id.to_string(),
+            name: profile.company_name.or(profile.account_name),
+            currency: profile
+                .currency_code
+                .as_deref()
+                .and_then(|c| Currency::new(c).ok()),
+            credentials_expire_at: None,
+        })
+    }
+
+    /// `GET /v1/Products` of the profile, by SKU chunks or (without SKUs) every product on the
+    /// label; `@odata.nextLink` followed exactly. `page_size` is not sent: `$top` would cut the
+    /// result instead of paging it.
+    async fn list_listings(&self, query: &ListingQuery) -> Result<ListingPage, ChannelError> {
+        let op = "list_listings";
+        let skus: Vec<&str> = query.skus.iter().map(|s| s.as_str()).collect();
+        let chunks = wire::sku_chunks(&skus);
+        let (index, link) = parse_listing_token(query.page.as_ref());
+        let url = match link {
+            Some(link) => link,
+            None if chunks.is_empty() => self
+                .product_url(None, query.include_ended)
+                .map_err(|e| self.err(e, op))?,
+            None => match chunks.get(index) {
+                Some(c) => self.product_url(Some(c), query.include_ended),
+                None => return Ok(ListingPage::default()),
+            }
+            .map_err(|e| self.err(e, op))?,
+        };
+        let page: Page<wire::Product> = self
+            .client
+            .get(&url, op)
+            .await
+            .map_err(|e| self.err(e, op))?;
+        let label = self.config.label.as_deref();
+        let listings = page
+            .value
+            .iter()
+            .filter_map(|p| convert::to_listing(p, label))
+            .filter(|l| query.include_ended || l.state != ChannelListingState::Ended)
+            .collect();
+        let next_page = match page.next_link {
+            Some(link) => Some(PageToken(format!("{index} {link}"))),
+            None if index + 1 < chunks.len() => Some(PageToken((index + 1).to_string())),
+            None => None,
+        };
+        Ok(ListingPage {
+            listings,
+            next_page,
+        })
+    }
+
+    /// One `$batch` per call: `POST Products(ID)/UpdateQuantity` for a quantity and
+    /// `PATCH Products(ID)` with the price field for a price. Each listing's outcome is the
+    /// first failure among its requests (a 404 is `NotFound`: the product is gone).
+    async fn update_listings(
+        &self,
+        updates: &[ListingUpdate],
+    ) -> Result<Vec<ListingOutcome>, ChannelError> {
+        let op = "update_listings";
+        let mut requests: Vec<BatchRequest> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        let mut results: Vec<Result<(), ChannelError>> = Vec::with_capacity(updates.len());
+        for (i, u) in updates.iter().enumerate() {
+            let prepared = (|| {
+                let id = numeric_id("product", u.listing_id.as_str())?;
+                let mut mine = Vec::new();
+                if let Some(quantity) = u.quantity {
+                    let dc = self.config.distribution_center_id.ok_or_else(|| {
+                        ChannelError::invalid(
+                            "no distribution centre is configured: quantities cannot be sent",
+                        )
+                        .with_field("distribution_center_id")
+                    })?;
+                    let body = wire::UpdateQuantity {
+                        value: wire::UpdateQuantityValue {
+                            update_type: self.config.quantity_update_type.as_str(),
+                            updates: vec![wire::DcQuantity {
+                                distribution_center_id: dc,
+                                quantity,
+                            }],
+                        },
+                    };
+                    mine.push(BatchRequest {
+                        method: "POST",
+                        url: self
+                            .client
+                            .url(&format!("Products({id})/UpdateQuantity"), &[])?,
+                        body: Some(serde_json::to_string(&body).unwrap_or_default()),
+                    });
+                }
+                if let Some(price) = u.price {
+                    let mut body = serde_json::Map::new();
+                    body.insert(
+                        self.config.price_field.as_str().to_owned(),
+                        wire::number(price.amount()),
+                    );
+                    mine.push(BatchRequest {
+                        method: "PATCH",
+                        url: self.client.url(&format!("Products({id})"), &[])?,
+                        body: Some(Value::Object(body).to_string()),
+                    });
+                }
+                Ok::<_, ChannelError>(mine)
+            })();
+            match prepared {
+                Ok(mine) => {
+                    owner.extend(std::iter::repeat_n(i, mine.len()));
+                    requests.extend(mine);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(self.err(e, op))),
+            }
+        }
+        if !requests.is_empty() {
+            let answers = self
+                .client
+                .batch(&requests, op)
+                .await
+                .map_err(|e| self.err(e, op))?;
+            for (i, answer) in owner.into_iter().zip(answers) {
+                if let (Ok(()), Err(e)) = (&results[i], answer) {
+                    results[i] = Err(self.err(e, op));
+                }
+            }
+        }
+        Ok(updates
+            .iter()
+            .zip(results)
+            .map(|(u, r)| outcome(&u.listing_id, Some(u.sku.clone()), r))
+            .collect())
+    }
+
+    /// Unsupported: see [`PUBLISH_UNSUPPORTED`].
+    async fn publish_listings(
+        &self,
+        _listings: &[NewListing],
+    ) -> Result<Vec<ListingOutcome>, ChannelError> {
+        Err(self.err(
+            ChannelError::unsupported(PUBLISH_UNSUPPORTED),
+            "publish_listings",
+        ))
+    }
+
+    /// Removes the integration's label from each product (`DELETE
+    /// ProductLabels(ProductID=..,Name='..')` in one `$batch`), so ChannelAdvisor stops sending
+    /// it to the marketplace. A 404 means the label (or the product) is already gone: done.
+    async fn end_listings(
+        &self,
+        listings: &[EndListing],
+    ) -> Result<Vec<ListingOutcome>, ChannelError> {
+        let op = "end_listings";
+        let Some(label) = self.config.label.clone() else {
+            return Err(self.err(
+                ChannelError::unsupported(
+                    "no ChannelAdvisor label is configured, so listings cannot be ended (reconciled)",
+                ),
+                op,
+            ));
+        };
+        let mut requests = Vec::new();
+        let mut owner = Vec::new();
+        let mut results: Vec<Result<(), ChannelError>> = Vec::with_capacity(listings.len());
+        for (i, l) in listings.iter().enumerate() {
+            match numeric_id("product", l.listing_id.as_str())
+                .and_then(|id| self.label_url(id, &label))
+            {
+                Ok(url) => {
+                    requests.push(BatchRequest {
+                        method: "DELETE",
+                        url,
+                        body: None,
+                    });
+                    owner.push(i);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(self.err(e, op))),
+            }
+        }
+        if !requests.is_empty() {
+            let answers = self
+                .client
+                .batch(&requests, op)
+                .await
+                .map_err(|e| self.err(e, op))?;
+            for (i, answer) in owner.into_iter().zip(answers) {
+                results[i] = match answer {
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                    other => other.map_err(|e| self.err(e, op)),
+                };
+            }
+        }
+        Ok(listings
+            .iter()
+            .zip(results)
+            .map(|(l, r)| outcome(&l.listing_id, l.sku.clone(), r))
+            .collect())
+    }
+
+    /// `GET /v1/Orders?exported=false&$filter=..&$expand=Items,Fulfillments`, following
+    /// `@odata.nextLink`. No cursor: the export flag, set by
+    /// [`acknowledge_order`](Channel::acknowledge_order) after the engine recorded an order, is
+    /// the feed position.
+    async fn fetch_orders(&self, query: &OrderQuery) -> Result<OrderPage, ChannelError> {
+        let op = "fetch_orders";
+        let url = match &query.page {
+            Some(p) => p.0.clone(),
+            None => self
+                .client
+                .url(
+                    "Orders",
+                    &[
+                        ("exported", "false".to_owned()),
+                        ("$filter", self.order_filter(query)),
+                        ("$expand", "Items,Fulfillments".to_owned()),
+                    ],
+                )
+                .map_err(|e| self.err(e, op))?,
+        };
+        let page: Page<Value> = self
+            .client
+            .get(&url, op)
+            .await
+            .map_err(|e| self.err(e, op))?;
+        let mut out = OrderPage {
+            next_page: page.next_link.map(PageToken),
+            ..OrderPage::default()
+        };
+        for value in page.value {
+            match self.read_order(value, query.default_currency).await {
+                Ok(o) => out.orders.push(o),
+                Err(r) if r.error.kind() == ErrorKind::Auth => return Err(r.error),
+                Err(r) => out.rejected.push(r),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `POST /v1/Orders(ID)/Export` (204). Marking an order exported twice is harmless, so the
+    /// call is retried on temporary failures.
+    async fn acknowledge_order(&self, order: &ChannelOrderId) -> Result<(), ChannelError> {
+        let op = "acknowledge_order";
+        let id = numeric_id("order", order.as_str()).map_err(|e| self.err(e, op))?;
+        self.client
+            .post::<Value>(&format!("Orders({id})/Export"), None, op, true)
+            .await
+            .map_err(|e| self.err(e, op))
+    }
+
+    /// `POST /v1/Orders(ID)/Ship` with `DeliveryStatus: Complete` and the idempotency key as
+    /// `SellerFulfillmentID`; `Items` only for a partial shipment.
+    async fn ship(&self, request: &ShipmentRequest) -> Result<(), ChannelError> {
+        let op = "ship";
+        let s = &request.shipment;
+        let id = numeric_id("order", request.order_id.as_str()).map_err(|e| self.err(e, op))?;
+        let mut items = Vec::with_capacity(s.lines.len());
+        for l in &s.lines {
+            items.push(wire::ShipItem {
+                order_item_id: numeric_id("order item", &l.line_id).map_err(|e| self.err(e, op))?,
+                quantity: l.quantity,
+            });
+        }
+        let body = wire::Ship {
+            value: wire::ShipValue {
+                shipped_date_utc: wire::odata_datetime(s.shipped_at),
+                tracking_number: s.tracking_number.clone(),
+                shipping_carrier: s.carrier.clone(),
+                shipping_class: s.method.clone(),
+                distribution_center_id: self.config.distribution_center_id,
+                delivery_status: "Complete",
+                seller_fulfillment_id: request.idempotency_key.to_string(),
+                items,
+            },
+        };
+        self.client
+            .post(&format!("Orders({id})/Ship"), Some(&body), op, false)
+            .await
+            .map_err(|e| self.err(e, op))
+    }
+
+    /// `POST /v1/Orders(ID)/Adjust` (whole order, `AdjustmentAmount` when an amount is given)
+    /// or `POST /v1/OrderItems(ID)/Adjust` per line (`Quantity` and/or `ItemAdjustment`), with
+    /// `RefundOnly: true`, the reason and the idempotency key as `SellerAdjustmentID`
+    /// (`<key>-<line id>` per line).
+    async fn refund(&self, request: &RefundRequest) -> Result<(), ChannelError> {
+        let op = "refund";
+        let r = &request.refund;
+        let reason = convert::adjustment_reason(r.reason);
+        let key = request.idempotency_key.as_str();
+        if r.lines.is_empty() {
+            let body = wire::OrderAdjust {
+                reason,
+                seller_adjustment_id: key.to_owned(),
+                adjustment_amount: r.amount.map(|m| wire::number(m.amount())),
+                refund_only: Some(true),
+                restock: Some(r.restock),
+            };
+            return self
+                .adjust(&request.order_id, Some(body), Vec::new(), op)
+                .await;
+        }
+        let mut items = Vec::with_capacity(r.lines.len());
+        for l in &r.lines {
+            let item = numeric_id("order item", &l.line_id).map_err(|e| self.err(e, op))?;
+            items.push((
+                item,
+                wire::ItemAdjust {
+                    reason,
+                    seller_adjustment_id: format!("{key}-{}", l.line_id),
+                    quantity: l.quantity,
+                    item_adjustment: l.amount.map(|m| wire::number(m.amount())),
+                    refund_only: Some(true),
+                    restock: Some(r.restock),
+                },
+            ));
+        }
+        self.adjust(&request.order_id, None, items, op).await
+    }
+
+    /// `POST /v1/Orders(ID)/Adjust` (whole order) or `POST /v1/OrderItems(ID)/Adjust` per line
+    /// with `Quantity`, the reason and the idempotency key as `SellerAdjustmentID`.
+    async fn cancel(&self, request: &CancellationRequest) -> Result<(), ChannelError> {
+        let op = "cancel";
+        let c = &request.cancellation;
+        let reason = convert::adjustment_reason(c.reason);
+        let key = request.idempotency_key.as_str();
+        if c.lines.is_empty() {
+            let body = wire::OrderAdjust {
+                reason,
+                seller_adjustment_id: key.to_owned(),
+                adjustment_amount: None,
+                refund_only: None,
+                restock: None,
+            };
+            return self
+                .adjust(&request.order_id, Some(body), Vec::new(), op)
+                .await;
+        }
+        let mut items = Vec::with_capacity(c.lines.len());
+        for l in &c.lines {
+            let item = numeric_id("order item", &l.line_id).map_err(|e| self.err(e, op))?;
+            items.push((
+                item,
+                wire::ItemAdjust {
+                    reason,
+                    seller_adjustment_id: format!("{key}-{}", l.line_id),
+                    quantity: Some(l.quantity),
+                    item_adjustment: None,
+                    refund_only: None,
+                    restock: None,
+                },
+            ));
+        }
+        self.adjust(&request.order_id, None, items, op).await
+    }
+
+    /// The authorization-code flow of a new connection: ChannelAdvisor's login page
+    /// (`/oauth2/authorize`) with the configured redirect URI, the scopes, a fresh `state` and
+    /// a PKCE challenge. The code is valid for 5 minutes.
+    async fn begin_authorization(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationStart, ChannelError> {
+        let op = "begin_authorization";
+        if self.config.kind != ChannelKind::ChannelAdvisor {
+            return Err(self.err(
+                ChannelError::unsupported(
+                    "OfferUp is connected inside ChannelAdvisor with the OfferUp Seller ID and Seller Secret; authorize the ChannelAdvisor connection instead",
+                ),
+                op,
+            ));
+        }
+        let Some(configured) = &self.config.redirect_uri else {
+            return Err(self.err(
+                ChannelError::invalid(
+                    "no redirect URI is configured for the ChannelAdvisor application",
+                )
+                .with_field("redirect_uri"),
+                op,
+            ));
+        };
+        if request
+            .redirect_uri
+            .as_ref()
+            .is_some_and(|r| r != configured)
+        {
+            return Err(self.err(
+                ChannelError::invalid(
+                    "the redirect URI must be the one configured for the ChannelAdvisor application",
+                )
+                .with_field("redirect_uri"),
+                op,
+            ));
+        }
+        let scopes: Vec<&str> = self.config.scopes.split_whitespace().collect();
+        let start = self
+            .client
+            .oauth
+            .authorize(&scopes)
+            .map_err(|e| self.err(e, op))?;
+        let now = Utc::now();
+        Ok(AuthorizationStart {
+            url: start.url,
+            user_code: None,
+            pending: PendingAuthorization {
+                state: start.state,
+                secret: start.pkce_verifier,
+                started_at: now,
+                expires_at: Some(now + TimeDelta::minutes(5)),
+                poll_interval: None,
+            },
+        })
+    }
+
+    /// Exchanges the code (`grant_type=authorization_code`) for an access and a refresh token,
+    /// installs them in this adapter, and returns them as [`Credentials::OAuth`] for the
+    /// configured profile.
+    async fn complete_authorization(
+        &self,
+        pending: &PendingAuthorization,
+        callback: &AuthorizationCallback,
+    ) -> Result<AuthorizationOutcome, ChannelError> {
+        let op = "complete_authorization";
+        if let Some(error) = callback.param("error") {
+            let message = callback
+                .param("error_description")
+                .unwrap_or(error)
+                .to_owned();
+            return Err(self.err(
+                ChannelError::auth(
+                    BrokenReason::LoginRequired,
+                    "the seller did not grant access at ChannelAdvisor",
+                )
+                .with_channel_message(message),
+                op,
+            ));
+        }
+        let code = callback.param("code").ok_or_else(|| {
+            self.err(
+                ChannelError::invalid("ChannelAdvisor sent no authorization code"),
+                op,
+            )
+        })?;
+        let tokens = self
+            .client
+            .oauth
+            .exchange_code(
+                &SecretString::from(code),
+                callback.param("state").unwrap_or(""),
+                &pending.state,
+                &pending.secret,
+            )
+            .await
+            .map_err(|e| self.err(e, op))?;
+        let Some(refresh_token) = tokens.refresh_token.clone() else {
+            return Err(self.err(
+                ChannelError::auth(
+                    BrokenReason::LoginRequired,
+                    "ChannelAdvisor returned no refresh token",
+                ),
+                op,
+            ));
+        };
+        self.client.tokens.set_tokens(tokens.clone());
+        Ok(AuthorizationOutcome::Authorized(Credentials::OAuth(
+            OAuthTokens {
+                access_token: Some(tokens.access_token),
+                access_expires_at: tokens.expires_at,
+                refresh_token,
+                refresh_expires_at: None,
+                profile_id: Some(self.config.profile_id.to_string()),
+            },
+        )))
+    }
+}
+
+/// OfferUp's credential as the seller has it: the OfferUp Seller ID and Seller Secret ("Auth
+/// token") shown in OfferUp Pro, which the seller pastes into ChannelAdvisor (Sell > By Channel >
+/// OfferUp Marketplace > Settings). This adapter never sends it anywhere: ChannelAdvisor talks to
+/// OfferUp with it. Store it on the OfferUp integration so the host can show which seller is
+/// connected; after OfferUp regenerates it (the old one stops working at once), store the new
+/// one with `Engine::rotate_credentials`: the integration stays Unverified until
+/// `Engine::verify` succeeds again.
+pub fn offerup_credentials(
+    seller_id: impl Into<String>,
+    seller_secret: SecretString,
+) -> Credentials {
+    Credentials::SellerSecret(marketsync_core::credentials::SellerSecret {
+        seller_id: seller_id.into(),
+        seller_secret,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use client::copy;
+
+    #[test]
+    fn listing_tokens() {
+        assert_eq!(parse_listing_token(None), (0, None));
+        assert_eq!(
+            parse_listing_token(Some(&PageToken("2 https://x/v1/Products?$skip=100".into()))),
+            (2, Some("https://x/v1/Products?$skip=100".into()))
+        );
+        assert_eq!(parse_listing_token(Some(&PageToken("3".into()))), (3, None));
+    }
+
+    #[test]
+    fn errors_carry_copies() {
+        let e = ChannelError::not_found("x").with_http_status(404);
+        assert_eq!(copy(&e).http_status(), Some(404));
+    }
+}

@@ -1,0 +1,408 @@
+//! The adapter driven by the real engine against wiremock: an order is marked exported only
+//! after the engine recorded it; OfferUp's seller secret rotation leaves the integration
+//! Unverified until verified.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use common::*;
+use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig, offerup_credentials};
+use marketsync_core::channel::Cursor;
+use marketsync_core::engine::store::{
+    IntegrationRecord, LedgerEntry, LedgerFilter, OrderBatch, OutboxEntry, OutboxItem,
+    OutboxUpdate, RecordedOrder,
+};
+use marketsync_core::lifecycle::Event;
+use marketsync_core::{
+    Actor, AuditEvent, ChannelKind, ChannelOrderId, CredentialKey, Credentials, Currency, Engine,
+    Feature, Health, IdempotencyKey, IntegrationId, IntegrationSettings, InventoryItem, Label,
+    Listing, ManualClock, MappingSet, MemoryCatalog, MemoryNotifier, MemoryStore, Money,
+    SealedCredentials, SecretString, ShippingMapping, ShippingService, Sku, Store, StoreError,
+};
+use serde_json::json;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// A MemoryStore that logs committed order records into a shared event log, and can be told to
+/// fail them.
+#[derive(Debug)]
+struct LoggingStore {
+    inner: MemoryStore,
+    log: Arc<Mutex<Vec<String>>>,
+    fail_records: AtomicBool,
+}
+
+#[async_trait]
+impl Store for LoggingStore {
+    async fn insert_integration(
+        &self,
+        r: &IntegrationRecord,
+        a: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        self.inner.insert_integration(r, a).await
+    }
+    async fn integration(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
+        self.inner.integration(id).await
+    }
+    async fn integrations(&self) -> Result<Vec<IntegrationRecord>, StoreError> {
+        self.inner.integrations().await
+    }
+    async fn update_integration(
+        &self,
+        r: &IntegrationRecord,
+        a: &[AuditEvent],
+    ) -> Result<u64, StoreError> {
+        self.inner.update_integration(r, a).await
+    }
+    async fn audit_log(&self, id: IntegrationId) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.audit_log(id).await
+    }
+    async fn put_credentials(
+        &self,
+        id: IntegrationId,
+        s: &SealedCredentials,
+    ) -> Result<(), StoreError> {
+        self.inner.put_credentials(id, s).await
+    }
+    async fn credentials(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<SealedCredentials>, StoreError> {
+        self.inner.credentials(id).await
+    }
+    async fn put_mappings(&self, id: IntegrationId, m: &MappingSet) -> Result<(), StoreError> {
+        self.inner.put_mappings(id, m).await
+    }
+    async fn mappings(&self, id: IntegrationId) -> Result<MappingSet, StoreError> {
+        self.inner.mappings(id).await
+    }
+    async fn put_listing(&self, l: &Listing) -> Result<(), StoreError> {
+        self.inner.put_listing(l).await
+    }
+    async fn remove_listing(&self, id: IntegrationId, sku: &Sku) -> Result<(), StoreError> {
+        self.inner.remove_listing(id, sku).await
+    }
+    async fn listings(&self, id: IntegrationId) -> Result<Vec<Listing>, StoreError> {
+        self.inner.listings(id).await
+    }
+    async fn record_orders(
+        &self,
+        id: IntegrationId,
+        b: &OrderBatch,
+    ) -> Result<Vec<RecordedOrder>, StoreError> {
+        if self.fail_records.load(Ordering::SeqCst) {
+            return Err(StoreError::backend("disk full"));
+        }
+        let out = self.inner.record_orders(id, b).await?;
+        for r in &out {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("recorded {}", r.channel_order_id));
+        }
+        Ok(out)
+    }
+    async fn ledger_entry(
+        &self,
+        id: IntegrationId,
+        o: &ChannelOrderId,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        self.inner.ledger_entry(id, o).await
+    }
+    async fn ledger(
+        &self,
+        id: IntegrationId,
+        f: LedgerFilter,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.inner.ledger(id, f).await
+    }
+    async fn cursor(&self, id: IntegrationId) -> Result<Option<Cursor>, StoreError> {
+        self.inner.cursor(id).await
+    }
+    async fn enqueue_outbox(&self, i: &OutboxItem) -> Result<OutboxEntry, StoreError> {
+        self.inner.enqueue_outbox(i).await
+    }
+    async fn claim_outbox(
+        &self,
+        id: IntegrationId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.claim_outbox(id, now, until, limit).await
+    }
+    async fn finish_outbox(
+        &self,
+        k: &IdempotencyKey,
+        t: &str,
+        u: &OutboxUpdate,
+    ) -> Result<(), StoreError> {
+        self.inner.finish_outbox(k, t, u).await
+    }
+    async fn outbox(&self, id: IntegrationId) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.outbox(id).await
+    }
+}
+
+/// Answers an Export with 204 and logs it.
+struct LogExport(Arc<Mutex<Vec<String>>>);
+
+impl Respond for LogExport {
+    fn respond(&self, r: &Request) -> ResponseTemplate {
+        let id = r
+            .url
+            .path()
+            .trim_start_matches("/v1/Orders(")
+            .trim_end_matches(")/Export");
+        self.0.lock().unwrap().push(format!("export {id}"));
+        ResponseTemplate::new(204)
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 5, 9, 0, 0).unwrap()
+}
+
+async fn mount_profiles(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/v1/Profiles"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [{"ID": PROFILE, "AccountName": "acme", "CompanyName": "Acme", "CurrencyCode": "USD"}]
+        })))
+        .mount(server)
+        .await;
+}
+
+struct World {
+    engine: Engine,
+    id: IntegrationId,
+    log: Arc<Mutex<Vec<String>>>,
+    store: Arc<LoggingStore>,
+}
+
+async fn world(
+    server: &MockServer,
+    channel: ChannelAdvisorChannel,
+    credentials: Credentials,
+) -> World {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::new(LoggingStore {
+        inner: MemoryStore::new(),
+        log: log.clone(),
+        fail_records: AtomicBool::new(false),
+    });
+    let catalog = Arc::new(MemoryCatalog::new());
+    catalog.upsert(InventoryItem {
+        sku: Sku::new("A").unwrap(),
+        title: "Tee".into(),
+        price: Money::parse("10.00", "USD").unwrap(),
+        quantity: 5,
+        labels: Default::default(),
+    });
+    let clock = Arc::new(ManualClock::new(now()));
+    let engine = Engine::new(
+        store.clone(),
+        catalog,
+        Arc::new(MemoryNotifier::new()),
+        clock,
+    )
+    .with_credential_key(CredentialKey::new("k", [7; 32]));
+    let kind = channel.config().kind();
+    let id = engine
+        .create_integration(
+            "ca",
+            Arc::new(channel),
+            IntegrationSettings::new(kind, Currency::USD),
+            Actor::System,
+        )
+        .await
+        .unwrap();
+    mount_profiles(server).await;
+    engine
+        .enter_credentials(id, &credentials, Actor::System)
+        .await
+        .unwrap();
+    engine.verify(id, Actor::System).await.unwrap();
+    engine
+        .apply(
+            id,
+            Actor::System,
+            Event::SetLabel {
+                label: Some(Label::new("eBay Feed").unwrap()),
+                support_override: None,
+            },
+        )
+        .await
+        .unwrap();
+    engine
+        .apply(id, Actor::System, Event::Activate)
+        .await
+        .unwrap();
+    engine
+        .apply(
+            id,
+            Actor::System,
+            Event::SetFeature {
+                feature: Feature::Orders,
+                on: true,
+                support_override: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mapping = ShippingMapping::new(
+        "Ground",
+        ShippingService {
+            name: "ups-ground".into(),
+            carrier: Some("UPS".into()),
+            class: Some("Ground".into()),
+        },
+        now(),
+    )
+    .unwrap();
+    engine
+        .edit_mappings(id, |m| {
+            m.insert_shipping(mapping);
+        })
+        .await
+        .unwrap();
+    World {
+        engine,
+        id,
+        log,
+        store,
+    }
+}
+
+fn oauth_credentials() -> Credentials {
+    Credentials::OAuth(marketsync_core::credentials::OAuthTokens {
+        access_token: None,
+        access_expires_at: None,
+        refresh_token: SecretString::from(REFRESH),
+        refresh_expires_at: None,
+        profile_id: Some(PROFILE.to_string()),
+    })
+}
+
+async fn mount_orders(server: &MockServer, log: Arc<Mutex<Vec<String>>>) {
+    Mock::given(method("GET"))
+        .and(path("/v1/Orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": [{
+            "ID": 5001, "SiteName": "eBay", "SiteOrderID": "E-1", "Currency": "USD",
+            "CreatedDateUtc": "2026-03-04T10:00:00Z",
+            "CheckoutStatus": "Completed", "PaymentStatus": "Cleared", "ShippingStatus": "Unshipped",
+            "RequestedShippingCarrier": "UPS", "RequestedShippingClass": "Ground",
+            "Items": [{"ID": 9001, "ProductID": 101, "Sku": "A", "Title": "Tee", "Quantity": 1, "UnitPrice": 10.0}],
+            "Fulfillments": []
+        }]})))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v1/Orders\(\d+\)/Export$"))
+        .respond_with(LogExport(log))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn an_order_is_exported_only_after_the_engine_recorded_it() {
+    let server = MockServer::start().await;
+    mount_token(&server).await;
+    let w = world(&server, channel(&server), oauth_credentials()).await;
+    mount_orders(&server, w.log.clone()).await;
+    let report = w.engine.import_orders(w.id).await.unwrap();
+    assert_eq!(report.imported, [ChannelOrderId::new("5001").unwrap()]);
+    assert!(report.acknowledge_failed.is_empty());
+    assert_eq!(*w.log.lock().unwrap(), ["recorded 5001", "export 5001"]);
+    let reqs = api_requests(&server).await;
+    let orders = reqs.iter().find(|r| r.url.path() == "/v1/Orders").unwrap();
+    assert_eq!(param(orders, "exported").as_deref(), Some("false"));
+    assert_eq!(
+        param(orders, "$filter").as_deref(),
+        Some("ProfileID eq 12345678 and CreatedDateUtc ge 2026-02-03T09:00:00Z"),
+        "the engine's 30-day window"
+    );
+}
+
+#[tokio::test]
+async fn an_order_the_store_failed_to_record_is_never_exported() {
+    let server = MockServer::start().await;
+    mount_token(&server).await;
+    let w = world(&server, channel(&server), oauth_credentials()).await;
+    mount_orders(&server, w.log.clone()).await;
+    w.store.fail_records.store(true, Ordering::SeqCst);
+    assert!(w.engine.import_orders(w.id).await.is_err());
+    assert!(w.log.lock().unwrap().is_empty());
+    let reqs = api_requests(&server).await;
+    assert!(reqs.iter().any(|r| r.url.path() == "/v1/Orders"));
+    assert!(
+        !reqs.iter().any(|r| r.url.path().ends_with("/Export")),
+        "no Export sent"
+    );
+    // Once the store works, the same order imports and is exported.
+    w.store.fail_records.store(false, Ordering::SeqCst);
+    w.engine.import_orders(w.id).await.unwrap();
+    assert_eq!(*w.log.lock().unwrap(), ["recorded 5001", "export 5001"]);
+}
+
+#[tokio::test]
+async fn offerup_secret_rotation_leaves_the_integration_unverified_until_verified() {
+    let server = MockServer::start().await;
+    mount_token(&server).await;
+    let config = ChannelAdvisorConfig::offerup_builder()
+        .base_url(server.uri())
+        .application_id(APP_ID)
+        .shared_secret(SecretString::from(SHARED_SECRET))
+        .refresh_token(SecretString::from(REFRESH))
+        .profile_id(PROFILE)
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let ch = ChannelAdvisorChannel::new(config).unwrap();
+    let w = world(
+        &server,
+        ch,
+        offerup_credentials("seller-9", SecretString::from("OUSECRET-old1")),
+    )
+    .await;
+    let health = |r: IntegrationRecord| r.lifecycle.health().clone();
+    assert!(matches!(
+        health(w.engine.integration(w.id).await.unwrap()),
+        Health::Healthy
+    ));
+    assert_eq!(
+        w.engine.integration(w.id).await.unwrap().channel,
+        ChannelKind::OfferUp
+    );
+
+    w.engine
+        .rotate_credentials(
+            w.id,
+            &offerup_credentials("seller-9", SecretString::from("OUSECRET-new2")),
+            Actor::System,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        health(w.engine.integration(w.id).await.unwrap()),
+        Health::Unverified
+    ));
+    // Nothing flows while unverified.
+    assert!(w.engine.import_orders(w.id).await.is_err());
+    w.engine.verify(w.id, Actor::System).await.unwrap();
+    assert!(matches!(
+        health(w.engine.integration(w.id).await.unwrap()),
+        Health::Healthy
+    ));
+    let Credentials::SellerSecret(s) = w.engine.credentials(w.id).await.unwrap() else {
+        panic!("seller secret expected");
+    };
+    assert_eq!(s.seller_id, "seller-9");
+}
