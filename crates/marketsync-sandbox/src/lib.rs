@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+#![recursion_limit = "256"]
+
+pub mod channeladvisor;
+mod marketplace;
+mod server;
+mod util;
+
+pub use channeladvisor::ChannelAdvisorSandbox;
+pub use marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
+pub use server::{Counters, Fault, Knobs, LoggedRequest, Outcome, Sandbox};
+pub use util::DetRng;
