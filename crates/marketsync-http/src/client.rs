@@ -864,7 +864,13 @@ impl<'c> RequestBuilder<'c> {
                     tm.invalidate(used);
                     Next::Reauthenticate
                 }
-                _ if error.is_temporary() && may_retry => Next::Backoff,
+                // A 429 means the channel did not process the request, so even a
+                // non-idempotent request without a key is safe to send again.
+                _ if error.is_temporary()
+                    && (may_retry || status == StatusCode::TOO_MANY_REQUESTS) =>
+                {
+                    Next::Backoff
+                }
                 _ => Next::GiveUp,
             };
             Err(Failed {

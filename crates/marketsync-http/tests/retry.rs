@@ -268,6 +268,28 @@ async fn post_without_idempotency_key_is_not_retried() {
 }
 
 #[tokio::test]
+async fn post_without_a_key_is_retried_after_a_429_which_processed_nothing() {
+    let server = MockServer::start().await;
+    let script = Script::new(vec![
+        ResponseTemplate::new(429).insert_header("Retry-After", "0"),
+        ResponseTemplate::new(204),
+    ]);
+    Mock::given(method("POST"))
+        .respond_with(script.clone())
+        .mount(&server)
+        .await;
+    let client = builder(&server).build().unwrap();
+    let response = client
+        .post("Orders(1)/Ship")
+        .json(&serde_json::json!({"Value": {"TrackingNumber": "1Z"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(script.count(), 2, "the 429 is retried; a 5xx would not be");
+}
+
+#[tokio::test]
 async fn post_with_idempotency_key_is_retried_with_the_same_key() {
     let server = MockServer::start().await;
     let script = Script::new(vec![
