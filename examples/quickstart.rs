@@ -1,368 +1,414 @@
-//! Quickstart: one integration's whole lifecycle through the engine, on the SQLite store and an
-//! in-memory channel.
+//! Quickstart: marketsync against a ChannelAdvisor sandbox, on a SQLite file.
 //!
 //! ```sh
 //! cargo run --example quickstart
 //! ```
 //!
-//! It opens a SQLite file (and prints its path), creates an integration, verifies its
-//! credentials, activates it, links and syncs listings, imports orders (saying why one did not
-//! import), ships one, survives a broken connection and its repair, goes Live, needs a support
-//! override there, and is finally deleted — printing each step and, at the end, the audit log
-//! read back from the database.
+//! It starts an in-process ChannelAdvisor sandbox (seeded products and orders, speaking the real
+//! REST API), opens a SQLite file (and prints its path), and creates two integrations — a
+//! ChannelAdvisor feed and OfferUp through ChannelAdvisor. Each is walked through connect →
+//! verify → label and shipping mappings → activate (Testing) → link → sync → import orders
+//! (imported and not imported, with reasons) → ship → simulated time to Live, with progress bars
+//! while it works and a summary table at the end. Everything is offline and takes seconds.
+//!
+//! Run it again: it continues from the stored state and duplicates nothing — the sandbox starts
+//! fresh and offers every order again, and every one is recognised as already imported. Set
+//! `MARKETSYNC_QUICKSTART_DB` to choose the database file; delete the file to start over.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::{TimeDelta, TimeZone, Utc};
+use chrono::{TimeDelta, Utc};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use marketsync::credentials::OAuthTokens;
 use marketsync::lifecycle::Event;
+use marketsync::mapping::{ShippingMapping, ShippingService};
 use marketsync::{
-    Actor, Buyer, Capabilities, Channel, ChannelKind, ChannelListing, ChannelListingId,
-    ChannelListingState, ChannelOrderId, Clock, CredentialKey, Credentials, Currency,
-    CurrencySource, Engine, EngineError, Feature, IntegrationId, IntegrationSettings,
-    InventoryItem, Label, ManualClock, MemoryCatalog, MemoryChannel, MemoryNotifier, Money, Order,
-    OrderLine, OrderState, OrderStatus, Shipment, Sku, SqliteStore, Store, SupportOverride,
+    Actor, Channel, ChannelKind, ChannelOrderId, Clock, CredentialKey, Credentials, Currency,
+    Engine, Feature, IdempotencyKey, IntegrationId, IntegrationSettings, InventoryItem, Label,
+    LedgerFilter, ManualClock, MemoryCatalog, MemoryNotifier, Money, NotImportedReason,
+    OrderOutcome, SecretString, Shipment, Sku, SqliteStore,
 };
+use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig};
+use marketsync_sandbox::channeladvisor::seed::TYPICAL_SHIPPING_CLASSES;
+use marketsync_sandbox::{ChannelAdvisorSandbox, Sandbox};
 
-type Step<T> = Result<T, Box<dyn std::error::Error>>;
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-struct Walk {
-    engine: Engine,
-    store: Arc<SqliteStore>,
-    clock: Arc<ManualClock>,
-    notifier: Arc<MemoryNotifier>,
-    id: IntegrationId,
-    step: u32,
+/// Orders shipped per integration in this walk.
+const SHIP: usize = 3;
+
+/// One integration of the walk.
+struct Plan {
+    name: &'static str,
+    kind: ChannelKind,
+    label: &'static str,
+    application_id: &'static str,
+    shared_secret: &'static str,
+    refresh_token: &'static str,
 }
 
-impl Walk {
-    fn say(&mut self, what: &str) {
-        self.step += 1;
-        println!("\n{:>2}. {what}", self.step);
+/// What one integration's walk did, for the summary.
+#[derive(Default)]
+struct Tally {
+    created: bool,
+    phase: String,
+    linked: usize,
+    sent: usize,
+    sync_failed: usize,
+    refused: Vec<String>,
+    imported: usize,
+    already: usize,
+    not_imported: BTreeMap<String, usize>,
+    shipped: usize,
+    example_not_imported: Option<ChannelOrderId>,
+}
+
+fn db_path() -> PathBuf {
+    std::env::var_os("MARKETSYNC_QUICKSTART_DB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("marketsync-quickstart.db"))
+}
+
+fn reason_name(r: &NotImportedReason) -> String {
+    match r {
+        NotImportedReason::StatusNotImported { .. } => "status not imported".into(),
+        NotImportedReason::TooOld { .. } => "too old".into(),
+        NotImportedReason::UnmappedShipping { .. } => "unmapped shipping".into(),
+        NotImportedReason::UnmappedSku { .. } => "unmapped SKU".into(),
+        NotImportedReason::LineWithoutSku { .. } => "line without SKU".into(),
+        NotImportedReason::Unreadable { .. } => "unreadable".into(),
+        _ => "other".into(),
     }
-
-    async fn state(&self) -> Step<()> {
-        let rec = self.engine.integration(self.id).await?;
-        let lc = &rec.lifecycle;
-        let now = self.clock.now();
-        println!(
-            "    state: phase {:?}, {:?}, health {:?}, data {}",
-            lc.phase(now),
-            lc.switch(),
-            lc.health().kind(),
-            match lc.check_exchange(now) {
-                Ok(()) => "flows".to_owned(),
-                Err(b) => format!("blocked: {b}"),
-            }
-        );
-        for n in self.notifier.take() {
-            println!("    notification: {n:?}");
-        }
-        Ok(())
-    }
-
-    async fn apply(&self, actor: &Actor, event: Event) -> Step<()> {
-        for e in self.engine.apply(self.id, actor.clone(), event).await? {
-            println!("    audit: {:?} by {}", e.change, e.actor);
-        }
-        Ok(())
-    }
 }
 
-fn item(sku: &str, title: &str, price: &str, qty: u32) -> Step<InventoryItem> {
-    Ok(InventoryItem {
-        sku: Sku::new(sku)?,
-        title: title.into(),
-        price: Money::parse(price, "USD")?,
-        quantity: qty,
-        labels: [Label::new("reverb")?].into_iter().collect(),
-    })
-}
-
-fn order(id: &str, sku: &str, shipping: &str) -> Step<Order> {
-    Ok(Order {
-        channel_order_id: ChannelOrderId::new(id)?,
-        marketplace_order_id: None,
-        site: None,
-        created_at: Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap(),
-        updated_at: None,
-        status: OrderStatus::new(OrderState::AwaitingShipment, "paid"),
-        currency: Currency::USD,
-        currency_source: CurrencySource::Channel,
-        lines: vec![OrderLine {
-            line_id: format!("{id}-1"),
-            sku: Some(Sku::new(sku)?),
-            listing_id: None,
-            title: sku.into(),
-            quantity: 1,
-            unit_price: Money::parse("899.00", "USD")?,
-        }],
-        shipping_method: Some(shipping.into()),
-        shipping_price: Some(Money::parse("25.00", "USD")?),
-        tax: None,
-        total: Some(Money::parse("924.00", "USD")?),
-        shipping_address: None,
-        buyer: Buyer::default(),
-        local_pickup: false,
-        revision: None,
-    })
-}
-
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Step<()> {
-    let path =
-        std::env::temp_dir().join(format!("marketsync-quickstart-{}.db", std::process::id()));
-    let store = Arc::new(SqliteStore::open(&path).await?);
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
-    ));
-    let catalog = Arc::new(MemoryCatalog::new());
-    let notifier = Arc::new(MemoryNotifier::new());
-    let engine = Engine::new(
-        store.clone(),
-        catalog.clone(),
-        notifier.clone(),
-        clock.clone(),
-    )
-    // In a real program the key comes from the environment or a secrets manager.
-    .with_credential_key(CredentialKey::new("quickstart", [7; 32]));
-    let channel = MemoryChannel::new(ChannelKind::Reverb)
-        .with_clock(clock.clone())
-        .with_capabilities(Capabilities {
-            orders_acknowledge: false,
-            ..Capabilities::all()
+/// The seller's catalog: every sandbox product, with the labels it carries in ChannelAdvisor.
+fn catalog_from(sandbox: &ChannelAdvisorSandbox) -> Result<MemoryCatalog> {
+    let catalog = MemoryCatalog::new();
+    for id in sandbox.product_ids() {
+        let Some(product) = sandbox.product(id) else {
+            continue;
+        };
+        let Some(sku) = product["Sku"].as_str() else {
+            continue;
+        };
+        let labels = sandbox
+            .labels(id)
+            .iter()
+            .filter_map(|l| Label::new(l.as_str()).ok())
+            .collect();
+        catalog.upsert(InventoryItem {
+            sku: Sku::new(sku)?,
+            title: product["Title"].as_str().unwrap_or(sku).to_owned(),
+            price: Money::new(
+                marketsync::Decimal::new(1999 + (id % 50) * 100, 2),
+                Currency::USD,
+            ),
+            quantity: (id % 9) as u32,
+            labels,
         });
-    let seller = Actor::User("ana@example.com".into());
-    let support = Actor::Support("sam (support)".into());
+    }
+    Ok(catalog)
+}
 
-    println!("marketsync quickstart — one integration's lifecycle on an in-memory Reverb channel");
-    println!("database: {}", path.display());
-    let id = engine
-        .create_integration(
-            "Reverb — main shop",
-            Arc::new(channel.clone()),
-            IntegrationSettings::new(ChannelKind::Reverb, Currency::USD),
-            seller.clone(),
-        )
-        .await?;
-    let mut w = Walk {
-        engine,
-        store,
-        clock: clock.clone(),
-        notifier,
-        id,
-        step: 0,
+fn channel_for(plan: &Plan, sandbox: &Sandbox<ChannelAdvisorSandbox>) -> Result<Arc<dyn Channel>> {
+    let builder = match plan.kind {
+        ChannelKind::OfferUp => ChannelAdvisorConfig::offerup_builder(),
+        _ => ChannelAdvisorConfig::builder().label(plan.label),
     };
-    w.say(&format!(
-        "Created integration {id} (Setup, enabled, unverified)"
-    ));
-    w.state().await?;
+    let config = builder
+        .base_url(sandbox.base_url())
+        .application_id(plan.application_id)
+        .shared_secret(SecretString::from(plan.shared_secret.to_owned()))
+        .refresh_token(SecretString::from(plan.refresh_token.to_owned()))
+        .profile_id(marketsync_sandbox::channeladvisor::PROFILE_ID as u64)
+        .connection_name(plan.name)
+        // Quantities are kept per distribution centre; the sandbox's first one is seller-managed.
+        .distribution_center_id(1)
+        .build()?;
+    Ok(Arc::new(ChannelAdvisorChannel::new(config)?))
+}
 
-    w.say("Enter the personal access token (stored encrypted; never printed)");
-    let credentials = Credentials::api_token("example-token-never-printed");
-    println!("    credentials: {credentials} / {credentials:?}");
-    w.engine
-        .enter_credentials(id, &credentials, seller.clone())
-        .await?;
+async fn walk(
+    engine: &Engine,
+    plan: &Plan,
+    channel: Arc<dyn Channel>,
+    bar: &ProgressBar,
+) -> Result<(IntegrationId, Tally)> {
+    let seller = Actor::User("quickstart".into());
+    let mut tally = Tally::default();
+    let step = |msg: &str| {
+        bar.set_message(msg.to_owned());
+        bar.inc(1);
+    };
 
-    w.say("Try to activate before verifying");
-    match w.engine.apply(id, seller.clone(), Event::Activate).await {
-        Err(e) => println!("    refused: {e}"),
-        Ok(_) => return Err("activation should need verified credentials".into()),
-    }
-
-    w.say("Verify the credentials with the channel");
-    let account = w.engine.verify(id, seller.clone()).await?;
-    println!("    account: {} ({:?})", account.account_id, account.name);
-
-    w.say("Set the label, activate (Testing for 30 days), turn on listings and orders");
-    w.apply(
-        &seller,
-        Event::SetLabel {
-            label: Some(Label::new("reverb")?),
-            support_override: None,
-        },
-    )
-    .await?;
-    w.apply(&seller, Event::Activate).await?;
-    for feature in [Feature::Listings, Feature::Orders] {
-        w.apply(
-            &seller,
-            Event::SetFeature {
-                feature,
-                on: true,
-                support_override: None,
-            },
-        )
-        .await?;
-    }
-    w.state().await?;
-
-    w.say("Link listings by SKU and sync what changed");
-    catalog.upsert(item(
-        "GTR-STRAT-SB",
-        "Sunburst electric guitar",
-        "899.00",
-        2,
-    )?);
-    catalog.upsert(item("AMP-15W", "15 W practice amp", "129.00", 5)?);
-    channel.add_listing(ChannelListing {
-        id: ChannelListingId::new("L-1")?,
-        sku: Some(Sku::new("GTR-STRAT-SB")?),
-        title: Some("Sunburst electric guitar".into()),
-        price: Some(Money::parse("949.00", "USD")?),
-        quantity: Some(1),
-        state: ChannelListingState::Live,
-        raw_state: "live".into(),
-    });
-    let link = w.engine.link_listings(id).await?;
-    println!(
-        "    linked: {:?}; labelled items without a listing: {:?}",
-        link.linked, link.items_without_listing
-    );
-    let sync = w.engine.sync_listings(id).await?;
-    println!("    sent: {:?}", sync.sent);
-    let on_channel = channel
-        .listing(&ChannelListingId::new("L-1")?)
-        .ok_or("listing gone")?;
-    println!(
-        "    the channel now shows price {:?}, quantity {:?}",
-        on_channel.price.map(|p| p.to_string()),
-        on_channel.quantity
-    );
-
-    w.say("Import orders: one imports, one waits for a SKU mapping");
-    channel.add_order(order("R-1001", "GTR-STRAT-SB", "Standard")?);
-    channel.add_order(order("R-1002", "PEDAL-OD", "Standard")?);
-    let import = w.engine.import_orders(id).await?;
-    println!("    imported: {:?}", import.imported);
-    for (o, reason) in &import.not_imported {
-        println!("    not imported {o}: {}", reason.remedy());
-    }
-    w.state().await?;
-
-    w.say("Ship the imported order through the outbox");
-    w.engine
-        .ship(
-            id,
-            &ChannelOrderId::new("R-1001")?,
-            Shipment {
-                carrier: Some("UPS".into()),
-                method: Some("Ground".into()),
-                tracking_number: Some("1Z999AA10123456784".into()),
-                shipped_at: clock.now(),
-                lines: vec![],
-                delivery: Default::default(),
-            },
-            None,
-        )
-        .await?;
-    let sent = w.engine.sync_orders(id).await?;
-    println!(
-        "    sent: {:?}; shipments received by the channel: {}",
-        sent.sent,
-        channel.shipments().len()
-    );
-
-    w.say("The seller regenerates the token at Reverb: the connection breaks");
-    clock.advance(TimeDelta::days(3));
-    channel.revoke_credentials("The access token provided is invalid.");
-    if let Err(e) = w.engine.import_orders(id).await {
-        println!("    import failed: {e}");
-    }
-    match w.engine.import_orders(id).await {
-        Err(EngineError::Blocked { blocked, .. }) => {
-            println!("    next run refused without calling the channel: {blocked}")
+    // Connect, or pick up the integration a previous run created.
+    let existing = engine
+        .store()
+        .integrations()
+        .await?
+        .into_iter()
+        .find(|r| r.name == plan.name && !r.lifecycle.is_deleted());
+    let id = match existing {
+        Some(rec) => {
+            engine.register_channel(rec.id, channel);
+            step("found from a previous run");
+            rec.id
         }
-        other => return Err(format!("expected a blocked run, got {other:?}").into()),
-    }
-    w.state().await?;
+        None => {
+            tally.created = true;
+            let id = engine
+                .create_integration(
+                    plan.name,
+                    channel,
+                    IntegrationSettings::new(plan.kind, Currency::USD),
+                    seller.clone(),
+                )
+                .await?;
+            step("connect");
+            let tokens = Credentials::OAuth(OAuthTokens {
+                access_token: None,
+                access_expires_at: None,
+                refresh_token: SecretString::from(plan.refresh_token.to_owned()),
+                refresh_expires_at: None,
+                profile_id: Some(marketsync_sandbox::channeladvisor::PROFILE_ID.to_string()),
+            });
+            engine
+                .enter_credentials(id, &tokens, seller.clone())
+                .await?;
+            engine.verify(id, seller.clone()).await?;
+            step("verified");
+            engine
+                .apply(
+                    id,
+                    seller.clone(),
+                    Event::SetLabel {
+                        label: Some(Label::new(plan.label)?),
+                        support_override: None,
+                    },
+                )
+                .await?;
+            let now = engine.clock().now();
+            engine
+                .edit_mappings(id, |m| {
+                    for text in TYPICAL_SHIPPING_CLASSES {
+                        let service = ShippingService {
+                            name: format!("{text} service"),
+                            carrier: None,
+                            class: Some((*text).to_owned()),
+                        };
+                        if let Ok(mapping) = ShippingMapping::new(*text, service, now) {
+                            m.insert_shipping(mapping);
+                        }
+                    }
+                })
+                .await?;
+            step("label and shipping mappings");
+            engine.apply(id, seller.clone(), Event::Activate).await?;
+            for feature in [Feature::Listings, Feature::Orders] {
+                engine
+                    .apply(
+                        id,
+                        seller.clone(),
+                        Event::SetFeature {
+                            feature,
+                            on: true,
+                            support_override: None,
+                        },
+                    )
+                    .await?;
+            }
+            step("activated (Testing)");
+            id
+        }
+    };
 
-    w.say("Repair: enter the new token and verify");
-    channel.restore_credentials();
-    w.engine
-        .enter_credentials(id, &Credentials::api_token("the-new-token"), seller.clone())
+    let link = engine.link_listings(id).await?;
+    tally.linked = link.linked.len() + link.already_linked;
+    step("linked listings");
+    let sync = engine.sync_listings(id).await?;
+    tally.sent = sync.sent.len();
+    tally.sync_failed = sync.failed.len();
+    tally.refused = sync
+        .failed
+        .iter()
+        .map(|f| format!("{}: {}", f.sku, f.message))
+        .collect();
+    step("synced listings");
+
+    let import = engine.import_orders(id).await?;
+    tally.imported = import.imported.len() + import.released.len();
+    tally.already = import.already_imported.len();
+    step("imported orders");
+
+    // Ship a few imported orders. The key is derived from the order, so a second run records
+    // nothing new and sends nothing twice.
+    let mut imported: Vec<ChannelOrderId> = engine
+        .store()
+        .ledger(id, LedgerFilter::All)
+        .await?
+        .into_iter()
+        .filter(|e| e.outcome == OrderOutcome::Imported)
+        .map(|e| e.channel_order_id)
+        .collect();
+    imported.sort();
+    for order in imported.iter().take(SHIP) {
+        let key = IdempotencyKey::new(format!("quickstart-ship-{order}"))?;
+        let shipment = Shipment {
+            carrier: Some("UPS".into()),
+            method: Some("Ground".into()),
+            tracking_number: Some(format!("1ZQUICK{order}")),
+            shipped_at: engine.clock().now(),
+            lines: vec![],
+            delivery: Default::default(),
+        };
+        engine.ship(id, order, shipment, Some(key)).await?;
+    }
+    tally.shipped = engine.sync_orders(id).await?.sent.len();
+    step("shipped");
+
+    for e in engine.store().ledger(id, LedgerFilter::NotImported).await? {
+        if let OrderOutcome::NotImported { reason } = &e.outcome {
+            *tally.not_imported.entry(reason_name(reason)).or_default() += 1;
+            if tally.example_not_imported.is_none() && reason.is_held() {
+                tally.example_not_imported = Some(e.channel_order_id.clone());
+            }
+        }
+    }
+    Ok((id, tally))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let path = db_path();
+    let store = Arc::new(SqliteStore::open(&path).await?);
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let sandbox = ChannelAdvisorSandbox::builder()
+        .seed(2026)
+        .products(40)
+        .orders(60)
+        .anchor(clock.now())
+        .build()
+        .start()
         .await?;
-    w.engine.verify(id, seller.clone()).await?;
-    w.state().await?;
+    // OfferUp needs its own application: ChannelAdvisor keeps one export flag per application.
+    sandbox.add_application("quickstart-offerup-app", "quickstart-offerup-secret");
+    sandbox.add_refresh_token(
+        "quickstart-offerup-refresh",
+        "quickstart-offerup-app",
+        &["orders", "inventory"],
+    );
+    let ca = sandbox.credentials();
 
-    w.say("Disable for a holiday, then enable again (nothing is lost)");
-    w.apply(&seller, Event::Disable).await?;
-    w.state().await?;
-    w.apply(&seller, Event::Enable).await?;
+    println!("marketsync quickstart");
+    println!("  ChannelAdvisor sandbox: {}", sandbox.base_url());
+    println!("  database:               {}", path.display());
 
-    w.say("Thirty days pass: the integration goes Live");
-    clock.advance(TimeDelta::days(30));
-    w.engine.tick(id).await?;
-    w.state().await?;
+    let catalog = Arc::new(catalog_from(&sandbox)?);
+    let notifier = Arc::new(MemoryNotifier::new());
+    // A demo key. A real program takes it from the environment or a secrets manager.
+    let engine = Engine::new(store.clone(), catalog, notifier.clone(), clock.clone())
+        .with_credential_key(CredentialKey::new("quickstart", [7; 32]));
 
-    w.say("In Live, turning orders off needs a support override");
-    match w
-        .engine
-        .apply(
-            id,
-            seller.clone(),
-            Event::SetFeature {
-                feature: Feature::Orders,
-                on: false,
-                support_override: None,
-            },
-        )
-        .await
-    {
-        Err(e) => println!("    refused: {e}"),
-        Ok(_) => return Err("expected an override to be required".into()),
-    }
-    w.apply(
-        &support,
-        Event::SetFeature {
-            feature: Feature::Orders,
-            on: false,
-            support_override: Some(SupportOverride::new(
-                "sam (support)",
-                "seller moves orders to another tool",
-            )),
+    let plans = [
+        Plan {
+            name: "ChannelAdvisor — eBay feed",
+            kind: ChannelKind::ChannelAdvisor,
+            label: "eBay",
+            application_id: Box::leak(ca.application_id.clone().into_boxed_str()),
+            shared_secret: Box::leak(ca.shared_secret.clone().into_boxed_str()),
+            refresh_token: Box::leak(ca.refresh_token.clone().into_boxed_str()),
         },
-    )
-    .await?;
+        Plan {
+            name: "OfferUp (through ChannelAdvisor)",
+            kind: ChannelKind::OfferUp,
+            label: "OfferUp",
+            application_id: "quickstart-offerup-app",
+            shared_secret: "quickstart-offerup-secret",
+            refresh_token: "quickstart-offerup-refresh",
+        },
+    ];
 
-    w.say("Delete: first the plan, then the confirmation");
-    let plan = w.engine.plan_delete(id).await?;
-    for n in &plan.notices {
-        println!("    plan: {n}");
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template("{prefix:34} [{bar:24}] {pos}/{len} {msg}")?
+        .progress_chars("=> ");
+    let mut results = Vec::new();
+    for plan in &plans {
+        let bar = bars.add(
+            ProgressBar::new(8)
+                .with_style(style.clone())
+                .with_prefix(plan.name),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        let channel = channel_for(plan, &sandbox)?;
+        let (id, tally) = walk(&engine, plan, channel, &bar).await?;
+        bar.finish_with_message("done");
+        results.push((plan, id, tally));
     }
-    w.engine.delete(id, plan.confirm(), seller.clone()).await?;
-    match w.engine.apply(id, seller.clone(), Event::Enable).await {
-        Err(e) => println!("    after deletion: {e}"),
-        Ok(_) => return Err("a deleted integration must not change".into()),
-    }
-    println!(
-        "    its orders stay readable: {} in the ledger",
-        w.store
-            .ledger(id, marketsync::LedgerFilter::All)
-            .await?
-            .len()
-    );
 
-    let log = w.store.audit_log(id).await?;
+    // Thirty-one days pass: both integrations go Live.
+    clock.advance(TimeDelta::days(31));
+    for (_, id, tally) in &mut results {
+        engine.tick(*id).await?;
+        let rec = engine.integration(*id).await?;
+        tally.phase = format!("{:?}", rec.lifecycle.phase(clock.now()));
+    }
+
+    println!();
     println!(
-        "\nAudit log, read back from {} ({} entries):",
-        path.display(),
-        log.len()
+        "{:<34} {:>5} {:>6} {:>4} {:>6} {:>8} {:>7} {:>7}  not imported (why)",
+        "integration", "phase", "linked", "sent", "failed", "imported", "already", "shipped"
     );
-    for e in &log {
-        let over = e
-            .support_override
-            .as_ref()
-            .map(|o| format!(" [override by {}: {}]", o.by, o.reason))
-            .unwrap_or_default();
+    for (plan, _, t) in &results {
+        let why = t
+            .not_imported
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         println!(
-            "  {}  {:<24} {:?}{over}",
-            e.at.format("%Y-%m-%d %H:%M"),
-            e.actor.to_string(),
-            e.change
+            "{:<34} {:>5} {:>6} {:>4} {:>6} {:>8} {:>7} {:>7}  {}",
+            plan.name,
+            t.phase,
+            t.linked,
+            t.sent,
+            t.sync_failed,
+            t.imported,
+            t.already,
+            t.shipped,
+            if why.is_empty() { "-".into() } else { why }
         );
     }
-    w.store.close().await;
-    let _ = channel.kind();
+    for (plan, _, t) in &results {
+        for r in &t.refused {
+            println!("  {} refused {r}", plan.name);
+        }
+    }
+    let counters = sandbox.counters();
+    println!("\nrequests the sandbox received: {}", counters.total);
+
+    if let Some((_, id, t)) = results
+        .iter()
+        .find(|(_, _, t)| t.example_not_imported.is_some())
+        && let Some(order) = &t.example_not_imported
+    {
+        println!("\nWhy did order {order} not import?");
+        for line in engine.explain_order(*id, order).await?.story {
+            println!("  {line}");
+        }
+    }
+
+    let first_run = results.iter().any(|(_, _, t)| t.created);
+    println!(
+        "\n{}",
+        if first_run {
+            "Run it again: it continues from the stored state and imports nothing twice."
+        } else {
+            "Continued from the stored state: every order offered again was recognised as already imported."
+        }
+    );
+    store.close().await;
     Ok(())
 }

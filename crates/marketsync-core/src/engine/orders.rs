@@ -219,12 +219,13 @@ impl Engine {
         if !held_orders.is_empty() {
             let in_catalog = self.catalog_skus(&held_orders).await?;
             let now = self.now();
-            let writes: Vec<LedgerWrite> = held_orders
+            // Only decisions that changed are written: a held order still waiting on the same
+            // mapping was not seen again at the channel, and is not recorded as if it were.
+            let writes: Vec<LedgerWrite> = held
                 .iter()
-                .map(|o| LedgerWrite {
-                    channel_order_id: o.channel_order_id.clone(),
-                    order: Some((*o).clone()),
-                    decision: evaluate_order(
+                .filter_map(|e| {
+                    let o = e.order.as_ref()?;
+                    let decision = evaluate_order(
                         o,
                         &rec.settings,
                         &caps,
@@ -232,7 +233,17 @@ impl Engine {
                         &mappings,
                         &in_catalog,
                         now,
-                    ),
+                    );
+                    let unchanged = matches!(
+                        (&decision, &e.outcome),
+                        (Decision::Skip { reason }, OrderOutcome::NotImported { reason: was })
+                            if reason == was
+                    );
+                    (!unchanged).then(|| LedgerWrite {
+                        channel_order_id: o.channel_order_id.clone(),
+                        order: Some(o.clone()),
+                        decision,
+                    })
                 })
                 .collect();
             let recorded = self
