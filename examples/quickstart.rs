@@ -401,6 +401,18 @@ async fn main() -> Result<()> {
     }
 
     let first_run = results.iter().any(|(_, _, t)| t.created);
+    // The promise, checked: a continued run imports nothing twice and ships nothing twice.
+    if !first_run
+        && let Some((plan, _, t)) = results
+            .iter()
+            .find(|(_, _, t)| t.imported > 0 || t.shipped > 0)
+    {
+        return Err(format!(
+            "{}: a continued run imported {} and shipped {} again",
+            plan.name, t.imported, t.shipped
+        )
+        .into());
+    }
     println!(
         "\n{}",
         if first_run {
