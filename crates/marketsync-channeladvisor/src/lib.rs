@@ -65,6 +65,60 @@ impl ChannelAdvisorChannel {
         &self.config
     }
 
+    /// Installs credentials stored for this integration: [`Credentials::OAuth`] with the
+    /// refresh token (and the access token, when one is held and its expiry known). The next
+    /// request uses them, and a remembered renewal failure (a revoked refresh token) is
+    /// forgotten.
+    ///
+    /// The engine keeps credentials sealed in its store and never hands them to an adapter,
+    /// which renews its access token from the refresh token it was built with. So when the
+    /// seller issues a new refresh token (the old one was revoked) and the host stores it with
+    /// `Engine::enter_credentials`, the host must also give it to the adapter, with this method
+    /// (or by building a new adapter and `Engine::register_channel`), before `Engine::verify`
+    /// can succeed.
+    ///
+    /// Errors: `Invalid` for credentials of another kind, or for another profile than the
+    /// configured one.
+    pub fn set_credentials(&self, credentials: &Credentials) -> Result<(), ChannelError> {
+        let op = "set_credentials";
+        let Credentials::OAuth(tokens) = credentials else {
+            return Err(self.err(
+                ChannelError::invalid(format!(
+                    "ChannelAdvisor takes OAuth credentials (a refresh token), not {:?} credentials",
+                    credentials.kind()
+                )),
+                op,
+            ));
+        };
+        if let Some(profile) = &tokens.profile_id
+            && profile.trim() != self.config.profile_id.to_string()
+        {
+            return Err(self.err(
+                ChannelError::invalid(format!(
+                    "the credentials are for ChannelAdvisor profile {profile}, but this integration is configured for profile {}",
+                    self.config.profile_id
+                ))
+                .with_field("profile_id"),
+                op,
+            ));
+        }
+        let (access_token, expires_at) = match (&tokens.access_token, tokens.access_expires_at) {
+            (Some(token), Some(at)) => (token.clone(), Some(at)),
+            // Without a usable access token the next request renews it first.
+            _ => (
+                SecretString::from(""),
+                Some(chrono::DateTime::<Utc>::UNIX_EPOCH),
+            ),
+        };
+        self.client.tokens.set_tokens(marketsync_http::TokenSet {
+            access_token,
+            expires_at,
+            refresh_token: Some(tokens.refresh_token.clone()),
+            scopes: Vec::new(),
+        });
+        Ok(())
+    }
+
     /// The capabilities for a configuration (see the crate docs for each value and why).
     pub fn capabilities_for(config: &ChannelAdvisorConfig) -> Capabilities {
         Capabilities {

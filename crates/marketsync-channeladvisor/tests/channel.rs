@@ -204,6 +204,62 @@ async fn a_revoked_refresh_token_is_auth_with_the_token_endpoints_message() {
     assert_eq!(e.broken_reason(), Some(BrokenReason::CredentialsRejected));
 }
 
+#[tokio::test]
+async fn a_new_refresh_token_repairs_the_adapter_through_set_credentials() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .and(body_string(format!(
+            "grant_type=refresh_token&refresh_token={REFRESH}"
+        )))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .and(header("authorization", BASIC))
+        .and(body_string(
+            "grant_type=refresh_token&refresh_token=NEW-REFRESH-TOKEN",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_2)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Profiles"))
+        .and(header(
+            "authorization",
+            format!("Bearer {ACCESS_2}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(profiles_body()))
+        .mount(&server)
+        .await;
+    let ca = channel(&server);
+    assert_eq!(ca.verify().await.unwrap_err().kind(), ErrorKind::Auth);
+    // The failure is remembered: the old token is not tried again.
+    assert_eq!(ca.verify().await.unwrap_err().kind(), ErrorKind::Auth);
+    let oauth = |profile: Option<&str>| {
+        Credentials::OAuth(marketsync_core::credentials::OAuthTokens {
+            access_token: None,
+            access_expires_at: None,
+            refresh_token: SecretString::from("NEW-REFRESH-TOKEN"),
+            refresh_expires_at: None,
+            profile_id: profile.map(str::to_owned),
+        })
+    };
+    // Other kinds of credentials, or another profile's, are refused and change nothing.
+    let e = ca
+        .set_credentials(&Credentials::api_token("x"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    let e = ca.set_credentials(&oauth(Some("999"))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert_eq!(ca.verify().await.unwrap_err().kind(), ErrorKind::Auth);
+    ca.set_credentials(&oauth(Some(&PROFILE.to_string())))
+        .unwrap();
+    let info = ca.verify().await.unwrap();
+    assert_eq!(info.account_id, PROFILE.to_string());
+}
+
 // ----- rate limits -----
 
 #[tokio::test]

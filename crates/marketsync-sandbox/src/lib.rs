@@ -8,7 +8,7 @@ mod marketplace;
 mod server;
 mod util;
 
-pub use channeladvisor::ChannelAdvisorSandbox;
+pub use channeladvisor::{ChannelAdvisorHarness, ChannelAdvisorSandbox};
 pub use marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
 pub use server::{Counters, Fault, Knobs, LoggedRequest, Outcome, Sandbox};
 pub use util::DetRng;

@@ -63,6 +63,9 @@ pub enum Fault {
     ServerError,
     /// Close the connection without a response.
     Drop,
+    /// Answer with the marketplace's own 429 ([`Marketplace::throttled`] for a spent per-minute
+    /// budget, one second to wait), as if the rate limit had been reached.
+    Throttled,
 }
 
 /// How a logged request ended.
@@ -137,6 +140,7 @@ struct Shared<M> {
     log: Mutex<VecDeque<LoggedRequest>>,
     limiter: Mutex<Limiter>,
     queued_faults: Mutex<VecDeque<Fault>>,
+    targeted_faults: Mutex<VecDeque<(Vec<String>, Fault)>>,
     scheduled: Mutex<Vec<(u64, Action<M>)>>,
 }
 
@@ -207,6 +211,7 @@ impl<M: Marketplace> Sandbox<M> {
             log: Mutex::new(VecDeque::new()),
             limiter: Mutex::new(Limiter::default()),
             queued_faults: Mutex::new(VecDeque::new()),
+            targeted_faults: Mutex::new(VecDeque::new()),
             scheduled: Mutex::new(Vec::new()),
         });
         let (shutdown, rx) = watch::channel(false);
@@ -251,6 +256,22 @@ impl<M: Marketplace> Sandbox<M> {
     /// Queues a fault for the next request that faults apply to (before any random draw).
     pub fn inject(&self, fault: Fault) {
         lock(&self.shared.queued_faults).push_back(fault);
+    }
+
+    /// Queues a fault for the next request of one of `operations` (counter names such as
+    /// `orders.list`), ahead of [`inject`](Self::inject)'s queue and the random draws, whatever
+    /// [`Knobs::fault_operations`] says. Faults for the same operations apply in the order
+    /// queued; a request of another operation leaves them queued.
+    pub fn inject_for(&self, operations: &[&str], fault: Fault) {
+        lock(&self.shared.targeted_faults)
+            .push_back((operations.iter().map(|o| (*o).to_owned()).collect(), fault));
+    }
+
+    /// Forgets every queued fault (both [`inject`](Self::inject) and
+    /// [`inject_for`](Self::inject_for)).
+    pub fn clear_faults(&self) {
+        lock(&self.shared.queued_faults).clear();
+        lock(&self.shared.targeted_faults).clear();
     }
 
     /// Runs `action` on the marketplace once `after_requests` requests have been received,
@@ -422,10 +443,21 @@ async fn serve_request<M: Marketplace>(
         tokio::time::sleep(knobs.latency).await;
     }
 
-    // Faults: queued ones first, then the seeded draw for this request number.
+    // Faults: ones queued for this operation, then the other queued ones, then the seeded draw
+    // for this request number.
+    let targeted = {
+        let mut queue = lock(&shared.targeted_faults);
+        queue
+            .iter()
+            .position(|(ops, _)| ops.contains(&route.operation))
+            .and_then(|i| queue.remove(i))
+            .map(|(_, fault)| fault)
+    };
     let applies =
         knobs.fault_operations.is_empty() || knobs.fault_operations.contains(&route.operation);
-    let fault = if applies {
+    let fault = if targeted.is_some() {
+        targeted
+    } else if applies {
         lock(&shared.queued_faults).pop_front().or_else(|| {
             let u = draw(knobs.fault_seed, seq);
             if u < knobs.drop_ratio {
@@ -445,6 +477,24 @@ async fn serve_request<M: Marketplace>(
             log(&shared, &knobs, &request, &route, Outcome::Dropped);
             drop(guard);
             return Err(DroppedConnection);
+        }
+        Some(Fault::Throttled) => {
+            let response = market.throttled(
+                &request,
+                Throttle::PerMinute {
+                    retry_after: Duration::from_secs(1),
+                },
+            );
+            lock(&shared.counters).throttled += 1;
+            log(
+                &shared,
+                &knobs,
+                &request,
+                &route,
+                Outcome::Throttled(response.status),
+            );
+            drop(guard);
+            return Ok(to_hyper(response));
         }
         Some(Fault::ServerError) => {
             let response = market.server_error(&request);

@@ -5,8 +5,11 @@
 
 mod api;
 mod batch;
+pub mod harness;
 mod odata;
 pub mod seed;
+
+pub use harness::{ChannelAdvisorHarness, ChannelAdvisorHarnessBuilder};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -547,6 +550,24 @@ impl ChannelAdvisorSandbox {
         seed::refresh_totals(&mut p);
         st.products.insert(id, p);
         id
+    }
+
+    /// Edits a product's fields outside the API ("the seller changed it in the ChannelAdvisor
+    /// UI"), e.g. a price field, and bumps its `UpdateDateUtc` to now. Labels and quantities
+    /// have their own helpers and endpoints; `ID` and `ProfileID` are kept.
+    pub fn edit_product(&self, id: i64, edit: impl FnOnce(&mut Map<String, Value>)) -> bool {
+        let now = self.now();
+        let mut st = self.state();
+        let Some(p) = st.products.get_mut(&id) else {
+            return false;
+        };
+        let (pid, profile) = (p.fields["ID"].clone(), p.fields["ProfileID"].clone());
+        edit(&mut p.fields);
+        p.fields.insert("ID".into(), pid);
+        p.fields.insert("ProfileID".into(), profile);
+        p.fields
+            .insert("UpdateDateUtc".into(), json!(seed::ts(now)));
+        true
     }
 
     /// Deletes a product outside the API ("the seller deleted it in the ChannelAdvisor UI").
