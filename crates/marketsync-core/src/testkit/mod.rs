@@ -17,5 +17,5 @@
 //!
 //! Each check panics with a message naming the guarantee it found broken.
 
-pub mod store;
 pub mod channel;
+pub mod store;
