@@ -15,3 +15,7 @@ pub use marketsync_sqlite::SqliteStore;
 /// The ChannelAdvisor adapter, and OfferUp through it (feature `channeladvisor`).
 #[cfg(feature = "channeladvisor")]
 pub use marketsync_channeladvisor as channeladvisor;
+
+/// The Reverb adapter (feature `reverb`).
+#[cfg(feature = "reverb")]
+pub use marketsync_reverb as reverb;

@@ -1,0 +1,840 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+mod client;
+pub mod config;
+pub mod convert;
+pub mod error;
+mod wire;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use marketsync_core::{
+    AccountInfo, AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest,
+    AuthorizationStart, CancellationRequest, Capabilities, Channel, ChannelError, ChannelKind,
+    ChannelListingId, ChannelListingState, ChannelOrderId, Credentials, Currency, Cursor, Delivery,
+    EndListing, ErrorKind, ListingOutcome, ListingPage, ListingQuery, ListingUpdate, Money,
+    NewListing, OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits, RefundRequest,
+    RejectedOrder, ShipmentRequest, Sku,
+};
+use marketsync_http::Method;
+use serde_json::Value;
+
+pub use client::{ACCEPT_VERSION, HAL_JSON};
+pub use config::{
+    DEFAULT_BASE_URL, DEFAULT_CONNECTION_NAME, DEFAULT_ORDER_OVERLAP, DEFAULT_PAGE_SIZE,
+    DEFAULT_REQUESTS_PER_SECOND, MAX_PAGE_SIZE, ReverbConfig, ReverbConfigBuilder,
+    SANDBOX_BASE_URL,
+};
+pub use error::{ConfigError, parse_error};
+
+use client::ReverbClient;
+use convert::path_id;
+
+/// Why `acknowledge_order` is unsupported.
+pub const ACKNOWLEDGE_UNSUPPORTED: &str = "Reverb has no flag to mark an order as taken: the adapter's order cursor (an updated-since watermark) is the position in Reverb's order feed";
+
+/// Why the login-type authorization flow is unsupported.
+pub const AUTHORIZATION_UNSUPPORTED: &str = "Reverb connects with a personal access token (Reverb > Settings > API & Integrations): to reauthorise, store the new token (Engine::rotate_credentials), give it to the adapter (ReverbChannel::set_credentials) and verify";
+
+/// Why a cancellation of some lines is unsupported.
+pub const PARTIAL_CANCEL_UNSUPPORTED: &str = "Reverb has no cancel endpoint: an order (one listing) is cancelled as a whole, by a full refund; refund part of it instead";
+
+/// What the adapter supports (see the crate docs for each value and why).
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        listings_link: true,
+        listings_sync: true,
+        listings_publish: true,
+        listings_reconcile: true,
+        orders_get: true,
+        orders_acknowledge: false,
+        orders_ship: true,
+        orders_refund: true,
+        orders_cancel: true,
+        shipping_mappings_required: false,
+        fulfillment_required: false,
+        login_authorization: false,
+        orders_carry_currency: true,
+        // Reverb has no batch endpoint: one request per listing.
+        listings_update_max_batch: 1,
+        listings_end_max_batch: 1,
+        orders_page_max: MAX_PAGE_SIZE,
+        // Reverb publishes no rate limit (it answers 429 when exceeded).
+        rate_limits: RateLimits::default(),
+    }
+}
+
+/// The Reverb adapter. Cheap to clone; clones share the token, the rate limiter and the
+/// connection pool.
+#[derive(Clone, Debug)]
+pub struct ReverbChannel {
+    config: Arc<ReverbConfig>,
+    client: Arc<ReverbClient>,
+}
+
+/// Errors that concern the whole account, not one listing: returned for the whole call.
+fn whole_call(e: &ChannelError) -> bool {
+    matches!(e.kind(), ErrorKind::Auth | ErrorKind::RateLimited)
+}
+
+fn outcome(
+    listing_id: Option<ChannelListingId>,
+    sku: Option<Sku>,
+    result: Result<ChannelListingId, ChannelError>,
+) -> ListingOutcome {
+    ListingOutcome {
+        listing_id,
+        sku,
+        result,
+    }
+}
+
+/// A listing page token: the index of the SKU being read (0 without SKUs), and the next link
+/// inside it.
+fn parse_listing_token(token: Option<&PageToken>) -> (usize, Option<String>) {
+    match token {
+        None => (0, None),
+        Some(t) => match t.0.split_once(' ') {
+            Some((i, link)) => (i.parse().unwrap_or(0), Some(link.to_owned())),
+            None => (t.0.parse().unwrap_or(0), None),
+        },
+    }
+}
+
+/// An order page token: the highest `updated_at` seen so far in this download (`-` for none)
+/// and the next link.
+fn order_token(watermark: Option<DateTime<Utc>>, link: &str) -> PageToken {
+    let mark = watermark.map(cursor_text).unwrap_or_else(|| "-".to_owned());
+    PageToken(format!("{mark} {link}"))
+}
+
+fn parse_order_token(token: &PageToken) -> Option<(Option<DateTime<Utc>>, String)> {
+    let (mark, link) = token.0.split_once(' ')?;
+    let mark = match mark {
+        "-" => None,
+        m => Some(parse_time(m)?),
+    };
+    Some((mark, link.to_owned()))
+}
+
+fn cursor_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// When an order (as sent) was last changed: `updated_at`, else `created_at`.
+fn changed_at(order: &Value) -> Option<DateTime<Utc>> {
+    ["updated_at", "created_at"]
+        .iter()
+        .find_map(|k| order.get(*k).and_then(Value::as_str).and_then(parse_time))
+}
+
+fn order_number(order: &Value) -> Option<ChannelOrderId> {
+    let text = match order.get("order_number")? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    ChannelOrderId::new(text).ok()
+}
+
+impl ReverbChannel {
+    /// An adapter for `config`.
+    pub fn new(config: ReverbConfig) -> Result<Self, ChannelError> {
+        let config = Arc::new(config);
+        let client = ReverbClient::new(config.clone())?;
+        Ok(Self {
+            config,
+            client: Arc::new(client),
+        })
+    }
+
+    /// The configuration (its token is the one the adapter was built with; see
+    /// [`set_credentials`](Self::set_credentials)).
+    pub fn config(&self) -> &ReverbConfig {
+        &self.config
+    }
+
+    /// Replaces the personal access token ([`Credentials::ApiToken`]) for every later request,
+    /// in this adapter and all its clones. This is how a Reverb integration is reauthorised
+    /// (Avasam's "Reauthorise"): the seller makes a new token at Reverb
+    /// (`reverb.com/my/api_settings`), the host stores it with `Engine::rotate_credentials`
+    /// (the integration is Unverified from then on), gives it to the adapter with this method,
+    /// and calls `Engine::verify`. The engine keeps credentials sealed and never hands them to
+    /// an adapter, so this step is the host's.
+    ///
+    /// Errors: `Invalid` for credentials of another kind or an empty token.
+    pub fn set_credentials(&self, credentials: &Credentials) -> Result<(), ChannelError> {
+        let op = "set_credentials";
+        let Credentials::ApiToken(token) = credentials else {
+            return Err(self.err(
+                ChannelError::invalid(format!(
+                    "Reverb takes a personal access token (API token credentials), not {:?} credentials",
+                    credentials.kind()
+                )),
+                op,
+            ));
+        };
+        if secrecy::ExposeSecret::expose_secret(&token.token)
+            .trim()
+            .is_empty()
+        {
+            return Err(self.err(
+                ChannelError::invalid("the personal access token is empty").with_field("token"),
+                op,
+            ));
+        }
+        self.client
+            .set_token(token.token.clone())
+            .map_err(|e| self.err(e, op))
+    }
+
+    fn err(&self, e: ChannelError, operation: &'static str) -> ChannelError {
+        let e = if e.channel().is_none() {
+            e.with_channel(ChannelKind::Reverb)
+        } else {
+            e
+        };
+        if e.operation().is_none() {
+            e.with_operation(operation)
+        } else {
+            e
+        }
+    }
+
+    fn per_page(&self, requested: Option<u32>) -> String {
+        requested
+            .unwrap_or(self.config.page_size)
+            .clamp(1, MAX_PAGE_SIZE)
+            .to_string()
+    }
+
+    /// Where an order download starts: the stored watermark minus the overlap. An unreadable
+    /// cursor is ignored (the engine drops orders it has seen, so reading more is harmless).
+    fn updated_since(&self, cursor: Option<&Cursor>) -> Option<DateTime<Utc>> {
+        let cursor = cursor?;
+        match parse_time(&cursor.0) {
+            Some(at) => Some(
+                at - TimeDelta::from_std(self.config.order_overlap).unwrap_or(TimeDelta::zero()),
+            ),
+            None => {
+                tracing::warn!(
+                    cursor = %cursor.0,
+                    "the stored Reverb order cursor is not a time; downloading without it"
+                );
+                None
+            }
+        }
+    }
+
+    async fn update_one(&self, u: &ListingUpdate) -> Result<(), ChannelError> {
+        let id = path_id("listing id", u.listing_id.as_str())?;
+        let body = wire::UpdateListing {
+            title: if self.config.sync_titles {
+                u.title.clone()
+            } else {
+                None
+            },
+            inventory: u.quantity,
+            price: u.price.as_ref().map(convert::money_body),
+        };
+        if body.title.is_none() && body.inventory.is_none() && body.price.is_none() {
+            return Ok(());
+        }
+        self.client
+            .send(
+                Method::PUT,
+                &format!("api/listings/{id}"),
+                &body,
+                "update_listings",
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn publish_one(&self, n: &NewListing) -> Result<ChannelListingId, ChannelError> {
+        let body = wire::NewListing {
+            sku: n.sku.as_str().to_owned(),
+            title: n.title.clone(),
+            price: convert::money_body(&n.price),
+            has_inventory: n.quantity > 1,
+            inventory: n.quantity,
+            shipping_profile_id: self.config.shipping_profile_id.clone(),
+            publish: n.publish,
+        };
+        let response = self
+            .client
+            .send(Method::POST, "api/listings", &body, "publish_listings")
+            .await?;
+        let created: wire::Created = response.json()?;
+        let id = created.listing.map(|l| l.id).ok_or_else(|| {
+            ChannelError::new(
+                ErrorKind::Channel,
+                "Reverb answered the listing creation without the new listing's id; link listings to find it by SKU",
+            )
+            .with_http_status(response.status().as_u16())
+        })?;
+        ChannelListingId::new(id).map_err(|e| ChannelError::new(ErrorKind::Channel, e.to_string()))
+    }
+
+    async fn end_one(&self, l: &EndListing) -> Result<(), ChannelError> {
+        let id = path_id("listing id", l.listing_id.as_str())?;
+        let body = wire::EndListing {
+            reason: convert::end_reason(l.reason),
+        };
+        match self
+            .client
+            .send(
+                Method::PUT,
+                &format!("api/my/listings/{id}/state/end"),
+                &body,
+                "end_listings",
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Gone already: nothing is left to end.
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /api/my/orders/selling/{order_number}`.
+    async fn read_order(
+        &self,
+        number: &str,
+        operation: &'static str,
+    ) -> Result<marketsync_core::Order, ChannelError> {
+        let value: Value = self
+            .client
+            .get(&format!("api/my/orders/selling/{number}"), &[], operation)
+            .await?;
+        let order: wire::Order = serde_json::from_value(value).map_err(|e| {
+            ChannelError::new(
+                ErrorKind::Channel,
+                format!("Reverb order {number} could not be read: {e}"),
+            )
+        })?;
+        convert::to_order(&order, self.config.default_currency)
+    }
+
+    /// `POST /api/my/orders/selling/{order_number}/refund_requests` with `state: approved`.
+    /// Sent once: several refund requests per order are allowed, so a repeat could refund
+    /// twice.
+    async fn refund_request(
+        &self,
+        number: &str,
+        reason: &'static str,
+        amount: &Money,
+        operation: &'static str,
+    ) -> Result<(), ChannelError> {
+        if amount.is_negative() || amount.amount().is_zero() {
+            return Err(
+                ChannelError::invalid("a Reverb refund must be for more than zero")
+                    .with_field("refund_amount"),
+            );
+        }
+        let body = wire::Refund {
+            state: "approved",
+            reason,
+            refund_amount: convert::money_body(amount),
+        };
+        self.client
+            .send(
+                Method::POST,
+                &format!("api/my/orders/selling/{number}/refund_requests"),
+                &body,
+                operation,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The full amount of an order, read from Reverb; `None` when it is already refunded or
+    /// cancelled (nothing left to refund: a retry after a lost answer lands here).
+    async fn refundable_total(
+        &self,
+        number: &str,
+        operation: &'static str,
+    ) -> Result<Option<Money>, ChannelError> {
+        let order = self.read_order(number, operation).await?;
+        if matches!(order.status.raw.as_str(), "refunded" | "cancelled") {
+            return Ok(None);
+        }
+        order.total.map(Some).ok_or_else(|| {
+            ChannelError::new(
+                ErrorKind::Channel,
+                format!("Reverb order {number} has no total to refund"),
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl Channel for ReverbChannel {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Reverb
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+
+    /// `GET /api/shop`: the token's own shop (needs the `read_profile` scope). A refused token
+    /// is an `Auth` error carrying Reverb's message.
+    async fn verify(&self) -> Result<AccountInfo, ChannelError> {
+        let op = "verify";
+        let shop: wire::Shop = self
+            .client
+            .get("api/shop", &[], op)
+            .await
+            .map_err(|e| self.err(e, op))?;
+        Ok(AccountInfo {
+            account_id: shop.id,
+            name: shop.name,
+            currency: shop.currency.as_deref().and_then(|c| Currency::new(c).ok()),
+            credentials_expire_at: None,
+        })
+    }
+
+    /// `GET /api/my/listings?state=all` (every listing, following `_links.next`), or one
+    /// `GET /api/my/listings?state=all&sku=<sku>` per SKU asked for, keeping only listings whose
+    /// SKU is exactly that one (whether Reverb's filter matches exactly is unconfirmed). Ended
+    /// listings are left out unless asked for.
+    async fn list_listings(&self, query: &ListingQuery) -> Result<ListingPage, ChannelError> {
+        let op = "list_listings";
+        let (index, link) = parse_listing_token(query.page.as_ref());
+        let wanted = query.skus.get(index);
+        let page: wire::ListingsPage = match (&link, wanted) {
+            (Some(link), _) => self.client.get_href(link, op).await,
+            (None, Some(sku)) => {
+                let q = [
+                    ("state", "all".to_owned()),
+                    ("sku", sku.as_str().to_owned()),
+                    ("per_page", self.per_page(query.page_size)),
+                ];
+                self.client.get("api/my/listings", &q, op).await
+            }
+            (None, None) if query.skus.is_empty() => {
+                let q = [
+                    ("state", "all".to_owned()),
+                    ("per_page", self.per_page(query.page_size)),
+                ];
+                self.client.get("api/my/listings", &q, op).await
+            }
+            (None, None) => return Ok(ListingPage::default()),
+        }
+        .map_err(|e| self.err(e, op))?;
+        let mut listings = Vec::with_capacity(page.listings.len());
+        for l in &page.listings {
+            let cl = convert::to_listing(l).map_err(|e| self.err(e, op))?;
+            if wanted.is_some() && cl.sku.as_ref() != wanted {
+                continue;
+            }
+            if !query.include_ended && cl.state == ChannelListingState::Ended {
+                continue;
+            }
+            listings.push(cl);
+        }
+        let next_page = match page.links.next {
+            Some(next) => {
+                let url = self
+                    .client
+                    .resolve(&next.href)
+                    .map_err(|e| self.err(e, op))?;
+                Some(PageToken(format!("{index} {url}")))
+            }
+            None if index + 1 < query.skus.len() => Some(PageToken((index + 1).to_string())),
+            None => None,
+        };
+        Ok(ListingPage {
+            listings,
+            next_page,
+        })
+    }
+
+    /// One `PUT /api/listings/{id}` per listing with `inventory` and
+    /// `price: {amount, currency}` (and `title` when configured). 404 → `NotFound` (the listing
+    /// is gone: a broken link), 412/422 → `Invalid` with the field, per listing. An `Auth` or
+    /// `RateLimited` error concerns the account and fails the whole call.
+    async fn update_listings(
+        &self,
+        updates: &[ListingUpdate],
+    ) -> Result<Vec<ListingOutcome>, ChannelError> {
+        let op = "update_listings";
+        let mut out = Vec::with_capacity(updates.len());
+        for u in updates {
+            let result = match self.update_one(u).await {
+                Err(e) if whole_call(&e) => return Err(self.err(e, op)),
+                r => r
+                    .map(|()| u.listing_id.clone())
+                    .map_err(|e| self.err(e, op)),
+            };
+            out.push(outcome(
+                Some(u.listing_id.clone()),
+                Some(u.sku.clone()),
+                result,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// One `POST /api/listings` per listing with `sku`, `title`, `price`, `inventory`,
+    /// `has_inventory`, the configured `shipping_profile_id` and `publish` (a draft unless the
+    /// engine asks to publish). The new listing's id is the outcome. Sent once: a create is
+    /// not repeated after a lost answer (a duplicate listing is worse than a failure that the
+    /// next link run clears up by SKU).
+    async fn publish_listings(
+        &self,
+        listings: &[NewListing],
+    ) -> Result<Vec<ListingOutcome>, ChannelError> {
+        let op = "publish_listings";
+        let mut out = Vec::with_capacity(listings.len());
+        for n in listings {
+            let result = match self.publish_one(n).await {
+                Err(e) if whole_call(&e) => return Err(self.err(e, op)),
+                r => r.map_err(|e| self.err(e, op)),
+            };
+            out.push(outcome(
+                result.as_ref().ok().cloned(),
+                Some(n.sku.clone()),
+                result,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// One `PUT /api/my/listings/{id}/state/end` with `{"reason": "not_sold"}` per listing. A
+    /// 404 means the listing is gone already: done.
+    async fn end_listings(
+        &self,
+        listings: &[EndListing],
+    ) -> Result<Vec<ListingOutcome>, ChannelError> {
+        let op = "end_listings";
+        let mut out = Vec::with_capacity(listings.len());
+        for l in listings {
+            let result = match self.end_one(l).await {
+                Err(e) if whole_call(&e) => return Err(self.err(e, op)),
+                r => r
+                    .map(|()| l.listing_id.clone())
+                    .map_err(|e| self.err(e, op)),
+            };
+            out.push(outcome(Some(l.listing_id.clone()), l.sku.clone(), result));
+        }
+        Ok(out)
+    }
+
+    /// `GET /api/my/orders/selling/all` with `updated_start_date` = the cursor minus the
+    /// overlap, `created_start_date` = the engine's window, and `per_page`, then
+    /// `_links.next.href` until Reverb sends none. The cursor is the highest `updated_at`
+    /// returned (never lower than the previous one), given only with the last page, so it is
+    /// stored only once every page is recorded.
+    async fn fetch_orders(&self, query: &OrderQuery) -> Result<OrderPage, ChannelError> {
+        let op = "fetch_orders";
+        let previous = query.cursor.as_ref().and_then(|c| parse_time(&c.0));
+        let (mut watermark, page): (Option<DateTime<Utc>>, wire::OrdersPage) = match &query.page {
+            Some(token) => {
+                let (mark, link) = parse_order_token(token).ok_or_else(|| {
+                    self.err(
+                        ChannelError::invalid("not a page token of a Reverb order download"),
+                        op,
+                    )
+                })?;
+                let page = self
+                    .client
+                    .get_href(&link, op)
+                    .await
+                    .map_err(|e| self.err(e, op))?;
+                (mark.max(previous), page)
+            }
+            None => {
+                let mut q: Vec<(&str, String)> = Vec::new();
+                if let Some(since) = self.updated_since(query.cursor.as_ref()) {
+                    q.push(("updated_start_date", wire::datetime(since)));
+                }
+                if let Some(since) = query.created_since {
+                    q.push(("created_start_date", wire::datetime(since)));
+                }
+                q.push(("per_page", self.per_page(query.page_size)));
+                let page = self
+                    .client
+                    .get("api/my/orders/selling/all", &q, op)
+                    .await
+                    .map_err(|e| self.err(e, op))?;
+                (previous, page)
+            }
+        };
+        let mut out = OrderPage::default();
+        for value in page.orders {
+            watermark = watermark.max(changed_at(&value));
+            let id = order_number(&value);
+            let read = serde_json::from_value::<wire::Order>(value)
+                .map_err(|e| {
+                    ChannelError::new(
+                        ErrorKind::Channel,
+                        format!("a Reverb order could not be read: {e}"),
+                    )
+                })
+                .and_then(|o| convert::to_order(&o, query.default_currency));
+            match read {
+                Ok(o) => out.orders.push(o),
+                Err(e) => out.rejected.push(RejectedOrder {
+                    channel_order_id: id,
+                    error: self.err(e, op),
+                }),
+            }
+        }
+        match page.links.next {
+            Some(next) => {
+                let url = self
+                    .client
+                    .resolve(&next.href)
+                    .map_err(|e| self.err(e, op))?;
+                out.next_page = Some(order_token(watermark, url.as_str()));
+            }
+            None => out.cursor = watermark.map(|w| Cursor(cursor_text(w))),
+        }
+        Ok(out)
+    }
+
+    /// Unsupported: see [`ACKNOWLEDGE_UNSUPPORTED`].
+    async fn acknowledge_order(&self, _order: &ChannelOrderId) -> Result<(), ChannelError> {
+        Err(self.err(
+            ChannelError::unsupported(ACKNOWLEDGE_UNSUPPORTED),
+            "acknowledge_order",
+        ))
+    }
+
+    /// `POST /api/my/orders/selling/{order_number}/ship` with `provider` (Reverb's name for the
+    /// carrier, `Other` when Reverb does not know it), `tracking_number` (required) and
+    /// `send_notification`; for a pickup ([`Delivery::PickedUp`]),
+    /// `POST …/mark_picked_up` with the pickup `date`. A Reverb order is one listing, so a
+    /// shipment always covers the whole order and its lines are not sent.
+    async fn ship(&self, request: &ShipmentRequest) -> Result<(), ChannelError> {
+        let op = "ship";
+        let s = &request.shipment;
+        let number =
+            path_id("order number", request.order_id.as_str()).map_err(|e| self.err(e, op))?;
+        let sent = match s.delivery {
+            Delivery::PickedUp => {
+                let body = wire::PickedUp {
+                    date: wire::datetime(s.shipped_at),
+                };
+                self.client
+                    .send(
+                        Method::POST,
+                        &format!("api/my/orders/selling/{number}/mark_picked_up"),
+                        &body,
+                        op,
+                    )
+                    .await
+            }
+            Delivery::Shipped => {
+                let tracking_number = s
+                    .tracking_number
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        self.err(
+                            ChannelError::invalid(
+                                "Reverb needs a tracking number to mark an order shipped",
+                            )
+                            .with_field("tracking_number"),
+                            op,
+                        )
+                    })?;
+                let body = wire::Ship {
+                    provider: convert::provider(s.carrier.as_deref()).to_owned(),
+                    tracking_number: tracking_number.to_owned(),
+                    send_notification: self.config.send_notification,
+                };
+                self.client
+                    .send(
+                        Method::POST,
+                        &format!("api/my/orders/selling/{number}/ship"),
+                        &body,
+                        op,
+                    )
+                    .await
+            }
+        };
+        sent.map(|_| ()).map_err(|e| self.err(e, op))
+    }
+
+    /// A seller-initiated refund: `POST /api/my/orders/selling/{order_number}/refund_requests`
+    /// with `{"state": "approved", "reason": .., "refund_amount": {amount, currency}}` (body from
+    /// a third-party summary of Reverb's docs: only these fields are sent). The amount is the
+    /// refund's, else the sum of its line amounts, else (a full refund) the order's `total`
+    /// read first with `GET /api/my/orders/selling/{order_number}` — an order already refunded
+    /// or cancelled is then left alone. `restock` and `note` are not sent: Reverb keeps its
+    /// own inventory, and no note field is known.
+    async fn refund(&self, request: &RefundRequest) -> Result<(), ChannelError> {
+        let op = "refund";
+        let r = &request.refund;
+        let number =
+            path_id("order number", request.order_id.as_str()).map_err(|e| self.err(e, op))?;
+        let reason = convert::refund_reason(r.reason).map_err(|e| self.err(e, op))?;
+        let amount = match (r.amount, r.lines.is_empty()) {
+            (Some(a), _) => a,
+            (None, true) => match self
+                .refundable_total(number, op)
+                .await
+                .map_err(|e| self.err(e, op))?
+            {
+                Some(total) => total,
+                None => return Ok(()),
+            },
+            (None, false) => {
+                let amounts: Option<Vec<Money>> = r.lines.iter().map(|l| l.amount).collect();
+                let currency = r.lines.iter().find_map(|l| l.amount.map(|m| m.currency()));
+                match (amounts, currency) {
+                    (Some(a), Some(c)) => Money::sum(c, a.iter()).map_err(|e| {
+                        self.err(
+                            ChannelError::invalid(e.to_string()).with_field("refund_amount"),
+                            op,
+                        )
+                    })?,
+                    _ => {
+                        return Err(self.err(
+                            ChannelError::invalid(
+                                "Reverb refunds an amount: give the refund's amount, or an amount on every line",
+                            )
+                            .with_field("refund_amount"),
+                            op,
+                        ));
+                    }
+                }
+            }
+        };
+        self.refund_request(number, reason, &amount, op)
+            .await
+            .map_err(|e| self.err(e, op))
+    }
+
+    /// Reverb has no cancel endpoint; an order is cancelled by a full refund: the order is read
+    /// (`GET /api/my/orders/selling/{order_number}`) and, unless already refunded or cancelled,
+    /// its `total` refunded as in [`refund`](Channel::refund). Cancelling some lines is
+    /// `Unsupported` ([`PARTIAL_CANCEL_UNSUPPORTED`]).
+    async fn cancel(&self, request: &CancellationRequest) -> Result<(), ChannelError> {
+        let op = "cancel";
+        let c = &request.cancellation;
+        if !c.lines.is_empty() {
+            return Err(self.err(ChannelError::unsupported(PARTIAL_CANCEL_UNSUPPORTED), op));
+        }
+        let number =
+            path_id("order number", request.order_id.as_str()).map_err(|e| self.err(e, op))?;
+        let reason = convert::refund_reason(c.reason).map_err(|e| self.err(e, op))?;
+        let Some(total) = self
+            .refundable_total(number, op)
+            .await
+            .map_err(|e| self.err(e, op))?
+        else {
+            return Ok(());
+        };
+        self.refund_request(number, reason, &total, op)
+            .await
+            .map_err(|e| self.err(e, op))
+    }
+
+    /// Unsupported: see [`AUTHORIZATION_UNSUPPORTED`].
+    async fn begin_authorization(
+        &self,
+        _request: &AuthorizationRequest,
+    ) -> Result<AuthorizationStart, ChannelError> {
+        Err(self.err(
+            ChannelError::unsupported(AUTHORIZATION_UNSUPPORTED),
+            "begin_authorization",
+        ))
+    }
+
+    /// Unsupported: see [`AUTHORIZATION_UNSUPPORTED`].
+    async fn complete_authorization(
+        &self,
+        _pending: &PendingAuthorization,
+        _callback: &AuthorizationCallback,
+    ) -> Result<AuthorizationOutcome, ChannelError> {
+        Err(self.err(
+            ChannelError::unsupported(AUTHORIZATION_UNSUPPORTED),
+            "complete_authorization",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn listing_tokens() {
+        assert_eq!(parse_listing_token(None), (0, None));
+        assert_eq!(
+            parse_listing_token(Some(&PageToken(
+                "2 https://api.reverb.com/api/my/listings?page=2".into()
+            ))),
+            (
+                2,
+                Some("https://api.reverb.com/api/my/listings?page=2".into())
+            )
+        );
+        assert_eq!(parse_listing_token(Some(&PageToken("3".into()))), (3, None));
+    }
+
+    #[test]
+    fn order_tokens_round_trip() {
+        let at = Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
+        let t = order_token(Some(at), "https://x/api/my/orders/selling/all?page=2");
+        assert_eq!(
+            t.0,
+            "2026-03-04T10:00:00Z https://x/api/my/orders/selling/all?page=2"
+        );
+        assert_eq!(
+            parse_order_token(&t),
+            Some((
+                Some(at),
+                "https://x/api/my/orders/selling/all?page=2".to_owned()
+            ))
+        );
+        let t = order_token(None, "https://x/p");
+        assert_eq!(
+            parse_order_token(&t),
+            Some((None, "https://x/p".to_owned()))
+        );
+        assert_eq!(parse_order_token(&PageToken("nonsense".into())), None);
+    }
+
+    #[test]
+    fn change_times() {
+        let v = serde_json::json!({"created_at": "2026-03-01T10:00:00-06:00", "updated_at": "2026-03-02T10:00:00-06:00"});
+        assert_eq!(
+            changed_at(&v),
+            Some(Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap())
+        );
+        let v = serde_json::json!({"created_at": "2026-03-01T10:00:00Z", "order_number": 42});
+        assert_eq!(
+            changed_at(&v),
+            Some(Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap())
+        );
+        assert_eq!(order_number(&v).unwrap().as_str(), "42");
+    }
+
+    #[test]
+    fn capability_values() {
+        let c = capabilities();
+        assert!(c.listings_publish && c.listings_reconcile && c.orders_cancel);
+        assert!(!c.orders_acknowledge && !c.shipping_mappings_required);
+        assert_eq!(c.update_batch(), 1);
+        assert_eq!(c.rate_limits, RateLimits::default());
+    }
+}
