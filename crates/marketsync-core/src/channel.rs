@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::capability::Capabilities;
 use crate::credentials::{
     AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
-    PendingAuthorization,
+    Credentials, PendingAuthorization,
 };
 use crate::error::ChannelError;
 use crate::ids::{ChannelKind, ChannelOrderId, Sku};
@@ -123,6 +123,15 @@ pub trait Channel: Send + Sync + Debug {
 
     /// What it supports, its batch sizes and rate limits.
     fn capabilities(&self) -> Capabilities;
+
+    /// Hands the channel the integration's current credentials: those the seller just entered or
+    /// rotated, or those stored when the host attaches the channel after a restart. The channel
+    /// uses them for every later call and forgets any earlier refusal, so entering new
+    /// credentials and verifying them repairs a broken connection.
+    ///
+    /// Credentials of a kind the channel cannot use are refused with
+    /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid), and the engine then stores nothing.
+    async fn use_credentials(&self, credentials: &Credentials) -> Result<(), ChannelError>;
 
     /// Checks the credentials against the account and returns what the channel says of it.
     /// An [`ErrorKind::Auth`](crate::ErrorKind::Auth) error carries the channel's own message.

@@ -13,9 +13,9 @@ use marketsync_core::mapping::{ShippingMapping, ShippingService, SkuMapping};
 use marketsync_core::{
     AdjustmentReason, Blocked, BrokenReason, Cancellation, Capabilities, ChannelKind,
     CredentialKey, Credentials, Currency, CurrencySource, Engine, EngineError, ErrorKind, Feature,
-    IdempotencyKey, LedgerFilter, ListingStatus, Management, MemoryStore, MissingMapping,
-    NotImportedReason, Notification, Operation, OrderOutcome, OrderState, OrderStatus, Refund,
-    Shipment, Store, VaultError,
+    IdempotencyKey, LedgerFilter, ListingStatus, Management, MemoryChannel, MemoryStore,
+    MissingMapping, NotImportedReason, Notification, Operation, OrderOutcome, OrderState,
+    OrderStatus, Refund, Shipment, Store, VaultError,
 };
 
 fn ship_now(w: &World) -> Shipment {
@@ -947,6 +947,25 @@ async fn an_auth_error_breaks_the_connection_with_the_channels_message_and_notif
             .contains(&Notification::ConnectionRestored { integration: w.id })
     );
     w.engine.import_orders(w.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn entered_credentials_are_handed_to_the_channel_also_after_a_restart() {
+    let w = world().await;
+    assert_eq!(
+        w.channel.handed_credentials(),
+        Some(marketsync_core::CredentialKind::ApiToken)
+    );
+    // After a restart the host attaches the channel; it gets the stored credentials.
+    let fresh = MemoryChannel::new(ChannelKind::Reverb);
+    w.engine
+        .attach_channel(w.id, Arc::new(fresh.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.handed_credentials(),
+        Some(marketsync_core::CredentialKind::ApiToken)
+    );
 }
 
 #[tokio::test]

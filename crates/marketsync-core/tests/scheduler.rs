@@ -58,6 +58,12 @@ impl Channel for GatedChannel {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
+    async fn use_credentials(
+        &self,
+        credentials: &marketsync_core::Credentials,
+    ) -> Result<(), ChannelError> {
+        self.inner.use_credentials(credentials).await
+    }
     async fn verify(&self) -> Result<AccountInfo, ChannelError> {
         self.inner.verify().await
     }

@@ -391,6 +391,10 @@ impl Channel for ReverbChannel {
 
     /// `GET /api/shop`: the token's own shop (needs the `read_profile` scope). A refused token
     /// is an `Auth` error carrying Reverb's message.
+    async fn use_credentials(&self, credentials: &Credentials) -> Result<(), ChannelError> {
+        self.set_credentials(credentials)
+    }
+
     async fn verify(&self) -> Result<AccountInfo, ChannelError> {
         let op = "verify";
         let shop: wire::Shop = self

@@ -438,14 +438,48 @@ impl Engine {
     // ----- credentials -----
 
     /// Seals and stores credentials entered by the seller; health becomes Unverified.
+    ///
+    /// The channel gets them first ([`Channel::use_credentials`]); if it refuses them, nothing is
+    /// stored.
     pub async fn enter_credentials(
         &self,
         id: IntegrationId,
         credentials: &Credentials,
         actor: Actor,
     ) -> Result<Vec<AuditEvent>, EngineError> {
+        self.hand_over(id, credentials).await?;
         self.store_credentials(id, credentials).await?;
         self.apply(id, actor, Event::CredentialsEntered).await
+    }
+
+    /// Gives the channel (when registered) credentials to use from now on.
+    async fn hand_over(
+        &self,
+        id: IntegrationId,
+        credentials: &Credentials,
+    ) -> Result<(), EngineError> {
+        match self.channel(id) {
+            Ok(channel) => Ok(channel.use_credentials(credentials).await?),
+            Err(EngineError::NoChannel(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Registers the channel of an existing integration after a restart and hands it the stored
+    /// credentials, so it acts with what the seller last entered rather than what it was built
+    /// with. Integrations with no stored credentials just get the channel.
+    pub async fn attach_channel(
+        &self,
+        id: IntegrationId,
+        channel: Arc<dyn Channel>,
+    ) -> Result<(), EngineError> {
+        self.integration(id).await?;
+        if self.store.credentials(id).await?.is_some() {
+            let credentials = self.credentials(id).await?;
+            channel.use_credentials(&credentials).await?;
+        }
+        self.register_channel(id, channel);
+        Ok(())
     }
 
     /// Stores credentials regenerated at the channel (the old secret stopped working at once);
@@ -456,6 +490,7 @@ impl Engine {
         credentials: &Credentials,
         actor: Actor,
     ) -> Result<Vec<AuditEvent>, EngineError> {
+        self.hand_over(id, credentials).await?;
         self.store_credentials(id, credentials).await?;
         self.apply(id, actor, Event::RotateCredentials).await
     }

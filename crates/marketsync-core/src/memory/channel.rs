@@ -70,6 +70,7 @@ struct State {
     stats: MemoryChannelStats,
     page_size: usize,
     session_lifetime: TimeDelta,
+    handed: Option<crate::credentials::CredentialKind>,
 }
 
 /// A complete channel kept in memory, for engine tests and examples.
@@ -117,6 +118,7 @@ impl MemoryChannel {
                 stats: MemoryChannelStats::default(),
                 page_size: 50,
                 session_lifetime: TimeDelta::days(30),
+                handed: None,
             })),
         }
     }
@@ -275,6 +277,12 @@ impl MemoryChannel {
         self.lock().cancellations.clone()
     }
 
+    /// The kind of the credentials last handed over by
+    /// [`Channel::use_credentials`], if any.
+    pub fn handed_credentials(&self) -> Option<crate::credentials::CredentialKind> {
+        self.lock().handed
+    }
+
     /// Counters.
     pub fn stats(&self) -> MemoryChannelStats {
         self.lock().stats.clone()
@@ -424,6 +432,11 @@ impl Channel for MemoryChannel {
 
     fn capabilities(&self) -> Capabilities {
         self.lock().capabilities
+    }
+
+    async fn use_credentials(&self, credentials: &Credentials) -> Result<(), ChannelError> {
+        self.lock().handed = Some(credentials.kind());
+        Ok(())
     }
 
     async fn verify(&self) -> Result<AccountInfo, ChannelError> {
