@@ -5,10 +5,12 @@
 
 pub mod channeladvisor;
 mod marketplace;
+pub mod reverb;
 mod server;
 mod util;
 
 pub use channeladvisor::{ChannelAdvisorHarness, ChannelAdvisorSandbox};
 pub use marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
+pub use reverb::{ReverbHarness, ReverbSandbox};
 pub use server::{Counters, Fault, Knobs, LoggedRequest, Outcome, Sandbox};
 pub use util::DetRng;

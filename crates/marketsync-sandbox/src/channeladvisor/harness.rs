@@ -165,8 +165,8 @@ impl ChannelAdvisorHarnessBuilder {
 /// - **Credentials**: [`revoke_credentials`](ChannelHarness::revoke_credentials) revokes the
 ///   refresh token, which also invalidates every access token issued from it;
 ///   [`new_credentials`](ChannelHarness::new_credentials) registers a new refresh token and
-///   installs it in the adapter with `ChannelAdvisorChannel::set_credentials`, as a host must
-///   (the engine never hands stored credentials to an adapter).
+///   returns it; the engine hands it to the adapter ([`Channel::use_credentials`]) when it is
+///   entered, which is what the repair check proves.
 /// - **Failures**: [`fail_next`](ChannelHarness::fail_next) queues the sandbox's own 500
 ///   (`Transient`) or 429 (`RateLimited`) for the sandbox operations behind the adapter
 ///   operation ([`sandbox_operations`]).
@@ -395,13 +395,7 @@ impl ChannelHarness for ChannelAdvisorHarness {
         self.sandbox
             .add_refresh_token(&token, APPLICATION_ID, &["orders", "inventory"]);
         *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = token.clone();
-        let credentials = Self::oauth(&token);
-        // What a host does with credentials it has just stored: the engine keeps them sealed
-        // and never hands them to the adapter.
-        self.adapter
-            .set_credentials(&credentials)
-            .expect("the adapter takes OAuth credentials for its profile");
-        credentials
+        Self::oauth(&token)
     }
 
     async fn fail_next(&self, operation: Operation, kind: ErrorKind, times: u32) {
