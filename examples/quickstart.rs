@@ -5,8 +5,9 @@
 //! ```
 //!
 //! It starts an in-process ChannelAdvisor sandbox (seeded products and orders, speaking the real
-//! REST API), opens a SQLite file (and prints its path), and creates two integrations — a
-//! ChannelAdvisor feed and OfferUp through ChannelAdvisor. Each is walked through connect →
+//! REST API) and a Reverb sandbox, opens a SQLite file (and prints its path), and creates three
+//! integrations — a ChannelAdvisor feed, OfferUp through ChannelAdvisor, and Reverb. Each is
+//! walked through connect →
 //! verify → label and shipping mappings → activate (Testing) → link → sync → import orders
 //! (imported and not imported, with reasons) → ship → simulated time to Live, with progress bars
 //! while it works and a summary table at the end. Everything is offline and takes seconds.
@@ -27,13 +28,14 @@ use marketsync::lifecycle::Event;
 use marketsync::mapping::{ShippingMapping, ShippingService};
 use marketsync::{
     Actor, Channel, ChannelKind, ChannelOrderId, Clock, CredentialKey, Credentials, Currency,
-    Engine, Feature, IdempotencyKey, IntegrationId, IntegrationSettings, InventoryItem, Label,
-    LedgerFilter, ManualClock, MemoryCatalog, MemoryNotifier, Money, NotImportedReason,
+    Delivery, Engine, Feature, IdempotencyKey, IntegrationId, IntegrationSettings, InventoryItem,
+    Label, LedgerFilter, ManualClock, MemoryCatalog, MemoryNotifier, Money, NotImportedReason,
     OrderOutcome, SecretString, Shipment, Sku, SqliteStore,
 };
 use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig};
+use marketsync_reverb::{ReverbChannel, ReverbConfig};
 use marketsync_sandbox::channeladvisor::seed::TYPICAL_SHIPPING_CLASSES;
-use marketsync_sandbox::{ChannelAdvisorSandbox, Sandbox};
+use marketsync_sandbox::{ChannelAdvisorSandbox, ReverbSandbox, Sandbox};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -45,9 +47,12 @@ struct Plan {
     name: &'static str,
     kind: ChannelKind,
     label: &'static str,
-    application_id: &'static str,
-    shared_secret: &'static str,
-    refresh_token: &'static str,
+    /// The adapter, pointed at its sandbox.
+    channel: Arc<dyn Channel>,
+    /// What the seller enters.
+    credentials: Credentials,
+    /// Shipping texts mapped at setup.
+    mapped_shipping: Vec<String>,
 }
 
 /// What one integration's walk did, for the summary.
@@ -113,30 +118,85 @@ fn catalog_from(sandbox: &ChannelAdvisorSandbox) -> Result<MemoryCatalog> {
     Ok(catalog)
 }
 
-fn channel_for(plan: &Plan, sandbox: &Sandbox<ChannelAdvisorSandbox>) -> Result<Arc<dyn Channel>> {
-    let builder = match plan.kind {
+fn channeladvisor(
+    sandbox: &Sandbox<ChannelAdvisorSandbox>,
+    kind: ChannelKind,
+    label: &str,
+    (application_id, shared_secret, refresh_token): (&str, &str, &str),
+    name: &str,
+) -> Result<Arc<dyn Channel>> {
+    let builder = match kind {
         ChannelKind::OfferUp => ChannelAdvisorConfig::offerup_builder(),
-        _ => ChannelAdvisorConfig::builder().label(plan.label),
+        _ => ChannelAdvisorConfig::builder().label(label),
     };
     let config = builder
         .base_url(sandbox.base_url())
-        .application_id(plan.application_id)
-        .shared_secret(SecretString::from(plan.shared_secret.to_owned()))
-        .refresh_token(SecretString::from(plan.refresh_token.to_owned()))
+        .application_id(application_id)
+        .shared_secret(SecretString::from(shared_secret.to_owned()))
+        .refresh_token(SecretString::from(refresh_token.to_owned()))
         .profile_id(marketsync_sandbox::channeladvisor::PROFILE_ID as u64)
-        .connection_name(plan.name)
+        .connection_name(name)
         // Quantities are kept per distribution centre; the sandbox's first one is seller-managed.
         .distribution_center_id(1)
         .build()?;
     Ok(Arc::new(ChannelAdvisorChannel::new(config)?))
 }
 
-async fn walk(
-    engine: &Engine,
-    plan: &Plan,
-    channel: Arc<dyn Channel>,
-    bar: &ProgressBar,
-) -> Result<(IntegrationId, Tally)> {
+fn oauth(refresh_token: &str) -> Credentials {
+    Credentials::OAuth(OAuthTokens {
+        access_token: None,
+        access_expires_at: None,
+        refresh_token: SecretString::from(refresh_token.to_owned()),
+        refresh_expires_at: None,
+        profile_id: Some(marketsync_sandbox::channeladvisor::PROFILE_ID.to_string()),
+    })
+}
+
+fn reverb(sandbox: &Sandbox<ReverbSandbox>, name: &str) -> Result<Arc<dyn Channel>> {
+    let config = ReverbConfig::builder()
+        .base_url(sandbox.base_url())
+        .token(SecretString::from(sandbox.token()))
+        .default_currency(Currency::USD)
+        .connection_name(name)
+        .build()?;
+    Ok(Arc::new(ReverbChannel::new(config)?))
+}
+
+/// Adds the Reverb sandbox's listings to the seller's catalog under the `reverb` label.
+fn add_reverb_items(catalog: &MemoryCatalog, sandbox: &ReverbSandbox) -> Result<()> {
+    let label = Label::new("reverb")?;
+    for id in sandbox.listing_ids() {
+        let Some(listing) = sandbox.listing(id) else {
+            continue;
+        };
+        let Some(sku) = listing["sku"].as_str().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let sku = Sku::new(sku)?;
+        let labelled = catalog.update(&sku, |i| {
+            i.labels.insert(label.clone());
+        });
+        if !labelled {
+            catalog.upsert(InventoryItem {
+                sku,
+                title: listing["title"]
+                    .as_str()
+                    .unwrap_or("Reverb item")
+                    .to_owned(),
+                price: Money::new(
+                    marketsync::Decimal::new(45_000 + (id % 40) as i64 * 500, 2),
+                    Currency::USD,
+                ),
+                quantity: 1 + (id % 3) as u32,
+                labels: [label.clone()].into_iter().collect(),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn walk(engine: &Engine, plan: &Plan, bar: &ProgressBar) -> Result<(IntegrationId, Tally)> {
+    let channel = plan.channel.clone();
     let seller = Actor::User("quickstart".into());
     let mut tally = Tally::default();
     let step = |msg: &str| {
@@ -168,15 +228,8 @@ async fn walk(
                 )
                 .await?;
             step("connect");
-            let tokens = Credentials::OAuth(OAuthTokens {
-                access_token: None,
-                access_expires_at: None,
-                refresh_token: SecretString::from(plan.refresh_token.to_owned()),
-                refresh_expires_at: None,
-                profile_id: Some(marketsync_sandbox::channeladvisor::PROFILE_ID.to_string()),
-            });
             engine
-                .enter_credentials(id, &tokens, seller.clone())
+                .enter_credentials(id, &plan.credentials, seller.clone())
                 .await?;
             engine.verify(id, seller.clone()).await?;
             step("verified");
@@ -193,13 +246,13 @@ async fn walk(
             let now = engine.clock().now();
             engine
                 .edit_mappings(id, |m| {
-                    for text in TYPICAL_SHIPPING_CLASSES {
+                    for text in &plan.mapped_shipping {
                         let service = ShippingService {
                             name: format!("{text} service"),
                             carrier: None,
-                            class: Some((*text).to_owned()),
+                            class: Some(text.clone()),
                         };
-                        if let Ok(mapping) = ShippingMapping::new(*text, service, now) {
+                        if let Ok(mapping) = ShippingMapping::new(text.as_str(), service, now) {
                             m.insert_shipping(mapping);
                         }
                     }
@@ -245,28 +298,50 @@ async fn walk(
 
     // Ship a few imported orders. The key is derived from the order, so a second run records
     // nothing new and sends nothing twice.
-    let mut imported: Vec<ChannelOrderId> = engine
+    let mut imported: Vec<(ChannelOrderId, bool)> = engine
         .store()
         .ledger(id, LedgerFilter::All)
         .await?
         .into_iter()
         .filter(|e| e.outcome == OrderOutcome::Imported)
-        .map(|e| e.channel_order_id)
+        .map(|e| {
+            let pickup = e.order.as_ref().is_some_and(|o| o.local_pickup);
+            (e.channel_order_id, pickup)
+        })
         .collect();
     imported.sort();
-    for order in imported.iter().take(SHIP) {
+    for (order, pickup) in imported.iter().take(SHIP) {
         let key = IdempotencyKey::new(format!("quickstart-ship-{order}"))?;
-        let shipment = Shipment {
-            carrier: Some("UPS".into()),
-            method: Some("Ground".into()),
-            tracking_number: Some(format!("1ZQUICK{order}")),
-            shipped_at: engine.clock().now(),
-            lines: vec![],
-            delivery: Default::default(),
+        // A buyer who collects in person gets "picked up", not a tracking number.
+        let shipment = if *pickup {
+            Shipment {
+                carrier: None,
+                method: None,
+                tracking_number: None,
+                shipped_at: engine.clock().now(),
+                lines: vec![],
+                delivery: Delivery::PickedUp,
+            }
+        } else {
+            Shipment {
+                carrier: Some("UPS".into()),
+                method: Some("Ground".into()),
+                tracking_number: Some(format!("1ZQUICK{order}")),
+                shipped_at: engine.clock().now(),
+                lines: vec![],
+                delivery: Delivery::Shipped,
+            }
         };
         engine.ship(id, order, shipment, Some(key)).await?;
     }
-    tally.shipped = engine.sync_orders(id).await?.sent.len();
+    let outbox = engine.sync_orders(id).await?;
+    tally.shipped = outbox.sent.len();
+    tally.refused.extend(
+        outbox
+            .failed
+            .iter()
+            .map(|f| format!("{} of order {}: {}", f.action, f.order_id, f.error)),
+    );
     step("shipped");
 
     for e in engine.store().ledger(id, LedgerFilter::NotImported).await? {
@@ -301,33 +376,75 @@ async fn main() -> Result<()> {
         &["orders", "inventory"],
     );
     let ca = sandbox.credentials();
+    let reverb_sandbox = ReverbSandbox::builder()
+        .seed(2026)
+        .listings(20)
+        .orders(24)
+        .anchor(clock.now())
+        .build()
+        .start()
+        .await?;
 
     println!("marketsync quickstart");
     println!("  ChannelAdvisor sandbox: {}", sandbox.base_url());
+    println!("  Reverb sandbox:         {}", reverb_sandbox.base_url());
     println!("  database:               {}", path.display());
 
     let catalog = Arc::new(catalog_from(&sandbox)?);
+    add_reverb_items(&catalog, &reverb_sandbox)?;
     let notifier = Arc::new(MemoryNotifier::new());
     // A demo key. A real program takes it from the environment or a secrets manager.
     let engine = Engine::new(store.clone(), catalog, notifier.clone(), clock.clone())
         .with_credential_key(CredentialKey::new("quickstart", [7; 32]));
 
+    let typical: Vec<String> = TYPICAL_SHIPPING_CLASSES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let ca_name = "ChannelAdvisor — eBay feed";
+    let offerup_name = "OfferUp (through ChannelAdvisor)";
+    let reverb_name = "Reverb — main shop";
     let plans = [
         Plan {
-            name: "ChannelAdvisor — eBay feed",
+            name: ca_name,
             kind: ChannelKind::ChannelAdvisor,
             label: "eBay",
-            application_id: Box::leak(ca.application_id.clone().into_boxed_str()),
-            shared_secret: Box::leak(ca.shared_secret.clone().into_boxed_str()),
-            refresh_token: Box::leak(ca.refresh_token.clone().into_boxed_str()),
+            channel: channeladvisor(
+                &sandbox,
+                ChannelKind::ChannelAdvisor,
+                "eBay",
+                (&ca.application_id, &ca.shared_secret, &ca.refresh_token),
+                ca_name,
+            )?,
+            credentials: oauth(&ca.refresh_token),
+            mapped_shipping: typical.clone(),
         },
         Plan {
-            name: "OfferUp (through ChannelAdvisor)",
+            name: offerup_name,
             kind: ChannelKind::OfferUp,
             label: "OfferUp",
-            application_id: "quickstart-offerup-app",
-            shared_secret: "quickstart-offerup-secret",
-            refresh_token: "quickstart-offerup-refresh",
+            channel: channeladvisor(
+                &sandbox,
+                ChannelKind::OfferUp,
+                "OfferUp",
+                (
+                    "quickstart-offerup-app",
+                    "quickstart-offerup-secret",
+                    "quickstart-offerup-refresh",
+                ),
+                offerup_name,
+            )?,
+            credentials: oauth("quickstart-offerup-refresh"),
+            mapped_shipping: typical,
+        },
+        Plan {
+            name: reverb_name,
+            kind: ChannelKind::Reverb,
+            label: "reverb",
+            channel: reverb(&reverb_sandbox, reverb_name)?,
+            credentials: Credentials::api_token(reverb_sandbox.token()),
+            // Reverb does not require shipping mappings: unmapped texts import as they are.
+            mapped_shipping: vec!["shipped".into()],
         },
     ];
 
@@ -342,13 +459,12 @@ async fn main() -> Result<()> {
                 .with_prefix(plan.name),
         );
         bar.enable_steady_tick(Duration::from_millis(100));
-        let channel = channel_for(plan, &sandbox)?;
-        let (id, tally) = walk(&engine, plan, channel, &bar).await?;
+        let (id, tally) = walk(&engine, plan, &bar).await?;
         bar.finish_with_message("done");
         results.push((plan, id, tally));
     }
 
-    // Thirty-one days pass: both integrations go Live.
+    // Thirty-one days pass: the integrations go Live.
     clock.advance(TimeDelta::days(31));
     for (_, id, tally) in &mut results {
         engine.tick(*id).await?;
@@ -386,8 +502,11 @@ async fn main() -> Result<()> {
             println!("  {} refused {r}", plan.name);
         }
     }
-    let counters = sandbox.counters();
-    println!("\nrequests the sandbox received: {}", counters.total);
+    println!(
+        "\nrequests the sandboxes received: ChannelAdvisor {}, Reverb {}",
+        sandbox.counters().total,
+        reverb_sandbox.counters().total
+    );
 
     if let Some((_, id, t)) = results
         .iter()
