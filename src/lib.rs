@@ -19,3 +19,7 @@ pub use marketsync_channeladvisor as channeladvisor;
 /// The Reverb adapter (feature `reverb`).
 #[cfg(feature = "reverb")]
 pub use marketsync_reverb as reverb;
+
+/// The Tradera adapter (feature `tradera`).
+#[cfg(feature = "tradera")]
+pub use marketsync_tradera as tradera;
