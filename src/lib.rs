@@ -20,6 +20,10 @@ pub use marketsync_channeladvisor as channeladvisor;
 #[cfg(feature = "reverb")]
 pub use marketsync_reverb as reverb;
 
+/// The Allegro adapter (feature `allegro`).
+#[cfg(feature = "allegro")]
+pub use marketsync_allegro as allegro;
+
 /// The Tradera adapter (feature `tradera`).
 #[cfg(feature = "tradera")]
 pub use marketsync_tradera as tradera;

@@ -1,0 +1,249 @@
+//! Allegro's error responses as [`ChannelError`]s, and the configuration errors.
+//!
+//! Allegro answers errors in two shapes (A4 of the fact sheet), both read here:
+//!
+//! - `ErrorsHolder`: `{"errors":[{"code","message","details","path","userMessage","metadata"}]}`
+//!   on most 4xx; the channel message is each `userMessage` (else `message`, else `code`), and
+//!   the first non-empty `path` names the field;
+//! - OAuth `AuthError`: `{"error":"invalid_token","error_description":"…"}` on 401 (and at the
+//!   token endpoint, which marketsync-http classifies: `invalid_grant` → `Auth` /
+//!   `LoginRequired`).
+//!
+//! Status → kind: 400/422 `Invalid`, 401 `Auth` / `LoginRequired` (the request was already
+//! retried once with a renewed token, so the login itself is gone: revoked by a password
+//! change, a logout of all devices, more than 20 sessions …), 403 `Auth` / `PermissionDenied`
+//! (a scope the application lacks), 404 `NotFound`, 409 `Conflict` (a command id already used,
+//! an outdated checkout-form revision), 429 `RateLimited` (Allegro blocks the client id for a
+//! minute and sends no `Retry-After`, so the client waits 60 s unless told otherwise), 5xx
+//! `Transient`.
+
+use std::time::Duration;
+
+use marketsync_core::{BrokenReason, ChannelError, ErrorKind};
+use marketsync_http::{ErrorResponse, classify};
+use serde_json::Value;
+
+/// What is missing or wrong in an [`AllegroConfig`](crate::AllegroConfig).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required value was not given.
+    #[error("the Allegro {0} is required")]
+    Missing(&'static str),
+    /// A host is not usable.
+    #[error("invalid Allegro base URL: {0}")]
+    InvalidBaseUrl(String),
+    /// A value is not usable.
+    #[error("invalid Allegro configuration: {0}")]
+    Invalid(&'static str),
+}
+
+/// How long Allegro blocks a client id that exceeded 9,000 requests a minute.
+pub const RATE_LIMIT_BLOCK: Duration = Duration::from_secs(60);
+
+/// Allegro's error response as a [`ChannelError`] (see the module docs). Pure.
+pub fn parse_error(response: &ErrorResponse<'_>) -> ChannelError {
+    let status = response.status.as_u16();
+    let mut error = classify(response);
+    match status {
+        401 => {
+            let mut e = ChannelError::auth(
+                BrokenReason::LoginRequired,
+                "Allegro refused the access token even after renewing it: the seller must log in again",
+            )
+            .with_http_status(status);
+            if let Some(m) = error.channel_message() {
+                e = e.with_channel_message(m);
+            }
+            error = e;
+        }
+        429 if error.retry_after().is_none() => {
+            error = error.with_retry_after(RATE_LIMIT_BLOCK);
+        }
+        _ => {}
+    }
+    if error.field().is_none()
+        && let Some(field) = error_path(response.body)
+    {
+        error = error.with_field(field);
+    }
+    error
+}
+
+/// The first non-empty `path` of an `ErrorsHolder` body.
+fn error_path(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value
+        .get("errors")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| e.get("path")?.as_str())
+        .find(|p| !p.trim().is_empty())
+        .map(str::to_owned)
+}
+
+/// The error of one failed task of a batch command (`tasks[].message` and `errors[]`): `NotFound`
+/// when Allegro says the offer does not exist (a broken link), else `Invalid`.
+pub fn task_error(message: Option<&str>, errors: &[crate::wire::ApiError]) -> ChannelError {
+    let texts: Vec<String> = errors
+        .iter()
+        .filter_map(|e| {
+            e.user_message
+                .clone()
+                .or_else(|| e.message.clone())
+                .or_else(|| e.code.clone())
+        })
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    let channel_message = match (message, texts.is_empty()) {
+        (Some(m), true) => m.to_owned(),
+        (Some(m), false) => format!("{m} ({})", texts.join("; ")),
+        (None, false) => texts.join("; "),
+        (None, true) => "the task failed without a reason".to_owned(),
+    };
+    let lower = channel_message.to_ascii_lowercase();
+    let not_found = lower.contains("does not exist")
+        || lower.contains("not found")
+        || errors.iter().any(|e| {
+            e.code
+                .as_deref()
+                .is_some_and(|c| c.to_ascii_lowercase().contains("notfound"))
+        });
+    let mut e = if not_found {
+        ChannelError::not_found("Allegro has no such offer (ended and archived, or removed)")
+    } else {
+        ChannelError::invalid("Allegro rejected the change for this offer")
+    }
+    .with_channel_message(channel_message);
+    if let Some(path) = errors
+        .iter()
+        .filter_map(|e| e.path.as_deref())
+        .find(|p| !p.trim().is_empty())
+    {
+        e = e.with_field(path);
+    }
+    e
+}
+
+/// A copy of an error's kind, message and context (a source cannot be cloned).
+pub(crate) fn copy(e: &ChannelError) -> ChannelError {
+    let mut out = ChannelError::new(e.kind(), e.message()).set_temporary(e.is_temporary());
+    if let Some(c) = e.channel() {
+        out = out.with_channel(c);
+    }
+    if let Some(op) = e.operation() {
+        out = out.with_operation(op);
+    }
+    if let Some(s) = e.http_status() {
+        out = out.with_http_status(s);
+    }
+    if let Some(m) = e.channel_message() {
+        out = out.with_channel_message(m);
+    }
+    if let Some(w) = e.retry_after() {
+        out = out.with_retry_after(w);
+    }
+    if let Some(r) = e.broken_reason() {
+        out = out.with_broken_reason(r);
+    }
+    if let Some(f) = e.field() {
+        out = out.with_field(f);
+    }
+    out
+}
+
+/// Whether an error concerns the whole account rather than one request (stop the call).
+pub(crate) fn is_account_wide(e: &ChannelError) -> bool {
+    matches!(e.kind(), ErrorKind::Auth | ErrorKind::RateLimited)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use marketsync_http::{HeaderMap, StatusCode};
+
+    use super::*;
+
+    fn parse(status: u16, body: &str) -> ChannelError {
+        let headers = HeaderMap::new();
+        parse_error(&ErrorResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: &headers,
+            body: body.as_bytes(),
+            received_at: Utc::now(),
+        })
+    }
+
+    #[test]
+    fn errors_holder_shape() {
+        let e = parse(
+            422,
+            r#"{"errors":[{"code":"VALIDATION_ERROR","message":"Invalid price","details":null,"path":"modification.price.amount","userMessage":"The price must be greater than 0","metadata":{}}]}"#,
+        );
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert_eq!(
+            e.channel_message(),
+            Some("The price must be greater than 0")
+        );
+        assert_eq!(e.field(), Some("modification.price.amount"));
+        let e = parse(
+            406,
+            r#"{"errors":[{"code":"NotAcceptableException","message":"Not acceptable representation requested. Please check 'Accept' request header","details":"","path":"","userMessage":"The request contains incorrect data. Contact the author of the application.","metadata":{}}]}"#,
+        );
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert_eq!(e.field(), None);
+        let e = parse(
+            409,
+            r#"{"errors":[{"code":"CONFLICT","message":"Command id was already used","userMessage":"Command id was already used"}]}"#,
+        );
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+    }
+
+    #[test]
+    fn oauth_shape() {
+        let e = parse(
+            401,
+            r#"{"error":"invalid_token","error_description":"Access token expired: eyJhbGciOi"}"#,
+        );
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert_eq!(e.broken_reason(), Some(BrokenReason::LoginRequired));
+        assert_eq!(
+            e.channel_message(),
+            Some("Access token expired: eyJhbGciOi")
+        );
+        let e = parse(
+            403,
+            r#"{"errors":[{"code":"AccessDenied","message":"Access is denied","userMessage":"Access is denied"}]}"#,
+        );
+        assert_eq!(e.broken_reason(), Some(BrokenReason::PermissionDenied));
+    }
+
+    #[test]
+    fn throttling_waits_out_the_block() {
+        let e = parse(429, "");
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(e.retry_after(), Some(RATE_LIMIT_BLOCK));
+        assert!(parse(503, "Service Unavailable").is_temporary());
+    }
+
+    #[test]
+    fn task_errors() {
+        let e = task_error(Some("The offer does not exist."), &[]);
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = task_error(
+            Some("Validation failed"),
+            &[crate::wire::ApiError {
+                code: Some("IllegalArgumentException".into()),
+                message: Some("stock must be positive".into()),
+                path: Some("stock.available".into()),
+                user_message: None,
+            }],
+        );
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert_eq!(
+            e.channel_message(),
+            Some("Validation failed (stock must be positive)")
+        );
+        assert_eq!(e.field(), Some("stock.available"));
+    }
+}
