@@ -7,10 +7,12 @@ pub mod channeladvisor;
 mod marketplace;
 pub mod reverb;
 mod server;
+pub mod tradera;
 mod util;
 
 pub use channeladvisor::{ChannelAdvisorHarness, ChannelAdvisorSandbox};
 pub use marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
 pub use reverb::{ReverbHarness, ReverbSandbox};
 pub use server::{Counters, Fault, Knobs, LoggedRequest, Outcome, Sandbox};
+pub use tradera::TraderaSandbox;
 pub use util::DetRng;
