@@ -3,6 +3,7 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 #![recursion_limit = "256"]
 
+pub mod allegro;
 pub mod channeladvisor;
 mod marketplace;
 pub mod reverb;
@@ -10,6 +11,7 @@ mod server;
 pub mod tradera;
 mod util;
 
+pub use allegro::AllegroSandbox;
 pub use channeladvisor::{ChannelAdvisorHarness, ChannelAdvisorSandbox};
 pub use marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
 pub use reverb::{ReverbHarness, ReverbSandbox};
