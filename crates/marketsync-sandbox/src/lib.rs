@@ -16,5 +16,5 @@ pub use channeladvisor::{ChannelAdvisorHarness, ChannelAdvisorSandbox};
 pub use marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
 pub use reverb::{ReverbHarness, ReverbSandbox};
 pub use server::{Counters, Fault, Knobs, LoggedRequest, Outcome, Sandbox};
-pub use tradera::TraderaSandbox;
+pub use tradera::{TraderaHarness, TraderaSandbox};
 pub use util::DetRng;

@@ -100,6 +100,13 @@ pub trait ChannelHarness: Send + Sync {
 
     /// How many of `what` the channel applied for an order.
     async fn received(&self, order: &ChannelOrderId, what: Received) -> usize;
+
+    /// The currency the marketplace prices in; the checks use it for catalog items, listings
+    /// and orders (all in whole units, which every marketplace accepts). USD unless the
+    /// marketplace has its own (Tradera: SEK, Allegro: PLN).
+    fn currency(&self) -> Currency {
+        Currency::USD
+    }
 }
 
 /// The in-memory harness: [`MemoryChannel`] with the given capabilities.
@@ -278,7 +285,7 @@ impl<'a> Rig<'a> {
             .create_integration(
                 "conformance",
                 channel,
-                IntegrationSettings::new(kind, Currency::USD),
+                IntegrationSettings::new(kind, harness.currency()),
                 seller(),
             )
             .await
@@ -341,7 +348,7 @@ impl<'a> Rig<'a> {
         self.catalog.upsert(InventoryItem {
             sku: sku(s),
             title: format!("Item {s}"),
-            price: Money::parse(price, "USD").expect("valid price"),
+            price: Money::parse(price, self.harness.currency().code()).expect("valid price"),
             quantity,
             labels: [self.label.clone()].into_iter().collect(),
         });
@@ -375,8 +382,13 @@ impl<'a> Rig<'a> {
             state: OrderState::AwaitingShipment,
             skus: skus.iter().map(|s| sku(s)).collect(),
             shipping: SHIPPING_TEXT.into(),
-            unit_price: Money::parse("10.00", "USD").expect("valid price"),
+            unit_price: self.money("10.00"),
         }
+    }
+
+    /// An amount in the marketplace's currency.
+    pub fn money(&self, amount: &str) -> Money {
+        Money::parse(amount, self.harness.currency().code()).expect("valid amount")
     }
 
     /// The ledger outcome of an order.
@@ -407,9 +419,9 @@ pub async fn link_then_sync_only_changes(h: &dyn ChannelHarness, store: Arc<dyn 
     if !(rig.caps.listings_link && rig.caps.listings_sync) {
         return;
     }
-    rig.item("CONF-A", "12.50", 4);
+    rig.item("CONF-A", "13.00", 4);
     rig.item("CONF-B", "20.00", 1);
-    let usd = |s: &str| Money::parse(s, "USD").expect("price");
+    let usd = |s: &str| rig.money(s);
     let a = h.add_listing(&sku("CONF-A"), usd("1.00"), 0).await;
     let b = h.add_listing(&sku("CONF-B"), usd("1.00"), 0).await;
     let report = rig.engine.link_listings(rig.id).await.expect("link");
@@ -426,7 +438,7 @@ pub async fn link_then_sync_only_changes(h: &dyn ChannelHarness, store: Arc<dyn 
     assert_eq!(on_channel.quantity, Some(4));
     assert_eq!(
         on_channel.price.map(|p| p.amount()),
-        Some(usd("12.50").amount())
+        Some(usd("13.00").amount())
     );
     let again = rig.engine.sync_listings(rig.id).await.expect("sync");
     assert!(
@@ -469,13 +481,7 @@ pub async fn deleted_listing_becomes_broken_link(h: &dyn ChannelHarness, store: 
         return;
     }
     rig.item("CONF-GONE", "3.00", 1);
-    let id = h
-        .add_listing(
-            &sku("CONF-GONE"),
-            Money::parse("3.00", "USD").expect("price"),
-            1,
-        )
-        .await;
+    let id = h.add_listing(&sku("CONF-GONE"), rig.money("3.00"), 1).await;
     rig.engine.link_listings(rig.id).await.expect("link");
     // Synced once, so nothing changes afterwards: the next sync must notice the deletion itself,
     // not through a refused update.
@@ -507,7 +513,7 @@ pub async fn reconcile_plan_then_confirm(h: &dyn ChannelHarness, store: Arc<dyn 
         return;
     }
     rig.item("CONF-KEEP", "1.00", 1);
-    let usd = Money::parse("1.00", "USD").expect("price");
+    let usd = rig.money("1.00");
     let keep = h.add_listing(&sku("CONF-KEEP"), usd, 1).await;
     let drop = h.add_listing(&sku("CONF-DROP"), usd, 1).await;
     let ReconcileOutcome::AwaitingConfirmation(plan) =

@@ -6,6 +6,7 @@
 //! service.
 
 mod api;
+mod harness;
 pub mod seed;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,10 @@ use crate::util::{DetRng, mix};
 use api::{Op, Options, State, UserToken};
 
 pub use crate::channeladvisor::default_anchor;
+pub use harness::{
+    HARNESS_DAILY_BUDGET, SEK_PER_UNIT, TraderaHarness, TraderaHarnessBuilder, kronor,
+    sandbox_operations,
+};
 
 /// The application id (`X-App-Id`) the sandbox knows.
 pub const APP_ID: i32 = 4_711;
