@@ -841,7 +841,6 @@ impl Channel for AllegroChannel {
                 offers,
             ));
         }
-        groups.extend(Self::end_groups(&ends));
         for (key, (money, offers)) in &prices {
             groups.extend(Self::groups(
                 CommandKind::Price,
@@ -858,10 +857,21 @@ impl Channel for AllegroChannel {
                 offers,
             ));
         }
-        let results = self
+        // Ending comes last, once the price and quantity changes are done: Allegro refuses to
+        // change an ended offer, and processes commands in no particular order, so a price
+        // change sent alongside the END of the same offer (a quantity of 0 with the item's
+        // price) could fail with "the offer has ended".
+        let mut results = self
             .run_commands(&groups, op)
             .await
             .map_err(|e| self.err(e, op))?;
+        let end_groups = Self::end_groups(&ends);
+        results.extend(
+            self.run_commands(&end_groups, op)
+                .await
+                .map_err(|e| self.err(e, op))?,
+        );
+        groups.extend(end_groups);
         let mut by_part: HashMap<(CommandKind, String, String), Result<(), ChannelError>> =
             HashMap::new();
         for (g, r) in groups.iter().zip(results) {

@@ -11,7 +11,7 @@ mod server;
 pub mod tradera;
 mod util;
 
-pub use allegro::AllegroSandbox;
+pub use allegro::{AllegroHarness, AllegroSandbox};
 pub use channeladvisor::{ChannelAdvisorHarness, ChannelAdvisorSandbox};
 pub use marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
 pub use reverb::{ReverbHarness, ReverbSandbox};

@@ -5,9 +5,11 @@
 //! service.
 
 mod api;
+pub mod harness;
 mod pkce;
 pub mod seed;
 
+pub use harness::{AllegroHarness, AllegroHarnessBuilder};
 pub use pkce::code_challenge;
 
 use std::collections::BTreeMap;
