@@ -77,10 +77,13 @@ fn mappings(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("shipping lookup", |b| {
+    g.finish();
+    // One lookup per iteration: its own group, so no throughput of 10k is claimed for it.
+    let mut one = c.benchmark_group("mapping-single");
+    one.bench_function("shipping lookup", |b| {
         b.iter(|| black_box(set.shipping(black_box("Shipping method 42"))))
     });
-    g.finish();
+    one.finish();
 }
 
 criterion_group!(benches, fingerprints, mappings);
