@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use marketsync_core::credentials::LoginSession;
-use marketsync_core::{ChannelError, Clock, SecretString};
+use marketsync_core::{ChannelError, Clock, CredentialSink, Credentials, SecretString};
 use marketsync_http::{
     ClientAuth, HttpClient, HttpResponse, Method, OAuthClient, OAuthConfig, TokenManager,
     TokenOptions, TokenSet, TokenStore,
@@ -17,9 +17,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::AllegroConfig;
-use crate::convert::REFRESH_TOKEN_LIFETIME;
+use crate::convert::{REFRESH_TOKEN_LIFETIME, login_session};
 use crate::error::{ConfigError, parse_error};
 use crate::wire::MEDIA_TYPE;
+
+/// The engine's credential sink, once given.
+pub(crate) type SinkSlot = Arc<Mutex<Option<Arc<dyn CredentialSink>>>>;
 
 /// The HTTP side of the adapter.
 #[derive(Clone, Debug)]
@@ -29,6 +32,10 @@ pub(crate) struct AllegroClient {
     pub(crate) oauth: OAuthClient,
     /// When the current refresh token stops working (3 months after it was issued).
     pub(crate) refresh_expires_at: Arc<Mutex<Option<DateTime<Utc>>>>,
+    /// Where the engine wants renewed credentials saved ([`Channel::use_credential_sink`]).
+    ///
+    /// [`Channel::use_credential_sink`]: marketsync_core::Channel::use_credential_sink
+    pub(crate) sink: SinkSlot,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -73,6 +80,8 @@ impl AllegroClient {
             config.session.as_ref().and_then(|s| s.refresh_expires_at),
         ));
         let store: Option<Arc<dyn TokenStore>> = config.token_store.clone();
+        let sink: SinkSlot = Arc::new(Mutex::new(None));
+        let engine_sink = sink.clone();
         let clock = config.clock.clone();
         let expiry = refresh_expires_at.clone();
         // Every renewal rotates the refresh token: the new pair goes to the host's store before
@@ -82,7 +91,17 @@ impl AllegroClient {
             let store = store.clone();
             let clock = clock.clone();
             let expiry = expiry.clone();
+            let engine_sink = engine_sink
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             async move {
+                // The engine's vault first (what a restart hands back), then the host's own
+                // store when one was configured.
+                if let Some(sink) = engine_sink {
+                    let session = login_session(&t, clock.now());
+                    sink.save(&Credentials::LoginSession(session)).await?;
+                }
                 if let Some(s) = store {
                     s.store(t).await?;
                 }
@@ -118,6 +137,7 @@ impl AllegroClient {
             tokens,
             oauth,
             refresh_expires_at,
+            sink,
             clock: config.clock.clone(),
         })
     }

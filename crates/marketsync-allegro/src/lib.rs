@@ -17,10 +17,10 @@ use chrono::{SecondsFormat, TimeDelta};
 use marketsync_core::{
     AccountInfo, AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest,
     AuthorizationStart, BrokenReason, CancellationRequest, Capabilities, Channel, ChannelError,
-    ChannelKind, ChannelListingId, ChannelOrderId, Credentials, Currency, Cursor, Delivery,
-    EndListing, ErrorKind, ListingOutcome, ListingPage, ListingQuery, ListingUpdate, Money,
-    NewListing, OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits, RefundRequest,
-    RejectedOrder, SecretString, ShipmentRequest,
+    ChannelKind, ChannelListingId, ChannelOrderId, CredentialSink, Credentials, Currency, Cursor,
+    Delivery, EndListing, ErrorKind, ListingOutcome, ListingPage, ListingQuery, ListingUpdate,
+    Money, NewListing, OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits,
+    RefundRequest, RejectedOrder, SecretString, ShipmentRequest,
 };
 use marketsync_http::{Method, TokenSet};
 use serde_json::{Value, json};
@@ -708,6 +708,13 @@ impl Channel for AllegroChannel {
             ));
         };
         self.client
+    /// Every renewal rotates Allegro's refresh token: the new pair is saved through this sink
+    /// (the engine's vault) before the new access token is used, so a restart never hands back
+    /// a spent refresh token.
+    fn use_credential_sink(&self, sink: Arc<dyn CredentialSink>) {
+        *self.client.sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+    }
+
             .install(client::token_set(Some(session)), session.refresh_expires_at);
         Ok(())
     }

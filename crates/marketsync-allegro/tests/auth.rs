@@ -12,7 +12,7 @@ use marketsync_allegro::AllegroChannel;
 use marketsync_core::credentials::LoginSession;
 use marketsync_core::{
     AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, BrokenReason, Channel,
-    Credentials, ErrorKind, ExposeSecret, ManualClock, SecretString,
+    CredentialSink, Credentials, ErrorKind, ExposeSecret, ManualClock, SecretString,
 };
 use marketsync_http::TokenSet;
 use serde_json::json;
@@ -135,6 +135,106 @@ async fn a_failed_store_keeps_the_new_token_unused() {
             .iter()
             .all(|r| r.url.path() != "/me"),
         "no API call with unstored tokens"
+    );
+}
+
+/// The engine's sink: records what it was asked to save, in order with the API calls.
+#[derive(Debug)]
+struct RecordingSink {
+    log: Arc<Mutex<Vec<String>>>,
+    fail: bool,
+}
+
+#[async_trait::async_trait]
+impl CredentialSink for RecordingSink {
+    async fn save(&self, credentials: &Credentials) -> Result<(), marketsync_core::ChannelError> {
+        let Credentials::LoginSession(s) = credentials else {
+            panic!(
+                "Allegro saves a login session, got {:?}",
+                credentials.kind()
+            );
+        };
+        if self.fail {
+            return Err(marketsync_core::ChannelError::transient(
+                "store unavailable",
+            ));
+        }
+        self.log.lock().unwrap().push(format!(
+            "saved {} {} until {}",
+            s.token.expose_secret(),
+            s.refresh_token.as_ref().unwrap().expose_secret(),
+            s.refresh_expires_at.is_some()
+        ));
+        Ok(())
+    }
+}
+
+/// With the engine's sink given (`use_credential_sink`), the rotated pair is saved there as a
+/// login session (with the refresh token's new 3-month expiry) before the new access token is
+/// used, so a restart hands the channel the live refresh token.
+#[tokio::test]
+async fn rotated_tokens_reach_the_engine_sink_before_use() {
+    let server = MockServer::start().await;
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    Mock::given(method("POST"))
+        .and(path("/auth/oauth/token"))
+        .and(body_string(format!(
+            "grant_type=refresh_token&refresh_token={REFRESH_1}"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_2, REFRESH_2)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let api_log = log.clone();
+    allegro_with("GET", "/me", ACCESS_2)
+        .respond_with(move |_: &Request| {
+            api_log.lock().unwrap().push("api call".into());
+            ResponseTemplate::new(200).set_body_json(me())
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let ch =
+        AllegroChannel::new(builder(&server).session(expired_session()).build().unwrap()).unwrap();
+    ch.use_credential_sink(Arc::new(RecordingSink {
+        log: log.clone(),
+        fail: false,
+    }));
+    ch.verify().await.unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            format!("saved {ACCESS_2} {REFRESH_2} until true"),
+            "api call".to_owned()
+        ]
+    );
+}
+
+/// A sink that cannot save keeps the rotated pair unused: no API call with unsaved tokens.
+#[tokio::test]
+async fn a_failing_engine_sink_keeps_the_new_token_unused() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_2, REFRESH_2)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let ch =
+        AllegroChannel::new(builder(&server).session(expired_session()).build().unwrap()).unwrap();
+    ch.use_credential_sink(Arc::new(RecordingSink {
+        log: Arc::default(),
+        fail: true,
+    }));
+    let err = ch.verify().await.unwrap_err();
+    assert!(err.to_string().contains("store unavailable"), "{err}");
+    assert!(!err.to_string().contains(REFRESH_2), "{err}");
+    assert!(
+        requests(&server)
+            .await
+            .iter()
+            .all(|r| r.url.path() != "/me"),
+        "no API call with unsaved tokens"
     );
 }
 

@@ -1,6 +1,7 @@
 //! The [`Channel`] trait: what every marketplace adapter implements.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -107,9 +108,24 @@ pub struct OrderPage {
     pub cursor: Option<Cursor>,
 }
 
+/// Where a channel saves credentials it renewed on its own, so that they outlive the process.
+///
+/// Login-type credentials can change without the seller: Allegro's refresh tokens are single-use
+/// and every renewal rotates them. The engine gives each channel a sink
+/// ([`Channel::use_credential_sink`]) that seals the renewed credentials into the store, so a
+/// restart hands the channel the live refresh token rather than a spent one.
+///
+/// A channel saves before it uses what it renewed: when [`save`](Self::save) fails, the renewed
+/// credentials must not be used yet (the channel keeps them and tries to save again).
+#[async_trait]
+pub trait CredentialSink: Send + Sync + Debug {
+    /// Persists the channel's current credentials.
+    async fn save(&self, credentials: &Credentials) -> Result<(), ChannelError>;
+}
+
 /// A marketplace, as an adapter presents it.
 ///
-/// Small and object-safe, held as `Arc<dyn Channel>`. Every method is required: an adapter
+/// Small and object-safe, held as `Arc<dyn Channel>`. Every operation is required: an adapter
 /// answers [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) with the channel's rule for
 /// what it cannot do, and reports it in [`capabilities`](Self::capabilities) so the engine never
 /// calls it. Convenience lives in the engine, not here.
@@ -132,6 +148,14 @@ pub trait Channel: Send + Sync + Debug {
     /// Credentials of a kind the channel cannot use are refused with
     /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid), and the engine then stores nothing.
     async fn use_credentials(&self, credentials: &Credentials) -> Result<(), ChannelError>;
+
+    /// Gives the channel where to save credentials it renews on its own (a rotated refresh
+    /// token). Called by the engine when the channel is registered; the default ignores it,
+    /// which is right for channels whose credentials never change without the seller (API
+    /// keys, access tokens entered by hand).
+    fn use_credential_sink(&self, sink: Arc<dyn CredentialSink>) {
+        let _ = sink;
+    }
 
     /// Checks the credentials against the account and returns what the channel says of it.
     /// An [`ErrorKind::Auth`](crate::ErrorKind::Auth) error carries the channel's own message.

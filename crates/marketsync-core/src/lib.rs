@@ -21,7 +21,7 @@ pub mod testkit;
 
 pub use capability::{Capabilities, Operation, RateLimits};
 pub use channel::{
-    AccountInfo, Channel, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery, PageToken,
+    AccountInfo, Channel, CredentialSink, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery, PageToken,
     RejectedOrder,
 };
 pub use clock::{Clock, ManualClock, SystemClock};

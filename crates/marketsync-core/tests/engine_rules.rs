@@ -968,6 +968,91 @@ async fn entered_credentials_are_handed_to_the_channel_also_after_a_restart() {
     );
 }
 
+fn session(
+    token: &str,
+    refresh: &str,
+    refresh_expires_at: chrono::DateTime<chrono::Utc>,
+) -> Credentials {
+    Credentials::LoginSession(marketsync_core::credentials::LoginSession {
+        user_id: Some("seller".into()),
+        token: token.to_string().into(),
+        expires_at: t0() + chrono::TimeDelta::hours(12),
+        refresh_token: Some(refresh.to_string().into()),
+        refresh_expires_at: Some(refresh_expires_at),
+    })
+}
+
+fn stored_json(c: &Credentials) -> String {
+    serde_json::to_string(&c.expose_for_storage()).unwrap()
+}
+
+#[tokio::test]
+async fn credentials_the_channel_renews_itself_are_sealed_into_the_store() {
+    let w = world().await;
+    let first = session("access-1", "refresh-1", t0() + days(90));
+    w.engine
+        .enter_credentials(w.id, &first, seller())
+        .await
+        .unwrap();
+    // The channel rotates its refresh token (as Allegro does on every renewal): the engine's
+    // sink seals the new pair into the store before the channel uses it.
+    let renewed = session("access-2", "refresh-2", t0() + days(120));
+    w.channel.renew_credentials(&renewed).await.unwrap();
+    let stored = w.engine.credentials(w.id).await.unwrap();
+    assert_eq!(stored_json(&stored), stored_json(&renewed));
+    assert_eq!(stored.must_renew_by(), Some(t0() + days(120)));
+    // After a restart the channel is handed the renewed pair, not the spent one.
+    let restarted = Engine::new(
+        w.store.clone(),
+        w.catalog.clone(),
+        w.notifier.clone(),
+        w.clock.clone(),
+    )
+    .with_credential_key(key());
+    let fresh = MemoryChannel::new(ChannelKind::Allegro);
+    restarted
+        .attach_channel(w.id, Arc::new(fresh.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_json(&restarted.credentials(w.id).await.unwrap()),
+        stored_json(&renewed)
+    );
+    // The restarted engine gave the fresh channel a sink too.
+    let again = session("access-3", "refresh-3", t0() + days(150));
+    fresh.renew_credentials(&again).await.unwrap();
+    assert_eq!(
+        stored_json(&restarted.credentials(w.id).await.unwrap()),
+        stored_json(&again)
+    );
+}
+
+#[tokio::test]
+async fn renewed_credentials_are_refused_when_the_engine_has_no_key() {
+    let w = world().await;
+    let keyless = Engine::new(
+        w.store.clone(),
+        w.catalog.clone(),
+        w.notifier.clone(),
+        w.clock.clone(),
+    );
+    let channel = MemoryChannel::new(ChannelKind::Allegro);
+    keyless.register_channel(w.id, Arc::new(channel.clone()));
+    let before = stored_json(&w.engine.credentials(w.id).await.unwrap());
+    let err = channel
+        .renew_credentials(&session("access-9", "refresh-9", t0() + days(90)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(err.to_string().contains("no credential key"), "{err}");
+    assert!(!err.to_string().contains("refresh-9"), "{err}");
+    // Nothing was stored: the old credentials are intact.
+    assert_eq!(
+        stored_json(&w.engine.credentials(w.id).await.unwrap()),
+        before
+    );
+}
+
 #[tokio::test]
 async fn rotating_credentials_leaves_the_integration_unverified_until_verified() {
     let w = world().await;

@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::capability::{Capabilities, Operation};
-use crate::channel::{AccountInfo, Channel};
+use crate::channel::{AccountInfo, Channel, CredentialSink};
 use crate::clock::Clock;
 use crate::credentials::{
     AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
@@ -143,6 +143,51 @@ pub struct Engine {
     outbox_lease: Duration,
 }
 
+/// The engine's [`CredentialSink`]: seals renewed credentials with the engine's key and stores
+/// them for one integration.
+struct VaultSink {
+    store: Arc<dyn Store>,
+    key: Option<Arc<CredentialKey>>,
+    integration: IntegrationId,
+}
+
+impl std::fmt::Debug for VaultSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key stays out of Debug output.
+        f.debug_struct("VaultSink")
+            .field("integration", &self.integration)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialSink for VaultSink {
+    async fn save(&self, credentials: &Credentials) -> Result<(), ChannelError> {
+        let key = self.key.as_deref().ok_or_else(|| {
+            ChannelError::invalid(format!(
+                "renewed credentials of integration {} cannot be saved: {}",
+                self.integration,
+                VaultError::KeyMissing { needed: None }
+            ))
+        })?;
+        let sealed = vault::seal(key, self.integration, credentials).map_err(|e| {
+            ChannelError::invalid(format!(
+                "renewed credentials of integration {} cannot be sealed: {e}",
+                self.integration
+            ))
+        })?;
+        self.store
+            .put_credentials(self.integration, &sealed)
+            .await
+            .map_err(|e| {
+                ChannelError::transient(format!(
+                    "renewed credentials of integration {} could not be stored: {e}",
+                    self.integration
+                ))
+            })
+    }
+}
+
 /// The most times a lifecycle update is retried when another writer changed the integration
 /// first.
 const UPDATE_ATTEMPTS: usize = 5;
@@ -225,7 +270,16 @@ impl Engine {
     }
 
     /// Registers the channel (adapter) of an existing integration, e.g. after a restart.
+    ///
+    /// The channel is given a [`CredentialSink`] that seals credentials it renews on its own
+    /// (Allegro's rotating refresh tokens) into the store, so that what is stored is always
+    /// what works.
     pub fn register_channel(&self, id: IntegrationId, channel: Arc<dyn Channel>) {
+        channel.use_credential_sink(Arc::new(VaultSink {
+            store: self.store.clone(),
+            key: self.key.clone(),
+            integration: id,
+        }));
         self.channels
             .write()
             .unwrap_or_else(|e| e.into_inner())

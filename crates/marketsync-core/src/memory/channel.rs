@@ -8,7 +8,8 @@ use url::Url;
 
 use crate::capability::{Capabilities, Operation};
 use crate::channel::{
-    AccountInfo, Channel, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery, PageToken,
+    AccountInfo, Channel, CredentialSink, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery,
+    PageToken,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{
@@ -71,6 +72,7 @@ struct State {
     page_size: usize,
     session_lifetime: TimeDelta,
     handed: Option<crate::credentials::CredentialKind>,
+    sink: Option<Arc<dyn CredentialSink>>,
 }
 
 /// A complete channel kept in memory, for engine tests and examples.
@@ -119,6 +121,7 @@ impl MemoryChannel {
                 page_size: 50,
                 session_lifetime: TimeDelta::days(30),
                 handed: None,
+                sink: None,
             })),
         }
     }
@@ -206,6 +209,21 @@ impl MemoryChannel {
     /// Accepts the credentials again.
     pub fn restore_credentials(&self) {
         self.lock().revoked = None;
+    }
+
+    /// Renews the credentials on the channel's side, as a rotating refresh token does: the new
+    /// credentials are saved through the sink the engine gave
+    /// ([`Channel::use_credential_sink`]) and, once saved, used. Fails when no sink was given
+    /// or the sink fails (the old credentials stay in use).
+    pub async fn renew_credentials(&self, credentials: &Credentials) -> Result<(), ChannelError> {
+        let sink = self.lock().sink.clone().ok_or_else(|| {
+            ChannelError::invalid(
+                "no credential sink: the channel is not registered with an engine",
+            )
+        })?;
+        sink.save(credentials).await?;
+        self.lock().handed = Some(credentials.kind());
+        Ok(())
     }
 
     /// Fails the `n`-th call (1-based, counted since the channel was made) of `operation`.
@@ -437,6 +455,10 @@ impl Channel for MemoryChannel {
     async fn use_credentials(&self, credentials: &Credentials) -> Result<(), ChannelError> {
         self.lock().handed = Some(credentials.kind());
         Ok(())
+    }
+
+    fn use_credential_sink(&self, sink: Arc<dyn CredentialSink>) {
+        self.lock().sink = Some(sink);
     }
 
     async fn verify(&self) -> Result<AccountInfo, ChannelError> {

@@ -32,6 +32,9 @@ pub use harness::{
 pub const APP_ID: i32 = 4_711;
 /// The application key (`X-App-Key`) the sandbox knows.
 pub const APP_KEY: &str = "5d3c0b1e-7a4f-4c2d-9e8b-0f1a2b3c4d5e";
+/// The application's public key (`pkey` of the token-login page). The sandbox serves no login
+/// page, so nothing checks it; [`TraderaSandbox::login_with_secret_key`] stands for the login.
+pub const PUBLIC_KEY: &str = "sandbox-tradera-public-key";
 /// The seller's Tradera member id (`X-User-Id`).
 pub const USER_ID: i32 = 5_123_456;
 /// The seller's alias.
