@@ -1,7 +1,8 @@
 //! The adapter driven by the real engine (`Engine` + `MemoryStore` + `MemoryCatalog`) against
 //! wiremock: a device-flow login through the engine, a first import by checkout forms with the
 //! journal cursor stored after the last page, the next import through events, a shipment
-//! through the outbox, and the credentials-expiring notice before the refresh token's 3 months.
+//! through the outbox, the credentials-expiring notice before the refresh token's 3 months, and
+//! rotated refresh tokens sealed into the store so that a restart renews with the live one.
 
 mod common;
 
@@ -12,10 +13,10 @@ use common::*;
 use marketsync_allegro::{AllegroChannel, AllegroConfig};
 use marketsync_core::lifecycle::Event;
 use marketsync_core::{
-    Actor, AuthorizationCallback, AuthorizationRequest, ChannelKind, ChannelOrderId, CredentialKey,
-    Currency, Cursor, Delivery, Engine, Feature, IdempotencyKey, IntegrationSettings,
-    InventoryItem, Label, ManualClock, MemoryCatalog, MemoryNotifier, MemoryStore, Money,
-    Notification, SecretString, Shipment, Sku, Store,
+    Actor, AuthorizationCallback, AuthorizationRequest, ChannelKind, ChannelOrderId, Clock,
+    CredentialKey, Currency, Cursor, Delivery, Engine, Feature, IdempotencyKey,
+    IntegrationSettings, InventoryItem, Label, ManualClock, MemoryCatalog, MemoryNotifier,
+    MemoryStore, Money, Notification, SecretString, Shipment, Sku, Store,
 };
 use marketsync_http::{Limits, RetryPolicy};
 use serde_json::json;
@@ -262,4 +263,151 @@ async fn login_import_ship_and_expiry_notice() {
         n,
         Notification::CredentialsExpiring { expires_at, .. } if *expires_at == must_renew_by
     )));
+}
+
+fn allegro_channel(server: &MockServer, clock: Arc<ManualClock>) -> AllegroChannel {
+    AllegroChannel::new(
+        AllegroConfig::builder()
+            .base_url(server.uri())
+            .auth_base_url(server.uri())
+            .client_id(CLIENT_ID)
+            .client_secret(SecretString::from(CLIENT_SECRET))
+            .retry(RetryPolicy {
+                max_attempts: 1,
+                ..fast_retry()
+            })
+            .limits(Limits::none())
+            .clock(clock)
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Allegro answers `grant_type=refresh_token` with `refresh` only; any other (spent) refresh
+/// token gets `invalid_grant`.
+async fn mount_refresh(server: &MockServer, refresh: &str, access_out: &str, refresh_out: &str) {
+    Mock::given(method("POST"))
+        .and(path("/auth/oauth/token"))
+        .and(wiremock::matchers::body_string(format!(
+            "grant_type=refresh_token&refresh_token={refresh}"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(access_out, refresh_out)))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+fn stored_refresh(
+    credentials: &marketsync_core::Credentials,
+) -> (String, Option<chrono::DateTime<chrono::Utc>>) {
+    use marketsync_core::ExposeSecret;
+    let marketsync_core::Credentials::LoginSession(s) = credentials else {
+        panic!("a login session is stored");
+    };
+    (
+        s.refresh_token.as_ref().unwrap().expose_secret().to_owned(),
+        s.refresh_expires_at,
+    )
+}
+
+/// A renewal rotates the refresh token; the engine's sink seals the new pair into the store
+/// before it is used, so after a restart the adapter renews with the live token (not the
+/// spent one), and the expiry notice follows the new 3-month window.
+#[tokio::test]
+async fn rotated_refresh_tokens_are_stored_and_survive_a_restart() {
+    const ACCESS_3: &str = "ACCESSTOKEN-c3z7";
+    const REFRESH_3: &str = "REFRESHTOKEN-r3n5";
+    let server = MockServer::start().await;
+    let clock = Arc::new(ManualClock::new(now()));
+    let store = Arc::new(MemoryStore::new());
+    let catalog = Arc::new(MemoryCatalog::new());
+    let notifier = Arc::new(MemoryNotifier::new());
+    let key = || CredentialKey::new("k", [7; 32]);
+    let engine = Engine::new(
+        store.clone(),
+        catalog.clone(),
+        notifier.clone(),
+        clock.clone(),
+    )
+    .with_credential_key(key());
+    let id = engine
+        .create_integration(
+            "Allegro – Gitarownia",
+            Arc::new(allegro_channel(&server, clock.clone())),
+            IntegrationSettings::new(ChannelKind::Allegro, Currency::PLN),
+            Actor::System,
+        )
+        .await
+        .unwrap();
+    let first = marketsync_core::credentials::LoginSession {
+        user_id: None,
+        token: SecretString::from(ACCESS_1),
+        expires_at: now() + TimeDelta::hours(12),
+        refresh_token: Some(SecretString::from(REFRESH_1)),
+        refresh_expires_at: Some(now() + chrono::Months::new(3)),
+    };
+    engine
+        .enter_credentials(
+            id,
+            &marketsync_core::Credentials::LoginSession(first),
+            Actor::System,
+        )
+        .await
+        .unwrap();
+    allegro_with("GET", "/me", ACCESS_2)
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "44455566"})))
+        .mount(&server)
+        .await;
+    allegro_with("GET", "/me", ACCESS_3)
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "44455566"})))
+        .mount(&server)
+        .await;
+
+    // Twelve hours on, the access token is due: one renewal with REFRESH_1.
+    mount_refresh(&server, REFRESH_1, ACCESS_2, REFRESH_2).await;
+    clock.advance(TimeDelta::hours(12));
+    engine.verify(id, Actor::System).await.unwrap();
+    let renewed_at = clock.now();
+    assert_eq!(
+        stored_refresh(&engine.credentials(id).await.unwrap()),
+        (
+            REFRESH_2.to_owned(),
+            Some(renewed_at + chrono::Months::new(3))
+        )
+    );
+
+    // A restart: a new engine on the same store, a new adapter attached with what is stored.
+    let restarted =
+        Engine::new(store.clone(), catalog, notifier, clock.clone()).with_credential_key(key());
+    restarted
+        .attach_channel(id, Arc::new(allegro_channel(&server, clock.clone())))
+        .await
+        .unwrap();
+    mount_refresh(&server, REFRESH_2, ACCESS_3, REFRESH_3).await;
+    clock.advance(TimeDelta::hours(12));
+    restarted.verify(id, Actor::System).await.unwrap();
+    assert_eq!(
+        stored_refresh(&restarted.credentials(id).await.unwrap()).0,
+        REFRESH_3
+    );
+    // The expiry notice follows the newest window, not the first login's.
+    assert_eq!(
+        restarted.credentials(id).await.unwrap().must_renew_by(),
+        Some(clock.now() + chrono::Months::new(3))
+    );
+    let refreshes: Vec<String> = requests(&server)
+        .await
+        .iter()
+        .filter(|r| r.url.path() == "/auth/oauth/token")
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(
+        refreshes,
+        [
+            format!("grant_type=refresh_token&refresh_token={REFRESH_1}"),
+            format!("grant_type=refresh_token&refresh_token={REFRESH_2}"),
+        ],
+        "each refresh token used once, the spent one never again"
+    );
 }
