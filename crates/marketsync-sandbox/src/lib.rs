@@ -5,6 +5,7 @@
 
 pub mod allegro;
 pub mod channeladvisor;
+mod handle;
 mod marketplace;
 pub mod reverb;
 mod server;

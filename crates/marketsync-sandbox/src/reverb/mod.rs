@@ -417,37 +417,9 @@ pub struct ReverbSandbox {
     inner: Arc<Inner>,
 }
 
-impl Default for ReverbSandbox {
-    fn default() -> Self {
-        Self::builder().build()
-    }
-}
+crate::handle::sandbox_handle!(ReverbSandbox, ReverbBuilder);
 
 impl ReverbSandbox {
-    /// A builder with the defaults.
-    pub fn builder() -> ReverbBuilder {
-        ReverbBuilder::default()
-    }
-
-    /// The default sandbox seeded with `seed`.
-    pub fn seeded(seed: u64) -> Self {
-        Self::builder().seed(seed).build()
-    }
-
-    /// Serves this sandbox on `127.0.0.1` with default knobs.
-    pub async fn start(self) -> std::io::Result<Sandbox<Self>> {
-        Sandbox::start(self).await
-    }
-
-    /// Serves this sandbox with the given knobs.
-    pub async fn start_with(self, knobs: Knobs) -> std::io::Result<Sandbox<Self>> {
-        Sandbox::start_with(self, knobs).await
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn clock_now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
     }
