@@ -16,6 +16,10 @@
 //! ```
 //!
 //! Each check panics with a message naming the guarantee it found broken.
+//!
+//! [`openapi`](crate::testkit::openapi) checks the request bodies an adapter sends against its
+//! marketplace's official OpenAPI document, for the adapter's wiremock tests.
 
 pub mod channel;
+pub mod openapi;
 pub mod store;
