@@ -21,8 +21,8 @@ pub mod testkit;
 
 pub use capability::{Capabilities, Operation, RateLimits};
 pub use channel::{
-    AccountInfo, Channel, CredentialSink, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery, PageToken,
-    RejectedOrder,
+    AccountInfo, Channel, CredentialSink, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery,
+    PageToken, RejectedOrder,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{
