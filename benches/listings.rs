@@ -1,15 +1,18 @@
-//! Local hot paths of listing sync: content fingerprints and exact mapping lookups.
+//! Local hot paths of listing sync: content fingerprints and exact mapping lookups, and change
+//! detection over a catalogue of a million listings.
 //!
 //! Run with `cargo bench --bench listings`. Wall-clock numbers on shared machines are noisy;
 //! compare runs on the same machine only.
 
+use std::collections::HashMap;
 use std::hint::black_box;
+use std::time::Duration;
 
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use marketsync::{
-    ChannelListingId, Currency, Decimal, ListingUpdate, MappingSet, Money, ShippingMapping,
-    ShippingService, Sku, SkuMapping,
+    ChannelListingId, Currency, Decimal, Fingerprint, ListingUpdate, MappingSet, Money,
+    ShippingMapping, ShippingService, Sku, SkuMapping,
 };
 
 fn updates(n: usize) -> Vec<ListingUpdate> {
@@ -86,5 +89,100 @@ fn mappings(c: &mut Criterion) {
     one.finish();
 }
 
-criterion_group!(benches, fingerprints, mappings);
+/// Listings in the large benchmarks.
+const MILLION: usize = 1_000_000;
+
+/// Change detection as a sync does it, over a million listings: each listing's fingerprint
+/// against the one last sent (one in ten changed since).
+fn change_detection(c: &mut Criterion) {
+    let batch = updates(MILLION);
+    let last_sent: HashMap<Sku, Fingerprint> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let mut sent = u.clone();
+            if i % 10 == 0 {
+                sent.quantity = sent.quantity.map(|q| q + 1);
+            }
+            (u.sku.clone(), sent.fingerprint())
+        })
+        .collect();
+    let changed = batch
+        .iter()
+        .filter(|u| last_sent.get(&u.sku) != Some(&u.fingerprint()))
+        .count();
+    assert_eq!(changed, MILLION / 10, "one in ten listings changed");
+    let mut g = c.benchmark_group("change-detection");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(MILLION as u64));
+    g.bench_function("1M listings, fingerprint + compare", |b| {
+        b.iter(|| {
+            batch
+                .iter()
+                .filter(|u| last_sent.get(&u.sku) != Some(&u.fingerprint()))
+                .count()
+        })
+    });
+    g.finish();
+}
+
+/// SKU resolution with a million SKU mappings, and shipping lookups, a million each.
+fn mappings_1m(c: &mut Criterion) {
+    let mut set = MappingSet::new();
+    let now = Utc::now();
+    for i in 0..MILLION {
+        set.insert_sku(SkuMapping {
+            channel_sku: Sku::new(format!("CH-{i}")).unwrap(),
+            inventory_sku: Sku::new(format!("INV-{i}")).unwrap(),
+            created_at: now,
+        });
+    }
+    let texts: Vec<String> = (0..50).map(|i| format!("Shipping method {i}")).collect();
+    for (i, t) in texts.iter().enumerate() {
+        set.insert_shipping(
+            ShippingMapping::new(
+                t.clone(),
+                ShippingService {
+                    name: format!("svc-{i}"),
+                    carrier: None,
+                    class: None,
+                },
+                now,
+            )
+            .unwrap(),
+        );
+    }
+    // One probe in six has no mapping (7 * i % 1.2M lands past the last mapping).
+    let probes: Vec<Sku> = (0..MILLION)
+        .map(|i| Sku::new(format!("CH-{}", i * 7 % 1_200_000)).unwrap())
+        .collect();
+    let mut g = c.benchmark_group("mapping-1m");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(MILLION as u64));
+    g.bench_function("resolve 1M SKUs among 1M mappings", |b| {
+        b.iter(|| {
+            for p in &probes {
+                black_box(set.resolve_sku(p, |_| false));
+            }
+        })
+    });
+    g.bench_function("1M shipping lookups among 50 mappings", |b| {
+        b.iter(|| {
+            for i in 0..MILLION {
+                black_box(set.shipping(&texts[i % 50]));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    fingerprints,
+    mappings,
+    change_detection,
+    mappings_1m
+);
 criterion_main!(benches);

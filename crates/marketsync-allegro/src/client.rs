@@ -158,6 +158,22 @@ impl AllegroClient {
             .json()
     }
 
+    /// `GET` of an API path with a query: the response itself (a success), for
+    /// [`crate::decode`] to read.
+    pub(crate) async fn get_response(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        operation: &'static str,
+    ) -> Result<HttpResponse, ChannelError> {
+        self.http
+            .get(path)
+            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
+            .operation(operation)
+            .send()
+            .await
+    }
+
     /// A request with a JSON body in Allegro's media type. `retry_safe` allows retries of a
     /// `POST` (one carrying its own idempotency id in the body); `PUT`s are retried anyway.
     pub(crate) async fn send_json<B: Serialize + ?Sized>(

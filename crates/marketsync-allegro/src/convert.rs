@@ -124,7 +124,8 @@ fn join_name(first: Option<&String>, last: Option<&String>) -> Option<String> {
 }
 
 /// A checkout form as an order. Every amount is exact; the currency is the order's total's
-/// (else the first line's, else `default_currency`).
+/// (else the first line's, else `default_currency`), and a line price or delivery cost in
+/// another currency makes the order unreadable.
 pub fn to_order(form: &CheckoutForm, default_currency: Currency) -> Result<Order, ChannelError> {
     let channel_order_id = ChannelOrderId::new(form.id.clone())
         .map_err(|e| unreadable(format!("an Allegro order id could not be read: {e}")))?;
@@ -194,6 +195,21 @@ pub fn to_order(form: &CheckoutForm, default_currency: Currency) -> Result<Order
         Some(p) => Some(money(p)?),
         None => None,
     };
+    // Every amount of an order is in the order's currency: an order mixing currencies cannot
+    // be read (its amounts could not be added up or compared).
+    if let Some(other) = lines
+        .iter()
+        .map(|l| l.unit_price.currency())
+        .chain(shipping_price.as_ref().map(|m| m.currency()))
+        .find(|c| *c != currency)
+    {
+        return Err(unreadable(format!(
+            "order {} has amounts in more than one currency ({} and {})",
+            form.id,
+            currency.code(),
+            other.code()
+        )));
+    }
     let shipping_address = delivery.and_then(|d| d.address.as_ref()).map(|a| Address {
         name: join_name(a.first_name.as_ref(), a.last_name.as_ref()),
         company: non_empty(a.company_name.as_ref()),

@@ -5,6 +5,7 @@
 mod client;
 pub mod config;
 pub mod convert;
+pub mod decode;
 pub mod error;
 pub mod wire;
 
@@ -349,13 +350,18 @@ impl AllegroChannel {
                 since.to_rfc3339_opts(SecondsFormat::Millis, true),
             ));
         }
-        let page: wire::CheckoutForms =
-            self.client.get("order/checkout-forms", &params, op).await?;
-        let n = page.checkout_forms.len() as u64;
-        let mut out = OrderPage::default();
-        for value in page.checkout_forms {
-            self.read_order(value, query.default_currency, &mut out);
-        }
+        let response = self
+            .client
+            .get_response("order/checkout-forms", &params, op)
+            .await?;
+        let page = decode::orders_page_with(response.bytes(), query.default_currency)
+            .map_err(|e| e.with_http_status(response.status().as_u16()))?;
+        let n = page.forms;
+        let mut out = OrderPage {
+            orders: page.orders,
+            rejected: page.rejected,
+            ..OrderPage::default()
+        };
         let total = page.total_count.unwrap_or(0);
         if n > 0 && offset + n < total {
             out.next_page = Some(PageToken(format!(
@@ -381,7 +387,12 @@ impl AllegroChannel {
         let limit = query.page_size.unwrap_or(100).clamp(1, 1000);
         let mut params = vec![("from", from.to_owned()), ("limit", limit.to_string())];
         params.extend(ORDER_EVENT_TYPES.iter().map(|t| ("type", (*t).to_owned())));
-        let page: wire::EventList = self.client.get("order/events", &params, op).await?;
+        let response = self
+            .client
+            .get_response("order/events", &params, op)
+            .await?;
+        let page = decode::events_page(response.bytes())
+            .map_err(|e| e.with_http_status(response.status().as_u16()))?;
         let mut out = OrderPage::default();
         let mut seen = BTreeSet::new();
         for event in &page.events {
@@ -392,7 +403,9 @@ impl AllegroChannel {
             let path = format!("order/checkout-forms/{}", encode(id));
             match self.client.get::<Value>(&path, &[], op).await {
                 Ok(value) => self.read_order(value, query.default_currency, &mut out),
-                Err(e) if is_account_wide(&e) => return Err(e),
+                // A temporary failure fails the page: recording the order as unreadable would
+                // let the cursor pass it, and it would never be imported.
+                Err(e) if is_account_wide(&e) || e.is_temporary() => return Err(e),
                 Err(e) => out.rejected.push(RejectedOrder {
                     channel_order_id: ChannelOrderId::new(id.clone()).ok(),
                     error: self.err(e, op),
@@ -413,24 +426,9 @@ impl AllegroChannel {
     }
 
     fn read_order(&self, value: Value, default_currency: Currency, out: &mut OrderPage) {
-        let id = value
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(|s| ChannelOrderId::new(s).ok());
-        let result = serde_json::from_value::<CheckoutForm>(value)
-            .map_err(|e| {
-                ChannelError::new(
-                    ErrorKind::Channel,
-                    format!("an Allegro checkout form could not be read: {e}"),
-                )
-            })
-            .and_then(|form| convert::to_order(&form, default_currency));
-        match result {
+        match decode::read_form(value, default_currency) {
             Ok(order) => out.orders.push(order),
-            Err(e) => out.rejected.push(RejectedOrder {
-                channel_order_id: id,
-                error: self.err(e, "fetch_orders"),
-            }),
+            Err(r) => out.rejected.push(r),
         }
     }
 
@@ -708,15 +706,15 @@ impl Channel for AllegroChannel {
             ));
         };
         self.client
+            .install(client::token_set(Some(session)), session.refresh_expires_at);
+        Ok(())
+    }
+
     /// Every renewal rotates Allegro's refresh token: the new pair is saved through this sink
     /// (the engine's vault) before the new access token is used, so a restart never hands back
     /// a spent refresh token.
     fn use_credential_sink(&self, sink: Arc<dyn CredentialSink>) {
         *self.client.sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(sink);
-    }
-
-            .install(client::token_set(Some(session)), session.refresh_expires_at);
-        Ok(())
     }
 
     /// `GET /me`.
@@ -772,18 +770,21 @@ impl Channel for AllegroChannel {
         }
         params.push(("limit", limit.to_string()));
         params.push(("offset", offset.to_string()));
-        let page: wire::OfferList = self
+        let response = self
             .client
-            .get("sale/offers", &params, op)
+            .get_response("sale/offers", &params, op)
             .await
             .map_err(|e| self.err(e, op))?;
-        let n = page.offers.len() as u64;
-        let listings = page
-            .offers
-            .iter()
-            .map(convert::to_listing)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e, op))?;
+        let page = decode::listings_page(response.bytes()).map_err(|e| {
+            let e = if e.http_status().is_none() {
+                e.with_http_status(response.status().as_u16())
+            } else {
+                e
+            };
+            self.err(e, op)
+        })?;
+        let n = page.offers;
+        let listings = page.listings;
         let more_here = n > 0 && offset + n < page.total_count.unwrap_or(0);
         let next_page = if more_here {
             Some(PageToken(format!("{chunk}:{}", offset + n)))

@@ -464,6 +464,7 @@ async fn publish_unsupported_without_template_and_cancel_unsupported() {
                 reason: AdjustmentReason::BuyerCancelled,
             },
             idempotency_key: IdempotencyKey::generate(),
+            resend: false,
         })
         .await
         .unwrap_err();
@@ -641,6 +642,64 @@ async fn incremental_import_through_events() {
     );
 }
 
+/// A checkout form that cannot be read for now (5xx after the retries) fails the journal page,
+/// so the cursor does not pass it; a form that is gone (404) is one unreadable order.
+#[tokio::test]
+async fn a_form_unreadable_for_now_fails_the_page_and_keeps_the_cursor() {
+    let server = MockServer::start().await;
+    let gone = "4a1b2c3d-0000-11e8-ac45-09db60ede9d6";
+    let failing = "29738e61-7f6a-11e8-ac45-09db60ede9d6";
+    allegro("GET", "/order/events")
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
+            event("EV-1", "READY_FOR_PROCESSING", gone),
+            event("EV-2", "READY_FOR_PROCESSING", failing),
+        ]})))
+        .mount(&server)
+        .await;
+    allegro("GET", &format!("/order/checkout-forms/{gone}"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"errors": [{
+            "code": "NOT_FOUND", "message": "Checkout form not found", "userMessage": "Nie znaleziono"}]})))
+        .mount(&server)
+        .await;
+    allegro("GET", &format!("/order/checkout-forms/{failing}"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"errors": [{
+            "code": "SERVICE_UNAVAILABLE", "message": "Try again later"}]})))
+        .mount(&server)
+        .await;
+    let err = channel(&server)
+        .fetch_orders(&order_query(Some("EV-0")))
+        .await
+        .unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    // Only the failing form: the journal itself answered.
+    allegro("GET", &format!("/order/checkout-forms/{failing}"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(checkout_form(
+            failing,
+            "GTR-001",
+            "READY_FOR_PROCESSING",
+            "NEW",
+            "r1",
+        )))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let page = channel(&server)
+        .fetch_orders(&order_query(Some("EV-0")))
+        .await
+        .unwrap();
+    assert_eq!(page.orders.len(), 1);
+    assert_eq!(page.rejected.len(), 1, "the form that is gone");
+    assert_eq!(
+        page.rejected[0]
+            .channel_order_id
+            .as_ref()
+            .map(|o| o.as_str()),
+        Some(gone)
+    );
+    assert_eq!(page.cursor, Some(Cursor("EV-2".into())));
+}
+
 #[tokio::test]
 async fn ship_adds_the_waybill_and_sets_sent_retrying_an_outdated_revision() {
     let server = MockServer::start().await;
@@ -712,6 +771,7 @@ async fn ship_adds_the_waybill_and_sets_sent_retrying_an_outdated_revision() {
                 delivery: Delivery::Shipped,
             },
             idempotency_key: IdempotencyKey::new("ship-1").unwrap(),
+            resend: false,
         })
         .await
         .unwrap();
@@ -749,6 +809,7 @@ async fn partial_shipment_with_other_carrier_and_existing_waybill() {
             delivery: Delivery::Shipped,
         },
         idempotency_key: IdempotencyKey::new("ship-2").unwrap(),
+        resend: false,
     };
     ch.ship(&req).await.unwrap();
     // A retry after a lost answer: the waybill is there, nothing is added twice.
@@ -813,6 +874,7 @@ async fn refund_with_command_id() {
                 note: Some("Brak towaru".into()),
             },
             idempotency_key: IdempotencyKey::new(key).unwrap(),
+            resend: false,
         })
         .await
         .unwrap();

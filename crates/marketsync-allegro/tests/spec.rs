@@ -386,6 +386,7 @@ fn shipment(
             delivery,
         },
         idempotency_key: IdempotencyKey::generate(),
+        resend: false,
     }
 }
 
@@ -457,6 +458,7 @@ fn refund(lines: Vec<RefundLine>, reason: AdjustmentReason, note: Option<&str>) 
             note: note.map(Into::into),
         },
         idempotency_key: IdempotencyKey::generate(),
+        resend: false,
     }
 }
 

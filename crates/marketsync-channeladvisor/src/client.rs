@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use marketsync_core::{ChannelError, ErrorKind, ExposeSecret};
 use marketsync_http::{
-    ClientAuth, HttpClient, Limits, Method, OAuthClient, OAuthConfig, TokenManager, TokenSet,
-    TokenStore,
+    ClientAuth, HttpClient, HttpResponse, Limits, Method, OAuthClient, OAuthConfig, TokenManager,
+    TokenSet, TokenStore,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::ChannelAdvisorConfig;
-use crate::error::{ConfigError, parse_error, part_error};
+use crate::error::{ConfigError, parse_error};
 use crate::wire::{self, BatchRequest, Page};
 
 /// ChannelAdvisor's documented limits: 2,000 requests a minute per profile, 5 at once.
@@ -111,6 +111,19 @@ impl CaClient {
             .json()
     }
 
+    /// `GET` of an absolute URL: the response itself (a success), for [`crate::decode`] to read.
+    pub(crate) async fn get_response(
+        &self,
+        url: &str,
+        operation: &'static str,
+    ) -> Result<HttpResponse, ChannelError> {
+        self.http
+            .request_href(Method::GET, url)
+            .operation(operation)
+            .send()
+            .await
+    }
+
     /// Every page of a collection, following `@odata.nextLink` exactly.
     pub(crate) async fn get_all<T: DeserializeOwned>(
         &self,
@@ -197,59 +210,36 @@ impl CaClient {
             .idempotent(true)
             .send()
             .await?;
-        let content_type = response.header("content-type").unwrap_or("").to_owned();
-        let parts = wire::parse_batch_reply(&content_type, response.bytes()).map_err(|e| {
-            ChannelError::new(ErrorKind::Channel, e.to_string())
-                .with_http_status(response.status().as_u16())
-        })?;
-        // Answers are matched by Content-ID when every part echoes one, else by position.
-        let by_id = !parts.is_empty() && parts.iter().all(|p| p.content_id.is_some());
-        let mut answers: Vec<Option<wire::BatchPart>> = vec![None; requests.len()];
-        for (pos, part) in parts.into_iter().enumerate() {
-            let index = if by_id {
-                part.content_id
-                    .as_deref()
-                    .and_then(|id| id.trim().parse::<usize>().ok())
-                    .and_then(|n| n.checked_sub(1))
-            } else {
-                Some(pos)
-            };
-            if let Some(slot) = index.and_then(|i| answers.get_mut(i)) {
-                *slot = Some(part);
-            }
-        }
-        Ok(answers
+        let content_type = response.header("content-type").unwrap_or("");
+        let results = crate::decode::batch_results(content_type, response.bytes(), requests.len())
+            .map_err(|e| e.with_http_status(response.status().as_u16()))?;
+        Ok(results
             .into_iter()
-            .map(|answer| match answer {
-                Some(p) if (200..300).contains(&p.status) => Ok(()),
-                Some(p) => Err(part_error(p.status, &p.body)),
-                None => Err(ChannelError::transient(
-                    "the $batch reply has no answer for this request (cut off or unreadable); it is sent again on the next sync",
-                )),
-            }
-            .map_err(|e| e.with_operation(operation)))
+            .map(|r| r.map_err(|e| e.with_operation(operation)))
             .collect())
     }
 
-    /// Takes `n` extra rate permits for the profile (inner requests of a batch).
+    /// Takes `n` extra rate permits for the profile (inner requests of a batch), all at one
+    /// instant with room left for the batch itself: ChannelAdvisor counts the batch and its
+    /// parts when it arrives, so permits taken one by one as the window frees up would be dated
+    /// earlier than ChannelAdvisor dates them, and the next minute would overrun its budget
+    /// (429s).
     async fn charge(&self, n: usize) -> Result<(), ChannelError> {
         let limiter = self.http.rate_limiter();
         let max_wait = limiter.limits().max_wait_duration();
-        for _ in 0..n {
-            loop {
-                match limiter.try_acquire(&self.account) {
-                    Ok(()) => break,
-                    Err(wait) if wait <= max_wait => tokio::time::sleep(wait).await,
-                    Err(wait) => {
-                        return Err(ChannelError::rate_limited(
-                            Some(wait.max(Duration::from_secs(1))),
-                            "the request budget of this ChannelAdvisor profile is used up",
-                        ));
-                    }
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        loop {
+            match limiter.try_acquire_many(&self.account, n, 1) {
+                Ok(()) => return Ok(()),
+                Err(wait) if wait <= max_wait => tokio::time::sleep(wait).await,
+                Err(wait) => {
+                    return Err(ChannelError::rate_limited(
+                        Some(wait.max(Duration::from_secs(1))),
+                        "the request budget of this ChannelAdvisor profile is used up",
+                    ));
                 }
             }
         }
-        Ok(())
     }
 }
 

@@ -5,9 +5,11 @@
 mod client;
 pub mod config;
 pub mod convert;
+pub mod decode;
 pub mod error;
 mod wire;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -32,7 +34,17 @@ pub use error::{ConfigError, parse_error};
 
 use client::CaClient;
 use convert::numeric_id;
-use wire::{BatchRequest, Page};
+use wire::BatchRequest;
+
+/// A whole-page decoding error with the response's HTTP status, as the HTTP client's own JSON
+/// decoding reports it.
+fn with_status(e: ChannelError, response: &marketsync_http::HttpResponse) -> ChannelError {
+    if e.http_status().is_none() {
+        e.with_http_status(response.status().as_u16())
+    } else {
+        e
+    }
+}
 
 /// The publish rule (Flxpoint's ChannelAdvisor page): products are created in ChannelAdvisor,
 /// never through this integration.
@@ -220,42 +232,70 @@ impl ChannelAdvisorChannel {
         )
     }
 
-    async fn read_order(
+    /// Reads an order whose items the page cut, on its own.
+    async fn read_whole_order(
         &self,
-        value: Value,
-        default_currency: Currency,
+        order: &wire::Order,
+        options: decode::OrderOptions,
     ) -> Result<marketsync_core::Order, RejectedOrder> {
-        let id = value
-            .get("ID")
-            .and_then(Value::as_u64)
-            .and_then(|id| ChannelOrderId::new(id.to_string()).ok());
         let reject = |error: ChannelError| RejectedOrder {
-            channel_order_id: id.clone(),
+            channel_order_id: ChannelOrderId::new(order.id.to_string()).ok(),
             error: self.err(error, "fetch_orders"),
         };
-        let mut order: wire::Order = serde_json::from_value(value).map_err(|e| {
-            reject(ChannelError::new(
-                ErrorKind::Channel,
-                format!("a ChannelAdvisor order could not be read: {e}"),
-            ))
-        })?;
-        if order.items_next_link.is_some() {
-            // More than 20 items: the list cut them; the order read on its own has them all.
-            let url = self
-                .client
-                .url(
-                    &format!("Orders({})", order.id),
-                    &[("$expand", "Items,Fulfillments".to_owned())],
-                )
-                .map_err(reject)?;
-            order = self
-                .client
-                .get(&url, "fetch_orders")
-                .await
-                .map_err(reject)?;
-        }
-        convert::to_order(&order, default_currency, self.config.shipping_method_text)
-            .map_err(reject)
+        // More than 20 items: the list cut them; the order read on its own has them all.
+        let url = self
+            .client
+            .url(
+                &format!("Orders({})", order.id),
+                &[("$expand", "Items,Fulfillments".to_owned())],
+            )
+            .map_err(reject)?;
+        let response = self
+            .client
+            .get_response(&url, "fetch_orders")
+            .await
+            .map_err(reject)?;
+        decode::order(response.bytes(), options).map_err(|e| reject(with_status(e, &response)))
+    }
+
+    /// The `SellerFulfillmentID`s and `SellerAdjustmentID`s the order already carries:
+    /// `GET /v1/Orders(ID)?$select=ID&$expand=Fulfillments,Adjustments`.
+    ///
+    /// ChannelAdvisor keeps the ids it was sent but does not refuse a second request with the
+    /// same one (unconfirmed: nothing documents it doing so, so the safe reading is that it
+    /// would ship or adjust twice). A resend — an earlier attempt may have been applied without
+    /// its outcome being recorded — therefore reads them first and skips what is there.
+    async fn applied_keys(
+        &self,
+        order_id: u64,
+        operation: &'static str,
+    ) -> Result<BTreeSet<String>, ChannelError> {
+        let url = self
+            .client
+            .url(
+                &format!("Orders({order_id})"),
+                &[
+                    ("$select", "ID".to_owned()),
+                    ("$expand", "Fulfillments,Adjustments".to_owned()),
+                ],
+            )
+            .map_err(|e| self.err(e, operation))?;
+        let order: wire::AppliedKeys = self
+            .client
+            .get(&url, operation)
+            .await
+            .map_err(|e| self.err(e, operation))?;
+        Ok(order
+            .fulfillments
+            .into_iter()
+            .filter_map(|f| f.seller_fulfillment_id)
+            .chain(
+                order
+                    .adjustments
+                    .into_iter()
+                    .filter_map(|a| a.seller_adjustment_id),
+            )
+            .collect())
     }
 
     async fn adjust(
@@ -264,9 +304,15 @@ impl ChannelAdvisorChannel {
         order_body: Option<wire::OrderAdjust>,
         item_bodies: Vec<(u64, wire::ItemAdjust)>,
         operation: &'static str,
+        resend: bool,
     ) -> Result<(), ChannelError> {
         let oid = numeric_id("order", order_id.as_str()).map_err(|e| self.err(e, operation))?;
-        if let Some(body) = order_body {
+        let applied = if resend {
+            self.applied_keys(oid, operation).await?
+        } else {
+            BTreeSet::new()
+        };
+        if let Some(body) = order_body.filter(|b| !applied.contains(&b.seller_adjustment_id)) {
             self.client
                 .post(
                     &format!("Orders({oid})/Adjust"),
@@ -277,7 +323,10 @@ impl ChannelAdvisorChannel {
                 .await
                 .map_err(|e| self.err(e, operation))?;
         }
-        for (item, body) in item_bodies {
+        for (item, body) in item_bodies
+            .into_iter()
+            .filter(|(_, b)| !applied.contains(&b.seller_adjustment_id))
+        {
             self.client
                 .post(
                     &format!("OrderItems({item})/Adjust"),
@@ -392,16 +441,16 @@ impl Channel for ChannelAdvisorChannel {
             }
             .map_err(|e| self.err(e, op))?,
         };
-        let page: Page<wire::Product> = self
+        let response = self
             .client
-            .get(&url, op)
+            .get_response(&url, op)
             .await
             .map_err(|e| self.err(e, op))?;
-        let label = self.config.label.as_deref();
+        let page = decode::listings_page(response.bytes(), self.config.label.as_deref())
+            .map_err(|e| self.err(with_status(e, &response), op))?;
         let listings = page
-            .value
-            .iter()
-            .filter_map(|p| convert::to_listing(p, label))
+            .listings
+            .into_iter()
             .filter(|l| query.include_ended || l.state != ChannelListingState::Ended)
             .collect();
         let next_page = match page.next_link {
@@ -582,20 +631,37 @@ impl Channel for ChannelAdvisorChannel {
                 )
                 .map_err(|e| self.err(e, op))?,
         };
-        let page: Page<Value> = self
+        let response = self
             .client
-            .get(&url, op)
+            .get_response(&url, op)
             .await
             .map_err(|e| self.err(e, op))?;
+        let options = decode::OrderOptions {
+            default_currency: query.default_currency,
+            shipping_method_text: self.config.shipping_method_text,
+        };
+        let (entries, next_link) = decode::order_entries(response.bytes(), options)
+            .map_err(|e| self.err(with_status(e, &response), op))?;
         let mut out = OrderPage {
-            next_page: page.next_link.map(PageToken),
+            next_page: next_link.map(PageToken),
             ..OrderPage::default()
         };
-        for value in page.value {
-            match self.read_order(value, query.default_currency).await {
-                Ok(o) => out.orders.push(o),
-                Err(r) if r.error.kind() == ErrorKind::Auth => return Err(r.error),
-                Err(r) => out.rejected.push(r),
+        for entry in entries {
+            match entry {
+                decode::Entry::Read(o) => out.orders.push(*o),
+                decode::Entry::Rejected(r) => out.rejected.push(RejectedOrder {
+                    channel_order_id: r.channel_order_id,
+                    error: self.err(r.error, op),
+                }),
+                decode::Entry::ItemsCut(o) => match self.read_whole_order(&o, options).await {
+                    Ok(o) => out.orders.push(o),
+                    // A temporary failure fails the page rather than recording the order as
+                    // unreadable: it is read again on the next attempt.
+                    Err(r) if r.error.kind() == ErrorKind::Auth || r.error.is_temporary() => {
+                        return Err(r.error);
+                    }
+                    Err(r) => out.rejected.push(r),
+                },
             }
         }
         Ok(out)
@@ -637,6 +703,15 @@ impl Channel for ChannelAdvisorChannel {
                 items,
             },
         };
+        if request.resend
+            && self
+                .applied_keys(id, op)
+                .await?
+                .contains(request.idempotency_key.as_str())
+        {
+            // The earlier attempt was applied: the fulfilment with this key is there.
+            return Ok(());
+        }
         self.client
             .post(&format!("Orders({id})/Ship"), Some(&body), op, false)
             .await
@@ -661,7 +736,13 @@ impl Channel for ChannelAdvisorChannel {
                 restock: Some(r.restock),
             };
             return self
-                .adjust(&request.order_id, Some(body), Vec::new(), op)
+                .adjust(
+                    &request.order_id,
+                    Some(body),
+                    Vec::new(),
+                    op,
+                    request.resend,
+                )
                 .await;
         }
         let mut items = Vec::with_capacity(r.lines.len());
@@ -679,7 +760,8 @@ impl Channel for ChannelAdvisorChannel {
                 },
             ));
         }
-        self.adjust(&request.order_id, None, items, op).await
+        self.adjust(&request.order_id, None, items, op, request.resend)
+            .await
     }
 
     /// `POST /v1/Orders(ID)/Adjust` (whole order) or `POST /v1/OrderItems(ID)/Adjust` per line
@@ -698,7 +780,13 @@ impl Channel for ChannelAdvisorChannel {
                 restock: None,
             };
             return self
-                .adjust(&request.order_id, Some(body), Vec::new(), op)
+                .adjust(
+                    &request.order_id,
+                    Some(body),
+                    Vec::new(),
+                    op,
+                    request.resend,
+                )
                 .await;
         }
         let mut items = Vec::with_capacity(c.lines.len());
@@ -716,7 +804,8 @@ impl Channel for ChannelAdvisorChannel {
                 },
             ));
         }
-        self.adjust(&request.order_id, None, items, op).await
+        self.adjust(&request.order_id, None, items, op, request.resend)
+            .await
     }
 
     /// The authorization-code flow of a new connection: ChannelAdvisor's login page

@@ -401,7 +401,8 @@ pub(crate) enum BatchReplyError {
     ContentType(String),
 }
 
-/// Reads a `$batch` reply: `multipart/mixed` (parts and change sets, nested to any depth) or
+/// Reads a `$batch` reply: `multipart/mixed` (parts and change sets, nested up to
+/// [`MAX_MULTIPART_DEPTH`] levels) or
 /// the JSON form `{"responses":[{"id","status","body"}]}`.
 pub(crate) fn parse_batch_reply(
     content_type: &str,
@@ -422,7 +423,7 @@ pub(crate) fn parse_batch_reply(
     let boundary = boundary_of(content_type).ok_or(BatchReplyError::NoBoundary)?;
     let text = String::from_utf8_lossy(body);
     let mut parts = Vec::new();
-    parse_multipart(&text, &boundary, &mut parts);
+    parse_multipart(&text, &boundary, MAX_MULTIPART_DEPTH, &mut parts);
     Ok(parts)
 }
 
@@ -459,6 +460,9 @@ fn parse_json_reply(body: &[u8]) -> Result<Vec<BatchPart>, BatchReplyError> {
         .collect())
 }
 
+/// How deep multipart bodies may nest inside a `$batch` reply (below its top level).
+pub(crate) const MAX_MULTIPART_DEPTH: usize = 8;
+
 /// The `boundary` parameter of a multipart content type (quoted or not).
 pub(crate) fn boundary_of(content_type: &str) -> Option<String> {
     content_type.split(';').skip(1).find_map(|p| {
@@ -494,7 +498,11 @@ fn headers_of(head: &str) -> BTreeMap<String, String> {
 /// Collects the answers of one multipart body. Only parts followed by another delimiter are
 /// complete: a reply cut off in the middle loses the part being cut (and every later one),
 /// never panics, and the caller reports each request without an answer.
-fn parse_multipart(text: &str, boundary: &str, out: &mut Vec<BatchPart>) {
+///
+/// Change sets nest at most [`MAX_MULTIPART_DEPTH`] levels: OData nests one level (a batch of
+/// change sets), and a hostile reply nested deeper must not exhaust the stack; its deeper parts
+/// are left out (reported by the caller as requests without an answer).
+fn parse_multipart(text: &str, boundary: &str, depth: usize, out: &mut Vec<BatchPart>) {
     let delimiter = format!("--{boundary}");
     let mut pieces = text.split(delimiter.as_str()).skip(1).peekable();
     while let Some(piece) = pieces.next() {
@@ -513,8 +521,8 @@ fn parse_multipart(text: &str, boundary: &str, out: &mut Vec<BatchPart>) {
             .to_ascii_lowercase()
             .starts_with("multipart/mixed")
         {
-            if let Some(inner) = boundary_of(&content_type) {
-                parse_multipart(body, &inner, out);
+            if let Some(inner) = boundary_of(&content_type).filter(|_| depth > 0) {
+                parse_multipart(body, &inner, depth - 1, out);
             }
             continue;
         }
@@ -757,4 +765,29 @@ mod tests {
         let huge = "y".repeat(3000);
         assert_eq!(sku_chunks(&[huge.as_str(), "a"]).len(), 2);
     }
+}
+
+/// The idempotency ids an order already carries (a resend reads them before sending again).
+#[derive(Debug, Deserialize)]
+pub(crate) struct AppliedKeys {
+    /// `Fulfillments` (only `SellerFulfillmentID` is read).
+    #[serde(rename = "Fulfillments", default)]
+    pub(crate) fulfillments: Vec<AppliedFulfillment>,
+    /// `Adjustments` (only `SellerAdjustmentID` is read).
+    #[serde(rename = "Adjustments", default)]
+    pub(crate) adjustments: Vec<AppliedAdjustment>,
+}
+
+/// One fulfilment's id as the seller sent it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AppliedFulfillment {
+    #[serde(rename = "SellerFulfillmentID", default)]
+    pub(crate) seller_fulfillment_id: Option<String>,
+}
+
+/// One adjustment's id as the seller sent it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AppliedAdjustment {
+    #[serde(rename = "SellerAdjustmentID", default)]
+    pub(crate) seller_adjustment_id: Option<String>,
 }

@@ -1031,6 +1031,7 @@ async fn ship_sends_the_shipment_with_the_key_as_seller_fulfillment_id() {
         order_id: oid("5001"),
         shipment: shipment.clone(),
         idempotency_key: key("ship-key-1"),
+        resend: false,
     })
     .await
     .unwrap();
@@ -1042,6 +1043,7 @@ async fn ship_sends_the_shipment_with_the_key_as_seller_fulfillment_id() {
                 ..shipment
             },
             idempotency_key: key("ship-key-2"),
+            resend: false,
         })
         .await
         .unwrap_err();
@@ -1058,6 +1060,120 @@ async fn ship_sends_the_shipment_with_the_key_as_seller_fulfillment_id() {
         "whole order: no Items"
     );
     assert_eq!(api_requests(&server).await.len(), 2, "a 400 is not retried");
+}
+
+/// The order as `GET /v1/Orders(ID)?$select=ID&$expand=Fulfillments,Adjustments` answers it,
+/// carrying the given seller ids.
+fn applied(id: u64, fulfillments: &[&str], adjustments: &[&str]) -> serde_json::Value {
+    json!({
+        "@odata.context": "https://api.channeladvisor.com/v1/$metadata#Orders(ID,Fulfillments,Adjustments)/$entity",
+        "ID": id,
+        "Fulfillments": fulfillments.iter().enumerate().map(|(i, f)| json!({
+            "ID": 700 + i, "OrderID": id, "Type": "Ship", "DeliveryStatus": "Complete",
+            "SellerFulfillmentID": f, "TrackingNumber": "1Z999"
+        })).collect::<Vec<_>>(),
+        "Adjustments": adjustments.iter().enumerate().map(|(i, a)| json!({
+            "ID": 800 + i, "OrderID": id, "Type": "Refund", "RequestStatus": "SubmittedNotProcessed",
+            "SellerAdjustmentID": a
+        })).collect::<Vec<_>>()
+    })
+}
+
+async fn mount_applied(server: &MockServer, id: u64, body: serde_json::Value) {
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/Orders({id})")))
+        .and(wiremock::matchers::query_param("$select", "ID"))
+        .and(wiremock::matchers::query_param(
+            "$expand",
+            "Fulfillments,Adjustments",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// A resend (an earlier attempt may have been applied without its outcome being recorded)
+/// reads the order's fulfilment and adjustment ids first and sends only what is not there;
+/// a first attempt sends without reading.
+#[tokio::test]
+async fn a_resend_skips_what_the_order_already_carries() {
+    let server = MockServer::start().await;
+    mount_token(&server).await;
+    // Shipped already under this key: nothing is posted.
+    mount_applied(&server, 5001, applied(5001, &["ship-key-1"], &[])).await;
+    // One of two refunded lines was applied: only the other is posted.
+    mount_applied(&server, 5002, applied(5002, &[], &["refund-key-9001"])).await;
+    // Not applied: the resend posts it.
+    mount_applied(&server, 5003, applied(5003, &["other-key"], &["other-key"])).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/OrderItems(9002)/Adjust"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Orders(5003)/Ship"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let shipment = Shipment {
+        carrier: Some("UPS".into()),
+        method: None,
+        tracking_number: Some("1Z999".into()),
+        shipped_at: Utc.with_ymd_and_hms(2026, 3, 3, 14, 0, 0).unwrap(),
+        lines: Vec::new(),
+        delivery: Default::default(),
+    };
+    let ch = channel(&server);
+    let ship = |order: &str, key_text: &str, resend: bool| ShipmentRequest {
+        order_id: oid(order),
+        shipment: shipment.clone(),
+        idempotency_key: key(key_text),
+        resend,
+    };
+    ch.ship(&ship("5001", "ship-key-1", true)).await.unwrap();
+    ch.refund(&RefundRequest {
+        order_id: oid("5002"),
+        refund: Refund {
+            amount: None,
+            lines: ["9001", "9002"]
+                .into_iter()
+                .map(|l| RefundLine {
+                    line_id: l.into(),
+                    quantity: Some(1),
+                    amount: None,
+                })
+                .collect(),
+            reason: AdjustmentReason::CustomerReturnedItem,
+            restock: false,
+            note: None,
+        },
+        idempotency_key: key("refund-key"),
+        resend: true,
+    })
+    .await
+    .unwrap();
+    ch.ship(&ship("5003", "ship-key-3", true)).await.unwrap();
+    // A first attempt does not read the order.
+    ch.ship(&ship("5003", "ship-key-4", false)).await.unwrap();
+    let sent: Vec<String> = api_requests(&server)
+        .await
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "GET /v1/Orders(5001)",
+            "GET /v1/Orders(5002)",
+            "POST /v1/OrderItems(9002)/Adjust",
+            "GET /v1/Orders(5003)",
+            "POST /v1/Orders(5003)/Ship",
+            "POST /v1/Orders(5003)/Ship",
+        ]
+    );
 }
 
 #[tokio::test]
@@ -1124,6 +1240,7 @@ async fn refunds_and_cancellations_adjust_with_reason_and_key() {
             true,
         ),
         idempotency_key: key("refund-1"),
+        resend: false,
     })
     .await
     .unwrap();
@@ -1140,6 +1257,7 @@ async fn refunds_and_cancellations_adjust_with_reason_and_key() {
             false,
         ),
         idempotency_key: key("refund-2"),
+        resend: false,
     })
     .await
     .unwrap();
@@ -1150,6 +1268,7 @@ async fn refunds_and_cancellations_adjust_with_reason_and_key() {
             reason: AdjustmentReason::BuyerCancelled,
         },
         idempotency_key: key("cancel-1"),
+        resend: false,
     })
     .await
     .unwrap();
@@ -1163,6 +1282,7 @@ async fn refunds_and_cancellations_adjust_with_reason_and_key() {
             reason: AdjustmentReason::ItemNotAvailable,
         },
         idempotency_key: key("cancel-2"),
+        resend: false,
     })
     .await
     .unwrap();
@@ -1174,6 +1294,7 @@ async fn refunds_and_cancellations_adjust_with_reason_and_key() {
                 reason: AdjustmentReason::GeneralAdjustment,
             },
             idempotency_key: key("cancel-3"),
+            resend: false,
         })
         .await
         .unwrap_err();

@@ -337,6 +337,12 @@ pub struct ShipmentRequest {
     pub shipment: Shipment,
     /// The idempotency key.
     pub idempotency_key: IdempotencyKey,
+    /// True when an earlier attempt may have reached the channel without its outcome being
+    /// recorded (the process stopped, the answer was lost, the channel failed in a way that
+    /// may have applied it). A channel that cannot deduplicate by the idempotency key itself
+    /// checks what it already holds before sending again; the first attempt costs no check.
+    #[serde(default)]
+    pub resend: bool,
 }
 
 /// A refund for one order, with its idempotency key.
@@ -348,6 +354,12 @@ pub struct RefundRequest {
     pub refund: Refund,
     /// The idempotency key.
     pub idempotency_key: IdempotencyKey,
+    /// True when an earlier attempt may have reached the channel without its outcome being
+    /// recorded (the process stopped, the answer was lost, the channel failed in a way that
+    /// may have applied it). A channel that cannot deduplicate by the idempotency key itself
+    /// checks what it already holds before sending again; the first attempt costs no check.
+    #[serde(default)]
+    pub resend: bool,
 }
 
 /// A cancellation for one order, with its idempotency key.
@@ -359,6 +371,12 @@ pub struct CancellationRequest {
     pub cancellation: Cancellation,
     /// The idempotency key.
     pub idempotency_key: IdempotencyKey,
+    /// True when an earlier attempt may have reached the channel without its outcome being
+    /// recorded (the process stopped, the answer was lost, the channel failed in a way that
+    /// may have applied it). A channel that cannot deduplicate by the idempotency key itself
+    /// checks what it already holds before sending again; the first attempt costs no check.
+    #[serde(default)]
+    pub resend: bool,
 }
 
 #[cfg(test)]

@@ -777,6 +777,12 @@ async fn shipments_refunds_and_cancellations_are_sent_exactly_once() {
         1,
         "the lost answer's retry was absorbed"
     );
+    // The first attempts went out as first attempts; both retries (the lost answer's and the
+    // 503's) were marked as resends, so a channel without idempotency keys checks first.
+    assert_eq!(w.channel.stats().resends, 2);
+    assert!(!w.channel.shipments()[0].resend);
+    assert!(!w.channel.cancellations()[0].resend);
+    assert!(w.channel.refunds()[0].resend);
     assert!(
         w.store
             .outbox(w.id)

@@ -251,6 +251,7 @@ async fn scripted_failures_and_idempotent_sends() {
             delivery: Default::default(),
         },
         idempotency_key: IdempotencyKey::generate(),
+        resend: false,
     };
     ch.fail_nth(Operation::Ship, 1, ErrorKind::Transient);
     let err = ch.ship(&req).await.unwrap_err();

@@ -251,6 +251,46 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Takes `n` rate permits for `account` at one instant, if every quota has room for
+    /// `n + headroom` now; otherwise says how long until it has (the longest wait among the
+    /// quotas). For the parts of a batch the channel counts on arrival all at once: taken one
+    /// by one as older permits free up, they would be dated earlier than the channel dates
+    /// them, and the next window would overrun the channel's. `headroom` keeps room for the
+    /// request that carries them (taken right after with [`acquire`](Self::acquire)). A
+    /// quota smaller than `n + headroom` allows it only once nothing else is in its window.
+    pub fn try_acquire_many(&self, account: &str, n: u32, headroom: u32) -> Result<(), Duration> {
+        let account = self.account(account);
+        let mut windows = account.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let need = n as usize + headroom as usize;
+        let mut wait = Duration::ZERO;
+        for w in windows.iter_mut() {
+            w.wait(now);
+            let count = w.quota.count.get() as usize;
+            let this = if need > count {
+                // More than the quota holds: once nothing else is in its window.
+                w.given
+                    .back()
+                    .map(|t| (*t + w.quota.period).saturating_duration_since(now))
+                    .unwrap_or_default()
+            } else if w.given.len() + need <= count {
+                Duration::ZERO
+            } else {
+                // The permit whose leaving makes room for `need`.
+                let t = w.given[w.given.len() + need - count - 1];
+                (t + w.quota.period).saturating_duration_since(now)
+            };
+            wait = wait.max(this);
+        }
+        if !wait.is_zero() {
+            return Err(wait);
+        }
+        for w in windows.iter_mut() {
+            w.given.extend(std::iter::repeat_n(now, n as usize));
+        }
+        Ok(())
+    }
+
     /// Waits for a concurrency slot, then for a rate permit, sleeping waits up to
     /// [`Limits::max_wait`]. A longer wait is refused with a `RateLimited` error whose
     /// [`retry_after`](ChannelError::retry_after) is the time until the next permit.

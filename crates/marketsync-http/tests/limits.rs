@@ -241,3 +241,46 @@ fn limits_from_capabilities() {
     assert_eq!(limits.max_in_flight(), Some(5));
     assert!(Limits::from(&RateLimits::default()).quotas().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn many_permits_are_taken_at_one_instant_with_headroom() {
+    let limiter = RateLimiter::new(Limits::default().per_minute(10));
+    limiter.try_acquire("acct").unwrap();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    for _ in 0..4 {
+        limiter.try_acquire("acct").unwrap();
+    }
+    // 5 used: 4 more plus 1 of headroom fit, 5 plus 1 do not.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(
+        limiter.try_acquire_many("acct", 5, 1),
+        Err(Duration::from_secs(40)),
+        "room for 6 comes when the first permit (at 0 s) leaves, at 60 s"
+    );
+    // A refused request takes nothing.
+    assert_eq!(limiter.try_acquire_many("acct", 4, 1), Ok(()));
+    // 9 used now: the headroom is the one left.
+    assert_eq!(limiter.try_acquire("acct"), Ok(()));
+    // At 79 s the five taken at 20 s are still in the window: 6 more need the oldest of them
+    // gone, in 1 s; at 80 s all five leave together.
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert_eq!(
+        limiter.try_acquire_many("acct", 6, 0),
+        Err(Duration::from_secs(1))
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(limiter.try_acquire_many("acct", 10, 0), Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn more_permits_than_the_quota_wait_for_an_empty_window() {
+    let limiter = RateLimiter::new(Limits::default().per_minute(3));
+    limiter.try_acquire("acct").unwrap();
+    tokio::time::advance(Duration::from_secs(15)).await;
+    assert_eq!(
+        limiter.try_acquire_many("acct", 5, 0),
+        Err(Duration::from_secs(45))
+    );
+    tokio::time::advance(Duration::from_secs(45)).await;
+    assert_eq!(limiter.try_acquire_many("acct", 5, 0), Ok(()));
+}

@@ -92,18 +92,33 @@ impl ReverbClient {
             .json()
     }
 
-    /// `GET` of a link Reverb sent (`_links.next.href`), decoded from JSON.
-    pub(crate) async fn get_href<T: DeserializeOwned>(
+    /// `GET` of an API path with a query: the response itself (a success), for
+    /// [`crate::decode`] to read.
+    pub(crate) async fn get_response(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        operation: &'static str,
+    ) -> Result<HttpResponse, ChannelError> {
+        self.http()
+            .get(path)
+            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
+            .operation(operation)
+            .send()
+            .await
+    }
+
+    /// `GET` of a link Reverb sent (`_links.next.href`): the response itself (a success).
+    pub(crate) async fn get_href_response(
         &self,
         href: &str,
         operation: &'static str,
-    ) -> Result<T, ChannelError> {
+    ) -> Result<HttpResponse, ChannelError> {
         self.http()
             .request_href(Method::GET, href)
             .operation(operation)
             .send()
-            .await?
-            .json()
+            .await
     }
 
     /// A request with a JSON body sent as `application/hal+json`. `PUT`s are retried on

@@ -5,6 +5,7 @@
 mod client;
 pub mod config;
 pub mod convert;
+pub mod decode;
 pub mod error;
 mod wire;
 
@@ -18,7 +19,7 @@ use marketsync_core::{
     ChannelListingId, ChannelListingState, ChannelOrderId, Credentials, Currency, Cursor, Delivery,
     EndListing, ErrorKind, ListingOutcome, ListingPage, ListingQuery, ListingUpdate, Money,
     NewListing, OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits, RefundRequest,
-    RejectedOrder, ShipmentRequest, Sku,
+    ShipmentRequest, Sku,
 };
 use marketsync_http::Method;
 use serde_json::Value;
@@ -145,6 +146,16 @@ fn order_number(order: &Value) -> Option<ChannelOrderId> {
         _ => return None,
     };
     ChannelOrderId::new(text).ok()
+}
+
+/// A whole-page decoding error with the response's HTTP status, as the HTTP client's own JSON
+/// decoding reports it.
+fn with_status(e: ChannelError, response: &marketsync_http::HttpResponse) -> ChannelError {
+    if e.http_status().is_none() {
+        e.with_http_status(response.status().as_u16())
+    } else {
+        e
+    }
 }
 
 impl ReverbChannel {
@@ -418,29 +429,30 @@ impl Channel for ReverbChannel {
         let op = "list_listings";
         let (index, link) = parse_listing_token(query.page.as_ref());
         let wanted = query.skus.get(index);
-        let page: wire::ListingsPage = match (&link, wanted) {
-            (Some(link), _) => self.client.get_href(link, op).await,
+        let response = match (&link, wanted) {
+            (Some(link), _) => self.client.get_href_response(link, op).await,
             (None, Some(sku)) => {
                 let q = [
                     ("state", "all".to_owned()),
                     ("sku", sku.as_str().to_owned()),
                     ("per_page", self.per_page(query.page_size)),
                 ];
-                self.client.get("api/my/listings", &q, op).await
+                self.client.get_response("api/my/listings", &q, op).await
             }
             (None, None) if query.skus.is_empty() => {
                 let q = [
                     ("state", "all".to_owned()),
                     ("per_page", self.per_page(query.page_size)),
                 ];
-                self.client.get("api/my/listings", &q, op).await
+                self.client.get_response("api/my/listings", &q, op).await
             }
             (None, None) => return Ok(ListingPage::default()),
         }
         .map_err(|e| self.err(e, op))?;
+        let page = decode::listings_page(response.bytes())
+            .map_err(|e| self.err(with_status(e, &response), op))?;
         let mut listings = Vec::with_capacity(page.listings.len());
-        for l in &page.listings {
-            let cl = convert::to_listing(l).map_err(|e| self.err(e, op))?;
+        for cl in page.listings {
             if wanted.is_some() && cl.sku.as_ref() != wanted {
                 continue;
             }
@@ -449,12 +461,9 @@ impl Channel for ReverbChannel {
             }
             listings.push(cl);
         }
-        let next_page = match page.links.next {
+        let next_page = match page.next_link {
             Some(next) => {
-                let url = self
-                    .client
-                    .resolve(&next.href)
-                    .map_err(|e| self.err(e, op))?;
+                let url = self.client.resolve(&next).map_err(|e| self.err(e, op))?;
                 Some(PageToken(format!("{index} {url}")))
             }
             None if index + 1 < query.skus.len() => Some(PageToken((index + 1).to_string())),
@@ -545,7 +554,7 @@ impl Channel for ReverbChannel {
     async fn fetch_orders(&self, query: &OrderQuery) -> Result<OrderPage, ChannelError> {
         let op = "fetch_orders";
         let previous = query.cursor.as_ref().and_then(|c| parse_time(&c.0));
-        let (mut watermark, page): (Option<DateTime<Utc>>, wire::OrdersPage) = match &query.page {
+        let (mark, response) = match &query.page {
             Some(token) => {
                 let (mark, link) = parse_order_token(token).ok_or_else(|| {
                     self.err(
@@ -553,12 +562,12 @@ impl Channel for ReverbChannel {
                         op,
                     )
                 })?;
-                let page = self
+                let response = self
                     .client
-                    .get_href(&link, op)
+                    .get_href_response(&link, op)
                     .await
                     .map_err(|e| self.err(e, op))?;
-                (mark.max(previous), page)
+                (mark.max(previous), response)
             }
             None => {
                 let mut q: Vec<(&str, String)> = Vec::new();
@@ -569,40 +578,25 @@ impl Channel for ReverbChannel {
                     q.push(("created_start_date", wire::datetime(since)));
                 }
                 q.push(("per_page", self.per_page(query.page_size)));
-                let page = self
+                let response = self
                     .client
-                    .get("api/my/orders/selling/all", &q, op)
+                    .get_response("api/my/orders/selling/all", &q, op)
                     .await
                     .map_err(|e| self.err(e, op))?;
-                (previous, page)
+                (previous, response)
             }
         };
-        let mut out = OrderPage::default();
-        for value in page.orders {
-            watermark = watermark.max(changed_at(&value));
-            let id = order_number(&value);
-            let read = serde_json::from_value::<wire::Order>(value)
-                .map_err(|e| {
-                    ChannelError::new(
-                        ErrorKind::Channel,
-                        format!("a Reverb order could not be read: {e}"),
-                    )
-                })
-                .and_then(|o| convert::to_order(&o, query.default_currency));
-            match read {
-                Ok(o) => out.orders.push(o),
-                Err(e) => out.rejected.push(RejectedOrder {
-                    channel_order_id: id,
-                    error: self.err(e, op),
-                }),
-            }
-        }
-        match page.links.next {
+        let page = decode::orders_page_with(response.bytes(), query.default_currency)
+            .map_err(|e| self.err(with_status(e, &response), op))?;
+        let watermark = mark.max(page.latest_change);
+        let mut out = OrderPage {
+            orders: page.orders,
+            rejected: page.rejected,
+            ..OrderPage::default()
+        };
+        match page.next_link {
             Some(next) => {
-                let url = self
-                    .client
-                    .resolve(&next.href)
-                    .map_err(|e| self.err(e, op))?;
+                let url = self.client.resolve(&next).map_err(|e| self.err(e, op))?;
                 out.next_page = Some(order_token(watermark, url.as_str()));
             }
             None => out.cursor = watermark.map(|w| Cursor(cursor_text(w))),
@@ -628,6 +622,20 @@ impl Channel for ReverbChannel {
         let s = &request.shipment;
         let number =
             path_id("order number", request.order_id.as_str()).map_err(|e| self.err(e, op))?;
+        if request.resend {
+            // An earlier attempt may have been applied without its outcome being recorded, and
+            // Reverb takes no idempotency key: an order already shipped or picked up is done.
+            let order = self
+                .read_order(number, op)
+                .await
+                .map_err(|e| self.err(e, op))?;
+            if matches!(
+                order.status.raw.as_str(),
+                "shipped" | "picked_up" | "received"
+            ) {
+                return Ok(());
+            }
+        }
         let sent = match s.delivery {
             Delivery::PickedUp => {
                 let body = wire::PickedUp {

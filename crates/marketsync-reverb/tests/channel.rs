@@ -64,6 +64,7 @@ fn shipment(carrier: Option<&str>, tracking: Option<&str>, delivery: Delivery) -
             delivery,
         },
         idempotency_key: key("ship-1"),
+        resend: false,
     }
 }
 
@@ -82,6 +83,7 @@ fn refund(
             note: Some("sorry".into()),
         },
         idempotency_key: key("refund-1"),
+        resend: false,
     }
 }
 
@@ -993,6 +995,62 @@ async fn ship_sends_provider_tracking_and_notification() {
     );
 }
 
+/// A resend (an earlier attempt may have been applied without its outcome being recorded)
+/// reads the order first: one already shipped is left alone; one still paid is shipped. A
+/// first attempt does not read.
+#[tokio::test]
+async fn a_resend_ships_only_an_order_not_shipped_yet() {
+    let server = MockServer::start().await;
+    reverb("GET", "/api/my/orders/selling/51234567")
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(
+            "51234567",
+            "GTR-1",
+            "shipped",
+            "2026-03-05T09:00:00-06:00",
+        )))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    reverb("GET", "/api/my/orders/selling/51234567")
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(
+            "51234567",
+            "GTR-1",
+            "paid",
+            "2026-03-05T09:00:00-06:00",
+        )))
+        .mount(&server)
+        .await;
+    reverb("POST", "/api/my/orders/selling/51234567/ship")
+        .respond_with(ResponseTemplate::new(200))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let ch = channel(&server);
+    let resend = ShipmentRequest {
+        resend: true,
+        ..shipment(Some("UPS"), Some("1Z999"), Delivery::Shipped)
+    };
+    ch.ship(&resend).await.unwrap();
+    ch.ship(&resend).await.unwrap();
+    ch.ship(&shipment(Some("UPS"), Some("1Z999"), Delivery::Shipped))
+        .await
+        .unwrap();
+    let sent: Vec<String> = requests(&server)
+        .await
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "GET /api/my/orders/selling/51234567",
+            "GET /api/my/orders/selling/51234567",
+            "POST /api/my/orders/selling/51234567/ship",
+            "POST /api/my/orders/selling/51234567/ship",
+        ]
+    );
+}
+
 #[tokio::test]
 async fn ship_is_sent_once_on_a_server_error() {
     let server = MockServer::start().await;
@@ -1191,6 +1249,7 @@ async fn cancel_is_a_full_refund_of_the_whole_order() {
             reason: AdjustmentReason::BuyerCancelled,
         },
         idempotency_key: key("cancel-1"),
+        resend: false,
     };
     ch.cancel(&cancel(vec![])).await.unwrap();
     let e = ch

@@ -191,6 +191,7 @@ async fn every_request_body_matches_the_official_schema() {
             delivery,
         },
         idempotency_key: IdempotencyKey::generate(),
+        resend: false,
     };
     ch.ship(&shipment("51234567", Delivery::Shipped))
         .await

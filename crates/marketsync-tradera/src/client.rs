@@ -126,6 +126,22 @@ impl TraderaClient {
             .json()
     }
 
+    /// `GET` of an API path with a query: the response itself (a success), for
+    /// [`crate::decode`] to read.
+    pub(crate) async fn get_response(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        operation: &'static str,
+    ) -> Result<HttpResponse, ChannelError> {
+        self.user()?
+            .get(path)
+            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
+            .operation(operation)
+            .send()
+            .await
+    }
+
     /// A user request with a JSON body. `PUT`s set absolute values and are retried on temporary
     /// failures; `POST`s are not (a queued creation sent twice would list the item twice),
     /// except after a 429, which Tradera did not process.

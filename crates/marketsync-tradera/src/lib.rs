@@ -5,6 +5,7 @@
 mod client;
 pub mod config;
 pub mod convert;
+pub mod decode;
 pub mod error;
 mod wire;
 
@@ -20,7 +21,7 @@ use marketsync_core::{
     ChannelKind, ChannelListingId, ChannelListingState, ChannelOrderId, Credentials, Currency,
     Cursor, EndListing, ErrorKind, ListingOutcome, ListingPage, ListingQuery, ListingUpdate,
     NewListing, Order, OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits,
-    RefundRequest, RejectedOrder, SecretString, ShipmentRequest,
+    RefundRequest, SecretString, ShipmentRequest,
 };
 use marketsync_http::Method;
 use secrecy::ExposeSecret;
@@ -806,32 +807,25 @@ impl Channel for TraderaChannel {
             ("toDate", wire::datetime(to)),
             ("queryDateMode", mode.to_string()),
         ];
-        let orders: Vec<Value> = self
+        let response = self
             .client
-            .get("v4/orders", &q, op)
+            .get_response("v4/orders", &q, op)
             .await
             .map_err(|e| self.err(e, op))?;
-        let mut watermark = mark.max(previous);
-        let mut out = OrderPage::default();
-        for value in orders {
-            watermark = watermark.max(changed_at(&value));
-            let id = order_id(&value);
-            let read = serde_json::from_value::<wire::SellerOrder>(value)
-                .map_err(|e| {
-                    ChannelError::new(
-                        ErrorKind::Channel,
-                        format!("a Tradera order could not be read: {e}"),
-                    )
-                })
-                .and_then(|o| convert::to_order(&o));
-            match read {
-                Ok(o) => out.orders.push(o),
-                Err(e) => out.rejected.push(RejectedOrder {
-                    channel_order_id: id,
-                    error: self.err(e, op),
-                }),
-            }
-        }
+        let page = decode::orders_page(response.bytes()).map_err(|e| {
+            let e = if e.http_status().is_none() {
+                e.with_http_status(response.status().as_u16())
+            } else {
+                e
+            };
+            self.err(e, op)
+        })?;
+        let watermark = mark.max(previous).max(page.latest_change);
+        let mut out = OrderPage {
+            orders: page.orders,
+            rejected: page.rejected,
+            ..OrderPage::default()
+        };
         if to < end {
             out.next_page = Some(order_token(mode, to, end, watermark));
         } else {

@@ -310,6 +310,7 @@ async fn capabilities_and_unsupported_operations() {
                 note: None,
             },
             idempotency_key: IdempotencyKey::new("r").unwrap(),
+            resend: false,
         })
         .await
         .unwrap_err();
@@ -325,6 +326,7 @@ async fn capabilities_and_unsupported_operations() {
                 reason: AdjustmentReason::BuyerCancelled,
             },
             idempotency_key: IdempotencyKey::new("c").unwrap(),
+            resend: false,
         })
         .await
         .unwrap_err();
@@ -812,6 +814,7 @@ async fn ship_marks_the_order_shipped_without_a_body() {
                 delivery: Delivery::Shipped,
             },
             idempotency_key: IdempotencyKey::new("ship-1").unwrap(),
+            resend: false,
         })
         .await
         .unwrap();
@@ -918,6 +921,7 @@ async fn unmatched_requests_are_not_answered() {
                 delivery: Delivery::Shipped,
             },
             idempotency_key: IdempotencyKey::new("s").unwrap(),
+            resend: false,
         })
         .await
         .unwrap_err();

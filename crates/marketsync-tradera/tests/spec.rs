@@ -335,6 +335,7 @@ async fn body_less_calls_send_no_body() {
             delivery: Delivery::Shipped,
         },
         idempotency_key: IdempotencyKey::generate(),
+        resend: false,
     })
     .await
     .unwrap();

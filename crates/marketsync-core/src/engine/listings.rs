@@ -346,6 +346,15 @@ impl Engine {
 
         let mut batches = pending.chunks(caps.update_batch());
         for batch in batches.by_ref() {
+            // Until the channel answers, what it holds is unknown: an update it applied before
+            // failing (or before this process died) must not make a later change back to the
+            // last value look unchanged. Forget the last fingerprint first, so such a listing
+            // is sent again.
+            for (l, _) in batch.iter().filter(|(l, _)| l.last_sent.is_some()) {
+                let mut l = l.clone();
+                l.last_sent = None;
+                self.store.put_listing(&l).await?;
+            }
             let updates: Vec<ListingUpdate> = batch.iter().map(|(_, u)| u.clone()).collect();
             let outcomes = match channel.update_listings(&updates).await {
                 Ok(o) => o,

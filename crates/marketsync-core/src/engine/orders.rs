@@ -287,6 +287,12 @@ impl Engine {
             page: None,
             page_size: None,
         };
+        // Acknowledged once every page is read: acknowledging drops an order from a channel's
+        // "not yet exported" listing (ChannelAdvisor's `exported=false`), which would shift the
+        // offset of the next page link past orders not read yet. An order recorded but not
+        // acknowledged (the run failed in between) is seen again next run as already imported
+        // and acknowledged then.
+        let mut to_acknowledge: Vec<ChannelOrderId> = Vec::new();
         loop {
             let page = match channel.fetch_orders(&query).await {
                 Ok(p) => p,
@@ -360,13 +366,11 @@ impl Engine {
                             report.unmapped_shipping_imported.push((oid.clone(), text));
                         }
                         report.imported.push(oid.clone());
-                        self.acknowledge(id, channel.as_ref(), &caps, &oid, &mut report)
-                            .await?;
+                        to_acknowledge.push(oid.clone());
                     }
                     SightingOutcome::AlreadyImported => {
                         report.already_imported.push(oid.clone());
-                        self.acknowledge(id, channel.as_ref(), &caps, &oid, &mut report)
-                            .await?;
+                        to_acknowledge.push(oid.clone());
                     }
                     SightingOutcome::NotImported { reason } => {
                         match reason {
@@ -392,6 +396,10 @@ impl Engine {
                 Some(p) => query.page = Some(p),
                 None => break,
             }
+        }
+        for oid in &to_acknowledge {
+            self.acknowledge(id, channel.as_ref(), &caps, oid, &mut report)
+                .await?;
         }
 
         // 3. One notice per missing mapping that held new orders, with how many wait on it.
@@ -748,6 +756,7 @@ impl Engine {
                         order_id: item.order_id.clone(),
                         shipment: s.clone(),
                         idempotency_key: item.idempotency_key.clone(),
+                        resend: entry.attempts > 1,
                     })
                     .await
             }
@@ -757,6 +766,7 @@ impl Engine {
                         order_id: item.order_id.clone(),
                         refund: r.clone(),
                         idempotency_key: item.idempotency_key.clone(),
+                        resend: entry.attempts > 1,
                     })
                     .await
             }
@@ -766,6 +776,7 @@ impl Engine {
                         order_id: item.order_id.clone(),
                         cancellation: c.clone(),
                         idempotency_key: item.idempotency_key.clone(),
+                        resend: entry.attempts > 1,
                     })
                     .await
             }

@@ -50,6 +50,9 @@ pub struct MemoryChannelStats {
     /// Shipments, refunds and cancellations received again with a key already applied (absorbed,
     /// as a channel honouring idempotency keys does).
     pub duplicate_sends: u64,
+    /// Shipments, refunds and cancellations received marked as resends (an earlier attempt
+    /// may have been applied without its outcome being recorded).
+    pub resends: u64,
 }
 
 #[derive(Debug)]
@@ -728,6 +731,7 @@ impl Channel for MemoryChannel {
         let after = self.enter(op)?;
         let mut s = self.lock();
         self.check_order(op, &s, &request.order_id)?;
+        s.stats.resends += u64::from(request.resend);
         Self::record_once(&mut s, &request.idempotency_key, request.clone(), |s| {
             &mut s.shipments
         });
@@ -740,6 +744,7 @@ impl Channel for MemoryChannel {
         let after = self.enter(op)?;
         let mut s = self.lock();
         self.check_order(op, &s, &request.order_id)?;
+        s.stats.resends += u64::from(request.resend);
         Self::record_once(&mut s, &request.idempotency_key, request.clone(), |s| {
             &mut s.refunds
         });
@@ -752,6 +757,7 @@ impl Channel for MemoryChannel {
         let after = self.enter(op)?;
         let mut s = self.lock();
         self.check_order(op, &s, &request.order_id)?;
+        s.stats.resends += u64::from(request.resend);
         Self::record_once(&mut s, &request.idempotency_key, request.clone(), |s| {
             &mut s.cancellations
         });

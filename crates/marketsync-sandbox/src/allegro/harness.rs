@@ -36,6 +36,7 @@ use super::api::{LineItem, Offer, Order};
 use super::{AllegroBuilder, AllegroSandbox, CLIENT_ID, CLIENT_SECRET, USER_ID, seed};
 use crate::marketplace::Marketplace;
 use crate::server::{Fault, Knobs, Sandbox};
+use marketsync_http::RateLimiter;
 
 /// The fixed, test-only rate at which the harness writes a USD order price as the PLN the
 /// sandbox's checkout forms carry (they are always in PLN, as on allegro.pl).
@@ -49,6 +50,7 @@ const ACCESS_TTL: TimeDelta = TimeDelta::hours(12);
 pub struct AllegroHarnessBuilder {
     sandbox: AllegroBuilder,
     knobs: Knobs,
+    rate_limiter: Option<RateLimiter>,
 }
 
 impl Default for AllegroHarnessBuilder {
@@ -62,6 +64,7 @@ impl Default for AllegroHarnessBuilder {
                 .access_ttl(ACCESS_TTL)
                 .command_polls(0),
             knobs: Knobs::default(),
+            rate_limiter: None,
         }
     }
 }
@@ -77,6 +80,14 @@ impl AllegroHarnessBuilder {
     /// The sandbox's knobs (default [`Knobs::default`]).
     pub fn knobs(mut self, knobs: Knobs) -> Self {
         self.knobs = knobs;
+        self
+    }
+
+    /// The adapter's rate limiter (default: the adapter's own, from its documented limits).
+    /// Benchmarks give one with the marketplace's limits over a shortened window, matching a
+    /// sandbox on a faster clock.
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limiter = Some(limiter);
         self
     }
 
@@ -97,9 +108,12 @@ impl AllegroHarnessBuilder {
                 interval: Duration::from_millis(20),
                 max_polls: 10,
             })
-            .offer_template(offer_template())
-            .build()
-            .map_err(std::io::Error::other)?;
+            .offer_template(offer_template());
+        let config = match self.rate_limiter {
+            Some(limiter) => config.rate_limiter(limiter),
+            None => config,
+        };
+        let config = config.build().map_err(std::io::Error::other)?;
         let adapter = AllegroChannel::new(config).map_err(std::io::Error::other)?;
         Ok(AllegroHarness {
             sandbox,

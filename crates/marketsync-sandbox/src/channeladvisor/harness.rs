@@ -36,6 +36,7 @@ use serde_json::{Value, json};
 use super::seed::SITES;
 use super::{APPLICATION_ID, ChannelAdvisorBuilder, ChannelAdvisorSandbox, NewOrder, PROFILE_ID};
 use crate::server::{Fault, Knobs, Sandbox};
+use marketsync_http::RateLimiter;
 
 /// The ChannelAdvisor product label the harness's ChannelAdvisor integration uses: the same
 /// name as the integration's label in the conformance suite's rig (`Rig::label`).
@@ -57,6 +58,7 @@ pub struct ChannelAdvisorHarnessBuilder {
     label: Option<String>,
     sandbox: ChannelAdvisorBuilder,
     knobs: Knobs,
+    rate_limiter: Option<RateLimiter>,
 }
 
 impl Default for ChannelAdvisorHarnessBuilder {
@@ -67,6 +69,7 @@ impl Default for ChannelAdvisorHarnessBuilder {
             // No seeded products or orders: the checks create exactly the state they examine.
             sandbox: ChannelAdvisorSandbox::builder().products(0).orders(0),
             knobs: Knobs::default(),
+            rate_limiter: None,
         }
     }
 }
@@ -99,6 +102,14 @@ impl ChannelAdvisorHarnessBuilder {
         self
     }
 
+    /// The adapter's rate limiter (default: the adapter's own, from its documented limits).
+    /// Benchmarks give one with the marketplace's limits over a shortened window, matching a
+    /// sandbox on a faster clock.
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
     /// Starts the sandbox and builds the adapter pointed at it. Needs a Tokio runtime.
     pub async fn start(self) -> std::io::Result<ChannelAdvisorHarness> {
         let sandbox = self.sandbox.build().start_with(self.knobs).await?;
@@ -119,9 +130,12 @@ impl ChannelAdvisorHarnessBuilder {
             .refresh_token(SecretString::from(creds.refresh_token.clone()))
             .profile_id(profile_id)
             .connection_name("Sandbox")
-            .distribution_center_id(HARNESS_DISTRIBUTION_CENTER)
-            .build()
-            .map_err(std::io::Error::other)?;
+            .distribution_center_id(HARNESS_DISTRIBUTION_CENTER);
+        let config = match self.rate_limiter {
+            Some(limiter) => config.rate_limiter(limiter),
+            None => config,
+        };
+        let config = config.build().map_err(std::io::Error::other)?;
         let label = config.label().unwrap_or(HARNESS_LABEL).to_owned();
         let site = match config.site_name() {
             Some(name) => (

@@ -31,12 +31,14 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::{NewListing, NewOrder, ReverbBuilder, ReverbSandbox};
 use crate::server::{Fault, Knobs, Sandbox};
+use marketsync_http::RateLimiter;
 
 /// Builds a [`ReverbHarness`]: the sandbox behind it and its knobs.
 #[derive(Debug, Clone)]
 pub struct ReverbHarnessBuilder {
     sandbox: ReverbBuilder,
     knobs: Knobs,
+    rate_limiter: Option<RateLimiter>,
 }
 
 impl Default for ReverbHarnessBuilder {
@@ -45,6 +47,7 @@ impl Default for ReverbHarnessBuilder {
             // No seeded listings or orders: the checks create exactly the state they examine.
             sandbox: ReverbSandbox::builder().listings(0).orders(0),
             knobs: Knobs::default(),
+            rate_limiter: None,
         }
     }
 }
@@ -62,6 +65,14 @@ impl ReverbHarnessBuilder {
         self
     }
 
+    /// The adapter's rate limiter (default: the adapter's own, from its documented limits).
+    /// Benchmarks give one with the marketplace's limits over a shortened window, matching a
+    /// sandbox on a faster clock.
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
     /// Starts the sandbox and builds the adapter pointed at it. Needs a Tokio runtime.
     pub async fn start(self) -> std::io::Result<ReverbHarness> {
         let sandbox = self.sandbox.build().start_with(self.knobs).await?;
@@ -70,9 +81,12 @@ impl ReverbHarnessBuilder {
             .base_url(sandbox.base_url())
             .token(SecretString::from(token.clone()))
             .connection_name("Sandbox")
-            .default_currency(Currency::USD)
-            .build()
-            .map_err(std::io::Error::other)?;
+            .default_currency(Currency::USD);
+        let config = match self.rate_limiter {
+            Some(limiter) => config.rate_limiter(limiter),
+            None => config,
+        };
+        let config = config.build().map_err(std::io::Error::other)?;
         let adapter = ReverbChannel::new(config).map_err(std::io::Error::other)?;
         Ok(ReverbHarness {
             sandbox,

@@ -35,6 +35,7 @@ use super::api::Item;
 use super::seed::SHOP_ITEM;
 use super::{NewOrder, TraderaBuilder, TraderaSandbox, USER_ID};
 use crate::server::{Fault, Knobs, Sandbox};
+use marketsync_http::RateLimiter;
 
 /// The daily call budget the harness gives the sandbox and the adapter by default: large, so the
 /// conformance checks are never throttled by Tradera's budget (only by injected 429s).
@@ -49,6 +50,7 @@ pub const SEK_PER_UNIT: i64 = 10;
 pub struct TraderaHarnessBuilder {
     sandbox: TraderaBuilder,
     knobs: Knobs,
+    rate_limiter: Option<RateLimiter>,
     daily_budget: u32,
 }
 
@@ -58,6 +60,7 @@ impl Default for TraderaHarnessBuilder {
             // No seeded items or orders: the checks create exactly the state they examine.
             sandbox: TraderaSandbox::builder().items(0).orders(0),
             knobs: Knobs::default(),
+            rate_limiter: None,
             daily_budget: HARNESS_DAILY_BUDGET,
         }
     }
@@ -74,6 +77,14 @@ impl TraderaHarnessBuilder {
     /// The sandbox's knobs (default [`Knobs::default`]).
     pub fn knobs(mut self, knobs: Knobs) -> Self {
         self.knobs = knobs;
+        self
+    }
+
+    /// The adapter's rate limiter (default: the adapter's own, from its documented limits).
+    /// Benchmarks give one with the marketplace's limits over a shortened window, matching a
+    /// sandbox on a faster clock.
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limiter = Some(limiter);
         self
     }
 
@@ -103,9 +114,12 @@ impl TraderaHarnessBuilder {
                 Some(creds.hard_expiration_time),
             )
             .connection_name("Sandbox")
-            .daily_budget(self.daily_budget)
-            .build()
-            .map_err(std::io::Error::other)?;
+            .daily_budget(self.daily_budget);
+        let config = match self.rate_limiter {
+            Some(limiter) => config.rate_limiter(limiter),
+            None => config,
+        };
+        let config = config.build().map_err(std::io::Error::other)?;
         let adapter = TraderaChannel::new(config).map_err(std::io::Error::other)?;
         Ok(TraderaHarness {
             sandbox,

@@ -1,0 +1,131 @@
+//! Reverb's response bodies read exactly as the adapter reads them, without a network: the
+//! functions [`ReverbChannel`](crate::ReverbChannel) calls on the bytes Reverb sent. Benchmarks,
+//! fuzzers and hostile-input tests call them to exercise the real decoding path.
+//!
+//! A body that is not a page at all (not JSON, the wrong shape) is an error for the whole page;
+//! an order that cannot be read becomes a [`RejectedOrder`] naming why, and the other orders of
+//! the page are still read.
+
+use chrono::{DateTime, Utc};
+use marketsync_core::{
+    ChannelError, ChannelKind, ChannelListing, Currency, ErrorKind, Order, RejectedOrder,
+};
+use serde::de::DeserializeOwned;
+
+use crate::{convert, wire};
+
+/// One page of `GET /api/my/orders/selling/all`, read.
+#[derive(Debug, Default)]
+pub struct DecodedOrders {
+    /// The orders read.
+    pub orders: Vec<Order>,
+    /// The orders that could not be read, each with why.
+    pub rejected: Vec<RejectedOrder>,
+    /// `_links.next.href` as sent (not yet resolved against the base URL).
+    pub next_link: Option<String>,
+    /// The highest `updated_at` (else `created_at`) of the page's orders, read or not.
+    pub latest_change: Option<DateTime<Utc>>,
+}
+
+/// One page of `GET /api/my/listings`, read.
+#[derive(Debug, Default)]
+pub struct DecodedListings {
+    /// The listings read, ended ones included.
+    pub listings: Vec<ChannelListing>,
+    /// `_links.next.href` as sent (not yet resolved against the base URL).
+    pub next_link: Option<String>,
+}
+
+/// Tags an error with the channel and the operation, unless it names them already.
+fn tag(e: ChannelError, operation: &'static str) -> ChannelError {
+    let e = if e.channel().is_none() {
+        e.with_channel(ChannelKind::Reverb)
+    } else {
+        e
+    };
+    if e.operation().is_none() {
+        e.with_operation(operation)
+    } else {
+        e
+    }
+}
+
+/// A whole response body as JSON of the expected shape (the message the HTTP client gives).
+fn page<T: DeserializeOwned>(body: &[u8], operation: &'static str) -> Result<T, ChannelError> {
+    serde_json::from_slice(body).map_err(|e| {
+        tag(
+            ChannelError::new(
+                ErrorKind::Channel,
+                format!("the channel's response could not be read: {e}"),
+            ),
+            operation,
+        )
+    })
+}
+
+/// An orders page, with `USD` for orders that carry no currency (see [`orders_page_with`]).
+pub fn orders_page(body: &[u8]) -> Result<DecodedOrders, ChannelError> {
+    orders_page_with(body, Currency::USD)
+}
+
+/// An orders page: each order of `orders` read on its own (`default_currency` for an order
+/// that carries none), `_links.next.href`, and the page's latest change time.
+pub fn orders_page_with(
+    body: &[u8],
+    default_currency: Currency,
+) -> Result<DecodedOrders, ChannelError> {
+    let op = "fetch_orders";
+    let page: wire::OrdersPage = page(body, op)?;
+    let mut out = DecodedOrders {
+        next_link: page.links.next.map(|l| l.href),
+        ..DecodedOrders::default()
+    };
+    for value in page.orders {
+        out.latest_change = out.latest_change.max(crate::changed_at(&value));
+        let id = crate::order_number(&value);
+        let read = serde_json::from_value::<wire::Order>(value)
+            .map_err(|e| {
+                ChannelError::new(
+                    ErrorKind::Channel,
+                    format!("a Reverb order could not be read: {e}"),
+                )
+            })
+            .and_then(|o| convert::to_order(&o, default_currency));
+        match read {
+            Ok(o) => out.orders.push(o),
+            Err(e) => out.rejected.push(RejectedOrder {
+                channel_order_id: id,
+                error: tag(e, op),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// A listings page: every listing (an unreadable listing fails the page, as the adapter's
+/// `list_listings` does) and `_links.next.href`.
+pub fn listings_page(body: &[u8]) -> Result<DecodedListings, ChannelError> {
+    let op = "list_listings";
+    let page: wire::ListingsPage = page(body, op)?;
+    let listings = page
+        .listings
+        .iter()
+        .map(|l| convert::to_listing(l).map_err(|e| tag(e, op)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(DecodedListings {
+        listings,
+        next_link: page.links.next.map(|l| l.href),
+    })
+}
+
+/// The paging link of any Reverb page (`_links.next.href`), as sent, read as the adapter reads
+/// it; `None` when the body is not such a page or has no next link.
+pub fn next_link(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Paged {
+        #[serde(rename = "_links", default)]
+        links: wire::Links,
+    }
+    let paged: Paged = serde_json::from_slice(body).ok()?;
+    paged.links.next.map(|l| l.href)
+}

@@ -1,0 +1,323 @@
+//! Hostile responses served by wiremock to the real adapter through the `Channel` API: wrong
+//! types, unknown values, negative quantities, malformed dates, huge answers, deeply nested JSON
+//! and truncated bodies. Each unreadable order is a typed rejection naming why, the other orders
+//! are read, nothing panics; through the engine, an answer that cannot be read stores no cursor,
+//! and once it can, the good orders import and the bad one is recorded as not imported with its
+//! reason.
+#![recursion_limit = "256"]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use marketsync_core::lifecycle::Event;
+use marketsync_core::{
+    Actor, AuthorizationCallback, AuthorizationRequest, Channel, ChannelError, ChannelKind,
+    ChannelOrderId, CredentialKey, Currency, Engine, ErrorKind, Feature, IntegrationSettings,
+    InventoryItem, Label, ListingQuery, MemoryCatalog, MemoryNotifier, MemoryStore, Money,
+    NotImportedReason, OrderPage, OrderQuery, Sku, Store,
+};
+use marketsync_tradera::TraderaChannel;
+use serde_json::{Value, json};
+use wiremock::matchers::body_json;
+use wiremock::{MockServer, ResponseTemplate};
+
+fn query() -> OrderQuery {
+    OrderQuery {
+        cursor: None,
+        created_since: None,
+        states: Vec::new(),
+        default_currency: Currency::SEK,
+        page: None,
+        page_size: None,
+    }
+}
+
+fn good(id: i64) -> Value {
+    order(id, &["LP-ABBA-01"], true, "2026-03-04T10:30:00")
+}
+
+/// Serves `body` (raw bytes) as the orders answer and fetches it.
+async fn fetch_raw(body: Vec<u8>) -> Result<OrderPage, ChannelError> {
+    let server = MockServer::start().await;
+    user("GET", "/v4/orders")
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&server)
+        .await;
+    channel(&server).fetch_orders(&query()).await
+}
+
+async fn fetch(orders: Vec<Value>) -> OrderPage {
+    fetch_raw(Value::Array(orders).to_string().into_bytes())
+        .await
+        .unwrap()
+}
+
+fn rejection<'a>(page: &'a OrderPage, id: &str) -> &'a ChannelError {
+    &page
+        .rejected
+        .iter()
+        .find(|r| r.channel_order_id.as_ref().map(|o| o.as_str()) == Some(id))
+        .unwrap_or_else(|| panic!("order {id} is not rejected: {:?}", page.rejected))
+        .error
+}
+
+#[tokio::test]
+async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
+    let mut negative = good(41_000_002);
+    negative["items"][0]["quantity"] = json!(-2);
+    let mut date = good(41_000_003);
+    date["createdDate"] = json!("den fjärde mars");
+    let mut wrong_type = good(41_000_004);
+    wrong_type["items"][0]["unitPrice"] = json!("149 kr");
+    let mut fraction = good(41_000_005);
+    fraction["shippingCost"] = json!(59.5);
+    let mut unknown = good(41_000_006);
+    unknown["items"][0]["type"] = json!(999);
+    unknown["shippingType"] = json!("Teleportation");
+    let page = fetch(vec![
+        good(41_000_001),
+        negative,
+        date,
+        wrong_type,
+        fraction,
+        unknown,
+        json!({"orderId": [1]}),
+        json!(null),
+        good(41_000_007),
+    ])
+    .await;
+
+    let read: Vec<&str> = page
+        .orders
+        .iter()
+        .map(|o| o.channel_order_id.as_str())
+        .collect();
+    assert_eq!(
+        read,
+        ["41000001", "41000006", "41000007"],
+        "{:?}",
+        page.rejected
+    );
+    assert_eq!(
+        page.orders[1].shipping_method.as_deref(),
+        Some("Teleportation"),
+        "an unknown shipping type is kept as Tradera's text"
+    );
+    assert_eq!(page.rejected.len(), 6, "{:?}", page.rejected);
+    for r in &page.rejected {
+        assert_eq!(r.error.kind(), ErrorKind::Channel, "{r:?}");
+        assert_eq!(r.error.channel(), Some(ChannelKind::Tradera));
+        assert_eq!(r.error.operation(), Some("fetch_orders"));
+    }
+    assert!(rejection(&page, "41000002").message().contains("-2"));
+    let date = rejection(&page, "41000003").message();
+    assert!(date.contains("created"), "{date}");
+    assert!(rejection(&page, "41000004").message().contains("149 kr"));
+    assert!(rejection(&page, "41000005").message().contains("59.5"));
+    assert_eq!(
+        page.rejected
+            .iter()
+            .filter(|r| r.channel_order_id.is_none())
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_huge_answer_is_read_whole() {
+    let n = 50_000;
+    let orders: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "orderId": 50_000_000 + i, "createdDate": "2026-03-04T10:15:00",
+                "lastUpdatedDate": "2026-03-04T10:30:00",
+                "items": [{"itemId": i, "ownReferences": ["A"], "quantity": 1, "title": "T", "unitPrice": 10}],
+                "subTotal": 10
+            })
+        })
+        .collect();
+    let page = fetch(orders).await;
+    assert_eq!(page.orders.len(), n as usize, "{:?}", page.rejected.first());
+    assert!(page.rejected.is_empty());
+}
+
+#[tokio::test]
+async fn deeply_nested_truncated_or_misshapen_bodies_are_typed_errors() {
+    let depth = 100_000;
+    let full = Value::Array(vec![good(1), good(2)]).to_string();
+    let mut bodies: Vec<Vec<u8>> = vec![
+        "[".repeat(depth).into_bytes(),
+        format!("[{}", "{\"a\":".repeat(depth)).into_bytes(),
+        br#"{"orders": []}"#.to_vec(),
+        b"\"just a string\"".to_vec(),
+        b"<html>502</html>".to_vec(),
+    ];
+    for cut in [0, 1, full.len() / 2, full.len() - 1] {
+        bodies.push(full.as_bytes()[..cut].to_vec());
+    }
+    for body in bodies {
+        let e = fetch_raw(body.clone()).await.unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ErrorKind::Channel,
+            "{}",
+            String::from_utf8_lossy(&body[..body.len().min(60)])
+        );
+        assert_eq!(e.channel(), Some(ChannelKind::Tradera));
+        assert_eq!(e.operation(), Some("fetch_orders"));
+        assert_eq!(e.http_status(), Some(200));
+    }
+}
+
+#[tokio::test]
+async fn hostile_items_are_clamped_or_a_typed_error() {
+    let server = MockServer::start().await;
+    let mut negative = item(700_100_200, 4, &["LP-1"], 149, -3, "2026-06-01T12:00:00");
+    negative["statusId"] = json!(424_242);
+    user("GET", "/v4/listings/seller-items")
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([negative])))
+        .mount(&server)
+        .await;
+    let ch = channel(&server);
+    let q = ListingQuery {
+        include_ended: true,
+        ..ListingQuery::default()
+    };
+    let out = ch.list_listings(&q).await.unwrap();
+    assert_eq!(out.listings.len(), 1);
+    assert_eq!(
+        out.listings[0].quantity,
+        Some(0),
+        "a negative stock is none"
+    );
+    assert!(out.listings[0].raw_state.contains("424242"));
+
+    let server = MockServer::start().await;
+    user("GET", "/v4/listings/seller-items")
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(b"[{\"id\": 1,".to_vec(), "application/json"),
+        )
+        .mount(&server)
+        .await;
+    let e = channel(&server).list_listings(&q).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Channel);
+    assert_eq!(e.operation(), Some("list_listings"));
+}
+
+#[tokio::test]
+async fn through_the_engine_an_unreadable_answer_keeps_the_cursor_and_a_bad_order_is_recorded() {
+    let server = MockServer::start().await;
+    let clock = clock();
+    let store = Arc::new(MemoryStore::new());
+    let catalog = Arc::new(MemoryCatalog::new());
+    catalog.upsert(InventoryItem {
+        sku: Sku::new("LP-ABBA-01").unwrap(),
+        title: "LP".into(),
+        price: Money::parse("149", "SEK").unwrap(),
+        quantity: 3,
+        labels: Default::default(),
+    });
+    let engine = Engine::new(
+        store.clone(),
+        catalog,
+        Arc::new(MemoryNotifier::new()),
+        clock.clone(),
+    )
+    .with_credential_key(CredentialKey::new("k", [7; 32]));
+    let channel =
+        TraderaChannel::new(app_builder(&server).clock(clock.clone()).build().unwrap()).unwrap();
+    let id = engine
+        .create_integration(
+            "Tradera",
+            Arc::new(channel),
+            IntegrationSettings::new(ChannelKind::Tradera, Currency::SEK),
+            Actor::System,
+        )
+        .await
+        .unwrap();
+    let start = engine
+        .begin_authorization(id, &AuthorizationRequest::default())
+        .await
+        .unwrap();
+    let skey = secrecy::ExposeSecret::expose_secret(&start.pending.secret).to_owned();
+    app("POST", "/v4/auth/token")
+        .and(body_json(json!({"userId": USER_ID, "secretKey": skey})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"authToken": TOKEN, "hardExpirationTime": "2026-04-04T09:00:00Z"}),
+        ))
+        .mount(&server)
+        .await;
+    user("GET", "/v4/users/me")
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": USER_ID, "alias": "acme", "currencyCode": "SEK"})),
+        )
+        .mount(&server)
+        .await;
+    engine
+        .complete_authorization(
+            id,
+            &start.pending,
+            &AuthorizationCallback::from_params([("userId", USER_ID.to_string())]),
+            Actor::System,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    for event in [
+        Event::SetLabel {
+            label: Some(Label::new("tradera").unwrap()),
+            support_override: None,
+        },
+        Event::Activate,
+        Event::SetFeature {
+            feature: Feature::Orders,
+            on: true,
+            support_override: None,
+        },
+    ] {
+        engine.apply(id, Actor::System, event).await.unwrap();
+    }
+
+    // Cut off: nothing is recorded, no cursor.
+    let mut bad = good(42_000_002);
+    bad["items"][0]["quantity"] = json!(-1);
+    let answer = Value::Array(vec![good(42_000_001), bad, good(42_000_003)]).to_string();
+    let cut = user("GET", "/v4/orders")
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            answer.as_bytes()[..answer.len() / 2].to_vec(),
+            "application/json",
+        ))
+        .mount_as_scoped(&server)
+        .await;
+    let e = engine.import_orders(id).await.unwrap_err();
+    assert!(e.to_string().contains("could not be read"), "{e}");
+    assert_eq!(store.cursor(id).await.unwrap(), None);
+    drop(cut);
+
+    // Whole: the good orders import, the bad one is recorded with why, the cursor is stored.
+    user("GET", "/v4/orders")
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(answer.into_bytes(), "application/json"),
+        )
+        .mount(&server)
+        .await;
+    let report = engine.import_orders(id).await.unwrap();
+    assert_eq!(
+        report.imported,
+        [
+            ChannelOrderId::new("42000001").unwrap(),
+            ChannelOrderId::new("42000003").unwrap()
+        ]
+    );
+    assert_eq!(report.not_imported.len(), 1);
+    let (bad_id, reason) = &report.not_imported[0];
+    assert_eq!(bad_id.as_str(), "42000002");
+    match reason {
+        NotImportedReason::Unreadable { message } => assert!(message.contains("-1"), "{message}"),
+        other => panic!("not an unreadable reason: {other:?}"),
+    }
+    assert!(store.cursor(id).await.unwrap().is_some());
+}
