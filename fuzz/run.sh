@@ -5,8 +5,8 @@
 #   fuzz/run.sh list                 # the targets
 #   fuzz/run.sh cmin <target>        # minimise a target's corpus in place
 #
-# Installs cargo-fuzz when it is missing. Uses a nightly toolchain when one is installed, else
-# the stable one with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs nightly-only flags; FUZZ_TOOLCHAIN=stable
+# Installs cargo-fuzz when it is missing, and a nightly toolchain when it is missing and can be
+# fetched; without one it uses the stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs nightly-only flags; FUZZ_TOOLCHAIN=stable
 # forces that). The address
 # sanitizer is used by default; set FUZZ_SANITIZER=none for a faster, uninstrumented-memory run.
 # The fuzzer starts from fuzz/seeds/<target>/ (realistic bodies, kept by name) and
@@ -23,6 +23,11 @@ fi
 # FUZZ_TOOLCHAIN=stable forces the stable toolchain (with RUSTC_BOOTSTRAP=1) even when a nightly
 # is installed.
 toolchain=()
+if [ "${FUZZ_TOOLCHAIN:-}" != "stable" ] && ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    # Install nightly when the machine can fetch it; where it cannot (an offline or pinned
+    # machine), the stable toolchain with RUSTC_BOOTSTRAP=1 below does the same work.
+    rustup toolchain install nightly --profile minimal >&2 || echo "no nightly: using stable with RUSTC_BOOTSTRAP=1" >&2
+fi
 if [ "${FUZZ_TOOLCHAIN:-}" != "stable" ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     toolchain=(+nightly)
 else
