@@ -53,6 +53,15 @@ pub struct Capabilities {
     /// The channel's orders always carry a currency; when false the integration's default
     /// currency is used.
     pub orders_carry_currency: bool,
+    /// A listing update reports, per listing, a listing the channel no longer has as
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound). The sync then needs no read-back of
+    /// the listings it sends to find broken links (the write finds them); it reads back only the
+    /// linked listings it leaves alone. Off, every sync reads back every linked listing first.
+    /// The price of on: a listing ended at the channel (not deleted) that is sent anyway is
+    /// reported as the channel answers the write (Reverb, for one, accepts it), and found ended
+    /// at the first sync that does not send it.
+    #[serde(default)]
+    pub listings_update_reports_missing: bool,
     /// Most listing updates one call can carry (0 = one per call).
     pub listings_update_max_batch: u32,
     /// Most listings one end/delist call can carry (0 = one per call).
@@ -81,6 +90,7 @@ impl Capabilities {
             fulfillment_required: false,
             login_authorization: false,
             orders_carry_currency: true,
+            listings_update_reports_missing: false,
             listings_update_max_batch: 100,
             listings_end_max_batch: 100,
             orders_page_max: 100,

@@ -258,6 +258,102 @@ async fn a_deleted_channel_product_becomes_a_broken_link_and_is_not_relinked() {
     );
 }
 
+async fn write_checked_world(n: usize) -> World {
+    let w = world_with(
+        ChannelKind::Reverb,
+        Capabilities {
+            listings_update_reports_missing: true,
+            listings_update_max_batch: 2,
+            ..reverb_caps()
+        },
+        &[Feature::Listings, Feature::Orders],
+    )
+    .await;
+    for i in 0..n {
+        w.catalog.upsert(item(&format!("S{i}"), "10.00", 3, true));
+        w.channel
+            .add_listing(channel_listing(&format!("L{i}"), &format!("S{i}")));
+    }
+    w.engine.link_listings(w.id).await.unwrap();
+    w
+}
+
+#[tokio::test]
+async fn where_the_write_reports_missing_listings_only_the_listings_not_sent_are_read_back() {
+    let w = write_checked_world(5).await;
+    let reads = w.channel.calls(Operation::ListListings);
+    let first = w.engine.sync_listings(w.id).await.unwrap();
+    assert_eq!(first.sent.len(), 5);
+    assert_eq!(
+        w.channel.calls(Operation::ListListings),
+        reads,
+        "every linked listing was sent: the writes checked them, nothing is read back"
+    );
+    assert_eq!(w.channel.calls(Operation::UpdateListings), 3, "2 + 2 + 1");
+
+    // S0 changes and is deleted at the channel: its write finds the broken link. S1 is deleted
+    // too but unchanged: the read-back finds it. S2 is ended at the channel while unchanged.
+    w.catalog.update(&sku("S0"), |i| i.quantity = 1);
+    w.channel.delete_listing_outside(&lid("L0"));
+    w.channel.delete_listing_outside(&lid("L1"));
+    let mut ended = channel_listing("L2", "S2");
+    ended.state = marketsync_core::ChannelListingState::Ended;
+    w.channel.add_listing(ended);
+    // S3 changes but was ended at the channel, which refuses the change: the refusal makes
+    // it read back, and it is found ended.
+    w.catalog.update(&sku("S3"), |i| i.quantity = 2);
+    let mut ended = channel_listing("L3", "S3");
+    ended.state = marketsync_core::ChannelListingState::Ended;
+    w.channel.add_listing(ended);
+    let r = w.engine.sync_listings(w.id).await.unwrap();
+    assert!(r.sent.is_empty());
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(r.broken, [sku("S0"), sku("S1")]);
+    assert_eq!(r.ended, [sku("S2"), sku("S3")]);
+    assert_eq!(r.unchanged, 1, "S4");
+    assert!(
+        w.channel.calls(Operation::ListListings) > reads,
+        "the listings not sent were read back"
+    );
+    let status = |ls: &[marketsync_core::Listing], s: &str| {
+        ls.iter().find(|l| l.sku == sku(s)).unwrap().status
+    };
+    let stored = w.store.listings(w.id).await.unwrap();
+    assert_eq!(status(&stored, "S0"), ListingStatus::BrokenLink);
+    assert_eq!(status(&stored, "S1"), ListingStatus::BrokenLink);
+    assert_eq!(status(&stored, "S2"), ListingStatus::Ended);
+    assert_eq!(status(&stored, "S3"), ListingStatus::Ended);
+    assert_eq!(status(&stored, "S4"), ListingStatus::Linked);
+
+    // Next run: only S4 is linked, unchanged, and still there.
+    let r = w.engine.sync_listings(w.id).await.unwrap();
+    assert_eq!((r.unchanged, r.broken.len(), r.ended.len()), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn without_write_checks_every_linked_listing_is_read_back_before_any_send() {
+    let w = linked_world(3, 100).await;
+    w.engine.sync_listings(w.id).await.unwrap();
+    // L0 changes but is gone: found by the read-back, so no update is sent for it.
+    w.catalog.update(&sku("S0"), |i| i.quantity = 1);
+    w.channel.delete_listing_outside(&lid("L0"));
+    let mut ended = channel_listing("L1", "S1");
+    ended.state = marketsync_core::ChannelListingState::Ended;
+    w.channel.add_listing(ended);
+    w.catalog.update(&sku("S1"), |i| i.quantity = 1);
+    let updates = w.channel.calls(Operation::UpdateListings);
+    let r = w.engine.sync_listings(w.id).await.unwrap();
+    assert_eq!(r.broken, [sku("S0")]);
+    assert_eq!(r.ended, [sku("S1")]);
+    assert_eq!(r.unchanged, 1);
+    assert!(r.failed.is_empty());
+    assert_eq!(
+        w.channel.calls(Operation::UpdateListings),
+        updates,
+        "nothing sent to a broken or ended listing"
+    );
+}
+
 #[tokio::test]
 async fn reconcile_plans_every_listing_then_confirm_ends_exactly_that_plan() {
     let w = world_with(
@@ -671,6 +767,11 @@ async fn imported_orders_are_acknowledged_only_after_they_are_recorded() {
     let r = w.engine.import_orders(w.id).await.unwrap();
     assert_eq!(r.already_imported, [oid("O1")]);
     assert!(w.channel.acknowledged().contains(&oid("O1")));
+    assert_eq!(
+        w.channel.stats().most_acknowledgements_at_once,
+        1,
+        "one at a time where the channel states no limit"
+    );
     assert!(
         w.engine
             .import_orders(w.id)
@@ -679,6 +780,84 @@ async fn imported_orders_are_acknowledged_only_after_they_are_recorded() {
             .already_imported
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn acknowledgements_go_several_at_once_where_the_channel_allows_and_each_failure_is_kept() {
+    let caps = Capabilities {
+        rate_limits: marketsync_core::RateLimits {
+            concurrent: Some(3),
+            ..Default::default()
+        },
+        ..ca_caps()
+    };
+    let w = world_with(ChannelKind::ChannelAdvisor, caps, &[Feature::Orders]).await;
+    let _ = w.channel.clone().with_page_size(3);
+    w.catalog.upsert(item("A", "1", 1, true));
+    map_shipping(&w, "Std").await;
+    let ids: Vec<String> = (0..10).map(|i| format!("O{i:02}")).collect();
+    for i in &ids {
+        w.channel.add_order(order(i, t0(), &["A"], "Std"));
+    }
+    // The 4th acknowledgement fails for a moment; the others still go.
+    w.channel
+        .fail_nth(Operation::AcknowledgeOrder, 4, ErrorKind::Transient);
+    let r = w.engine.import_orders(w.id).await.unwrap();
+    assert_eq!(
+        r.pages, 4,
+        "3 + 3 + 3 + 1, every page read while the last was recorded"
+    );
+    assert_eq!(r.imported.len(), 10);
+    assert_eq!(r.acknowledge_failed.len(), 1, "{:?}", r.acknowledge_failed);
+    let failed = r.acknowledge_failed[0].0.clone();
+    let acknowledged = w.channel.acknowledged();
+    assert_eq!(acknowledged.len(), 9);
+    assert!(!acknowledged.contains(&failed));
+    assert_eq!(
+        w.channel.stats().most_acknowledgements_at_once,
+        3,
+        "as many at once as the channel allows, no more"
+    );
+    // Next run: the one left is seen again as already imported and acknowledged then.
+    let r = w.engine.import_orders(w.id).await.unwrap();
+    assert_eq!(r.already_imported, [failed]);
+    assert_eq!(w.channel.acknowledged().len(), 10);
+    assert!(r.imported.is_empty());
+}
+
+#[tokio::test]
+async fn an_auth_failure_while_acknowledging_several_at_once_breaks_the_connection() {
+    let caps = Capabilities {
+        rate_limits: marketsync_core::RateLimits {
+            concurrent: Some(5),
+            ..Default::default()
+        },
+        ..ca_caps()
+    };
+    let w = world_with(ChannelKind::ChannelAdvisor, caps, &[Feature::Orders]).await;
+    w.catalog.upsert(item("A", "1", 1, true));
+    map_shipping(&w, "Std").await;
+    for i in 0..8 {
+        w.channel
+            .add_order(order(&format!("O{i}"), t0(), &["A"], "Std"));
+    }
+    w.channel
+        .fail_nth(Operation::AcknowledgeOrder, 6, ErrorKind::Auth);
+    let err = w.engine.import_orders(w.id).await.unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Channel(e) if e.kind() == ErrorKind::Auth),
+        "{err}"
+    );
+    // Every order is recorded exactly once all the same.
+    let imported = w
+        .store
+        .ledger(w.id, LedgerFilter::All)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.imported.is_some())
+        .count();
+    assert_eq!(imported, 8);
 }
 
 #[tokio::test]

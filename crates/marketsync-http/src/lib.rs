@@ -10,7 +10,7 @@ pub mod retry;
 
 pub use classify::{ErrorResponse, ParseError, channel_message, classify};
 pub use client::{Auth, HttpClient, HttpClientBuilder, HttpResponse, RequestBuilder, USER_AGENT};
-pub use limit::{Limits, Permit, Quota, RateLimiter};
+pub use limit::{DEFAULT_GUARD_PERMILLE, Limits, Permit, Quota, RateLimiter};
 pub use oauth::{
     AuthorizationCodeStart, ClientAuth, DeviceAuthorization, DevicePoll, OAuthClient, OAuthConfig,
     TokenManager, TokenOptions, TokenSet, TokenStore, classify_token_error,

@@ -32,24 +32,23 @@ pub struct Quota {
 #[derive(Debug)]
 struct Window {
     quota: Quota,
+    /// The period plus the guard: how long a permit counts here.
+    span: Duration,
     given: VecDeque<Instant>,
 }
 
 impl Window {
-    fn new(quota: Quota) -> Self {
+    fn new(quota: Quota, guard_permille: u32) -> Self {
         Self {
             quota,
+            span: quota.period + quota.period * guard_permille / 1000,
             given: VecDeque::new(),
         }
     }
 
     /// How long until this quota allows one more request (zero: now).
     fn wait(&mut self, now: Instant) -> Duration {
-        while self
-            .given
-            .front()
-            .is_some_and(|t| *t + self.quota.period <= now)
-        {
+        while self.given.front().is_some_and(|t| *t + self.span <= now) {
             self.given.pop_front();
         }
         if self.given.len() < self.quota.count.get() as usize {
@@ -58,7 +57,7 @@ impl Window {
             // Full: the oldest permit leaves the window first.
             self.given
                 .front()
-                .map(|t| (*t + self.quota.period).saturating_duration_since(now))
+                .map(|t| (*t + self.span).saturating_duration_since(now))
                 .unwrap_or_default()
         }
     }
@@ -70,15 +69,21 @@ pub struct Limits {
     quotas: Vec<Quota>,
     concurrency: Option<usize>,
     max_wait: Duration,
+    guard_permille: u32,
 }
 
+/// The default guard at window edges, in thousandths of each quota's period: 1 %.
+pub const DEFAULT_GUARD_PERMILLE: u32 = 10;
+
 impl Default for Limits {
-    /// No quota, no concurrency cap, waits up to 30 s slept.
+    /// No quota, no concurrency cap, waits up to 30 s slept, a guard of
+    /// [`DEFAULT_GUARD_PERMILLE`].
     fn default() -> Self {
         Self {
             quotas: Vec::new(),
             concurrency: None,
             max_wait: Duration::from_secs(30),
+            guard_permille: DEFAULT_GUARD_PERMILLE,
         }
     }
 }
@@ -127,6 +132,24 @@ impl Limits {
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
         self
+    }
+
+    /// Holds each permit against its quota for `permille` thousandths of the period longer than
+    /// the period (default [`DEFAULT_GUARD_PERMILLE`], 1 %).
+    ///
+    /// The limiter dates a permit when it grants it; the marketplace dates the request when it
+    /// arrives, a little later. Running flat out, the permit freed at exactly `t + period` would
+    /// let a request leave that can arrive inside the marketplace's own window and be refused
+    /// (measured: 429s on ChannelAdvisor, and a spent day on Tradera). The guard absorbs that
+    /// latency jitter for the price of `permille`/1000 of the budget. 0 turns it off.
+    pub fn guard_permille(mut self, permille: u32) -> Self {
+        self.guard_permille = permille;
+        self
+    }
+
+    /// The guard at window edges, in thousandths of each period.
+    pub fn guard(&self) -> u32 {
+        self.guard_permille
     }
 
     /// The quotas, shortest period first.
@@ -221,7 +244,13 @@ impl RateLimiter {
             .or_insert_with(|| {
                 let limits = &self.shared.limits;
                 Arc::new(Account {
-                    windows: Mutex::new(limits.quotas.iter().copied().map(Window::new).collect()),
+                    windows: Mutex::new(
+                        limits
+                            .quotas
+                            .iter()
+                            .map(|q| Window::new(*q, limits.guard_permille))
+                            .collect(),
+                    ),
                     slots: limits.concurrency.map(|n| Arc::new(Semaphore::new(n))),
                 })
             })

@@ -10,7 +10,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 #[tokio::test(start_paused = true)]
 async fn quotas_follow_paused_time() {
-    let limiter = RateLimiter::new(Limits::default().per_second(2));
+    let limiter = RateLimiter::new(Limits::default().per_second(2).guard_permille(0));
     let started = tokio::time::Instant::now();
     let wall = Instant::now();
     for _ in 0..10 {
@@ -23,7 +23,7 @@ async fn quotas_follow_paused_time() {
 
 #[tokio::test(start_paused = true)]
 async fn try_acquire_says_how_long_until_the_next_permit() {
-    let limiter = RateLimiter::new(Limits::default().per_minute(3));
+    let limiter = RateLimiter::new(Limits::default().per_minute(3).guard_permille(0));
     for _ in 0..3 {
         limiter.try_acquire("acct").unwrap();
     }
@@ -33,6 +33,39 @@ async fn try_acquire_says_how_long_until_the_next_permit() {
     assert_eq!(limiter.try_acquire("acct"), Err(Duration::from_secs(40)));
     tokio::time::advance(Duration::from_secs(40)).await;
     assert_eq!(limiter.try_acquire("acct"), Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn permits_count_a_guard_longer_than_the_period_by_default() {
+    let limits = Limits::default().per_minute(2);
+    assert_eq!(limits.guard(), marketsync_http::DEFAULT_GUARD_PERMILLE);
+    let limiter = RateLimiter::new(limits);
+    limiter.try_acquire("acct").unwrap();
+    limiter.try_acquire("acct").unwrap();
+    // Full: free again 1 % after the minute (600 ms), not at the minute's edge.
+    assert_eq!(
+        limiter.try_acquire("acct"),
+        Err(Duration::from_millis(60_600))
+    );
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(
+        limiter.try_acquire("acct"),
+        Err(Duration::from_millis(600)),
+        "at the marketplace's own edge a request could still arrive inside its window"
+    );
+    tokio::time::advance(Duration::from_millis(600)).await;
+    assert_eq!(limiter.try_acquire("acct"), Ok(()));
+
+    // A chosen guard, and none.
+    let limiter = RateLimiter::new(Limits::default().per_second(1).guard_permille(250));
+    limiter.try_acquire("acct").unwrap();
+    assert_eq!(
+        limiter.try_acquire("acct"),
+        Err(Duration::from_millis(1_250))
+    );
+    let limiter = RateLimiter::new(Limits::default().per_second(1).guard_permille(0));
+    limiter.try_acquire("acct").unwrap();
+    assert_eq!(limiter.try_acquire("acct"), Err(Duration::from_secs(1)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -52,7 +85,7 @@ async fn limits_are_keyed_per_account_and_shared_by_clones() {
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_request_does_not_spend_the_daily_budget() {
-    let limiter = RateLimiter::new(Limits::default().per_second(1).per_day(3));
+    let limiter = RateLimiter::new(Limits::default().per_second(1).per_day(3).guard_permille(0));
     limiter.try_acquire("a").unwrap();
     // Refused by the per-second quota: the daily one is untouched.
     for _ in 0..5 {
@@ -111,10 +144,12 @@ async fn a_daily_quota_of_100_refuses_call_101_with_the_renewal_time() {
     assert_eq!(e.channel(), Some(ChannelKind::Tradera));
     assert_eq!(e.operation(), Some("fetch_orders"));
     assert_eq!(e.attempts(), 1);
-    // The budget renews when the first call of the 24 h window is a day old.
+    // The budget renews when the first call of the 24 h window is a day old, plus the default
+    // guard of 1 % (14 min 24 s).
     let wait = e.retry_after().unwrap();
+    let day = Duration::from_secs(24 * 3600);
     assert!(
-        wait > Duration::from_secs(24 * 3600 - 60) && wait <= Duration::from_secs(24 * 3600),
+        wait > day + day / 100 - Duration::from_secs(60) && wait <= day + day / 100,
         "{wait:?}"
     );
     // The server saw exactly 100 requests (checked by `expect(100)` on drop, and here).

@@ -1,5 +1,6 @@
 //! [`SqliteStore`]: the [`Store`] on SQLite.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -348,6 +349,41 @@ async fn ledger_row(
     text.map(|t| from_json("ledger entry", &t)).transpose()
 }
 
+/// The ledger rows of a batch's orders, read with a few `IN (…)` queries instead of one query
+/// an order.
+async fn ledger_rows(
+    conn: &mut SqliteConnection,
+    id: &str,
+    writes: &[marketsync_core::engine::store::LedgerWrite],
+    operation: &str,
+) -> Result<HashMap<String, LedgerEntry>, StoreError> {
+    // Well under SQLite's limit of host parameters in one statement.
+    const IDS_PER_QUERY: usize = 400;
+    let mut rows = HashMap::new();
+    let ids: BTreeSet<&str> = writes.iter().map(|w| w.channel_order_id.as_str()).collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+            "SELECT channel_order_id, entry FROM ledger WHERE integration_id = ",
+        );
+        query.push_bind(id).push(" AND channel_order_id IN (");
+        let mut list = query.separated(", ");
+        for order in chunk {
+            list.push_bind(*order);
+        }
+        list.push_unseparated(")");
+        for (order, text) in query
+            .build_query_as::<(String, String)>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| backend(operation, e))?
+        {
+            rows.insert(order, from_json("ledger entry", &text)?);
+        }
+    }
+    Ok(rows)
+}
+
 async fn outbox_row(
     conn: &mut SqliteConnection,
     key: &IdempotencyKey,
@@ -571,6 +607,29 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn put_listings(&self, listings: &[Listing]) -> Result<(), StoreError> {
+        const OP: &str = "put_listings";
+        if listings.is_empty() {
+            return Ok(());
+        }
+        // One transaction (one fsync) for the whole batch.
+        let mut tx = self.begin(OP).await?;
+        for listing in listings {
+            let id = key_of(listing.integration_id);
+            sqlx::query(
+                "INSERT INTO listings (integration_id, sku, listing) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (integration_id, sku) DO UPDATE SET listing = excluded.listing",
+            )
+            .bind(&id)
+            .bind(listing.sku.as_str())
+            .bind(to_json("listing", listing)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_failed(OP, &id, e))?;
+        }
+        tx.commit().await.map_err(|e| backend(OP, e))
+    }
+
     async fn remove_listing(&self, id: IntegrationId, sku: &Sku) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM listings WHERE integration_id = ?1 AND sku = ?2")
             .bind(key_of(id))
@@ -605,9 +664,10 @@ impl Store for SqliteStore {
         // batch is `AlreadyImported` for every later one. Any error drops the transaction, which
         // rolls everything back, the cursor included.
         let mut tx = self.begin(OP).await?;
+        let mut rows = ledger_rows(&mut tx, &key, &batch.writes, OP).await?;
         let mut results = Vec::with_capacity(batch.writes.len());
         for write in &batch.writes {
-            let existing = ledger_row(&mut tx, &key, &write.channel_order_id, OP).await?;
+            let existing = rows.remove(write.channel_order_id.as_str());
             let (entry, outcome) = apply_write(id, existing, write, batch.seen_at);
             sqlx::query(
                 "INSERT INTO ledger (integration_id, channel_order_id, outcome, entry) \
@@ -638,6 +698,8 @@ impl Store for SqliteStore {
                 channel_order_id: write.channel_order_id.clone(),
                 outcome,
             });
+            // The same order twice in one batch sees its own first write.
+            rows.insert(write.channel_order_id.as_str().to_owned(), entry);
         }
         if let Some(cursor) = &batch.cursor {
             sqlx::query(

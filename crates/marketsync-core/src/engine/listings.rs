@@ -1,7 +1,7 @@
 //! Listing operations: link, sync (with broken-link detection), publish, reconcile, unlink,
 //! relink.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -126,6 +126,28 @@ pub enum ReconcileOutcome {
     Done(ReconcileReport),
 }
 
+/// Why a linked listing is read back after the sends, reported once the read-back has shown it
+/// still exists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Deferred {
+    Unchanged,
+    MissingFromCatalog,
+    NotOnLabel,
+    /// Sent and refused: already reported as failed.
+    Refused,
+}
+
+impl Deferred {
+    fn report(self, report: &mut SyncReport, l: &Listing) {
+        match self {
+            Deferred::Unchanged => report.unchanged += 1,
+            Deferred::MissingFromCatalog => report.missing_from_catalog.push(l.sku.clone()),
+            Deferred::NotOnLabel => report.not_on_label.push(l.sku.clone()),
+            Deferred::Refused => {}
+        }
+    }
+}
+
 impl Engine {
     async fn labelled_items(&self, label: &Label) -> Result<Vec<InventoryItem>, EngineError> {
         let mut items = Vec::new();
@@ -184,11 +206,12 @@ impl Engine {
         let (rec, channel, caps) = self.gate(id, Feature::Listings).await?;
         Self::require(&caps, channel.as_ref(), Operation::ListListings)?;
         let label = rec.lifecycle.label().cloned().ok_or(EngineError::NoLabel)?;
-        let items: BTreeMap<Sku, InventoryItem> = self
+        // Only which SKUs carry the label matters here, not the items themselves.
+        let items: BTreeSet<Sku> = self
             .labelled_items(&label)
             .await?
             .into_iter()
-            .map(|i| (i.sku.clone(), i))
+            .map(|i| i.sku)
             .collect();
         let mappings = self.store.mappings(id).await?;
         let mut links: BTreeMap<Sku, Listing> = self
@@ -198,61 +221,75 @@ impl Engine {
             .into_iter()
             .map(|l| (l.sku.clone(), l))
             .collect();
-        let listings = self
-            .all_channel_listings(id, channel.as_ref(), Vec::new(), false)
-            .await?;
         let mut report = LinkReport::default();
         let mut matched: BTreeSet<Sku> = BTreeSet::new();
         let now = self.now();
-        for cl in listings {
-            let Some(channel_sku) = &cl.sku else {
-                report.channel_listings_without_item.push((cl.id, None));
-                continue;
+        // The channel's listings page by page; each page's new links stored in one batch.
+        let mut query = ListingQuery {
+            skus: Vec::new(),
+            include_ended: false,
+            page: None,
+            page_size: None,
+        };
+        loop {
+            let page = match channel.list_listings(&query).await {
+                Ok(p) => p,
+                Err(e) => return Err(self.channel_failed(id, e).await),
             };
-            let sku = Self::inventory_sku(&mappings, channel_sku);
-            if !items.contains_key(&sku) {
-                report
-                    .channel_listings_without_item
-                    .push((cl.id, Some(sku)));
-                continue;
-            }
-            matched.insert(sku.clone());
-            match links.get(&sku) {
-                Some(l) if l.status == ListingStatus::BrokenLink => {
-                    if !report.broken_not_relinked.contains(&sku) {
-                        report.broken_not_relinked.push(sku);
+            let mut new_links = Vec::new();
+            for cl in page.listings {
+                let Some(channel_sku) = &cl.sku else {
+                    report.channel_listings_without_item.push((cl.id, None));
+                    continue;
+                };
+                let sku = Self::inventory_sku(&mappings, channel_sku);
+                if !items.contains(&sku) {
+                    report
+                        .channel_listings_without_item
+                        .push((cl.id, Some(sku)));
+                    continue;
+                }
+                matched.insert(sku.clone());
+                match links.get(&sku) {
+                    Some(l) if l.status == ListingStatus::BrokenLink => {
+                        if !report.broken_not_relinked.contains(&sku) {
+                            report.broken_not_relinked.push(sku);
+                        }
+                    }
+                    Some(l)
+                        if l.status != ListingStatus::Unlinked
+                            && l.channel_listing_id.as_ref() == Some(&cl.id) =>
+                    {
+                        report.already_linked += 1;
+                    }
+                    // Linked to another listing, before or earlier in this run.
+                    Some(l) if l.status != ListingStatus::Unlinked => {
+                        report.duplicates.push((sku, cl.id));
+                    }
+                    _ => {
+                        let l = Listing {
+                            integration_id: id,
+                            sku: sku.clone(),
+                            channel_listing_id: Some(cl.id.clone()),
+                            channel_sku: Some(channel_sku.clone()),
+                            status: ListingStatus::Linked,
+                            last_sent: None,
+                            updated_at: now,
+                        };
+                        new_links.push(l.clone());
+                        links.insert(sku.clone(), l);
+                        report.linked.push((sku, cl.id));
                     }
                 }
-                Some(l)
-                    if l.status != ListingStatus::Unlinked
-                        && l.channel_listing_id.as_ref() == Some(&cl.id) =>
-                {
-                    report.already_linked += 1;
-                }
-                Some(l) if l.status != ListingStatus::Unlinked => {
-                    report.duplicates.push((sku, cl.id));
-                }
-                _ if report.linked.iter().any(|(s, _)| s == &sku) => {
-                    report.duplicates.push((sku, cl.id));
-                }
-                _ => {
-                    let l = Listing {
-                        integration_id: id,
-                        sku: sku.clone(),
-                        channel_listing_id: Some(cl.id.clone()),
-                        channel_sku: Some(channel_sku.clone()),
-                        status: ListingStatus::Linked,
-                        last_sent: None,
-                        updated_at: now,
-                    };
-                    self.store.put_listing(&l).await?;
-                    links.insert(sku.clone(), l);
-                    report.linked.push((sku, cl.id));
-                }
+            }
+            self.store.put_listings(&new_links).await?;
+            match page.next_page {
+                Some(p) => query.page = Some(p),
+                None => break,
             }
         }
         report.items_without_listing = items
-            .keys()
+            .iter()
             .filter(|s| !matched.contains(*s))
             .filter(|s| {
                 links
@@ -264,9 +301,53 @@ impl Engine {
         Ok(report)
     }
 
+    /// What the channel still has of the given channel SKUs: each listing id it answered, and
+    /// whether that listing is ended. Read page by page; only the ids in `wanted` are kept, so
+    /// the memory is one small entry per linked listing, whatever the channel sends.
+    async fn channel_presence(
+        &self,
+        id: IntegrationId,
+        channel: &dyn Channel,
+        skus: Vec<Sku>,
+        wanted: &HashSet<&str>,
+    ) -> Result<HashMap<ChannelListingId, bool>, EngineError> {
+        let mut present = HashMap::new();
+        if skus.is_empty() {
+            return Ok(present);
+        }
+        let mut query = ListingQuery {
+            skus,
+            include_ended: true,
+            page: None,
+            page_size: None,
+        };
+        loop {
+            let page = match channel.list_listings(&query).await {
+                Ok(p) => p,
+                Err(e) => return Err(self.channel_failed(id, e).await),
+            };
+            for l in page.listings {
+                if wanted.contains(l.id.as_str()) {
+                    present.insert(l.id, l.state == ChannelListingState::Ended);
+                }
+            }
+            match page.next_page {
+                Some(p) => query.page = Some(p),
+                None => return Ok(present),
+            }
+        }
+    }
+
     /// Sends what changed since the last successful send for every linked listing, batched to
     /// the channel's maximum. A linked listing gone from the channel becomes a broken link; one
     /// listing's failure never stops the others.
+    ///
+    /// Broken links are found by reading the linked listings back from the channel. Where the
+    /// channel's update reports a missing listing per item
+    /// ([`Capabilities::listings_update_reports_missing`](crate::Capabilities)), the listings sent
+    /// are checked by the write itself and only the others are read back, after the sends.
+    /// Listings are taken a chunk at a time (catalog items, updates, stored outcomes), so memory
+    /// stays one small entry per linked listing.
     pub async fn sync_listings(&self, id: IntegrationId) -> Result<SyncReport, EngineError> {
         let (rec, channel, caps) = self.gate(id, Feature::Listings).await?;
         Self::require(&caps, channel.as_ref(), Operation::UpdateListings)?;
@@ -283,115 +364,229 @@ impl Engine {
             return Ok(report);
         }
         let now = self.now();
+        let write_checks = caps.listings_update_reports_missing;
+        let channel_sku = |l: &Listing| l.channel_sku.clone().unwrap_or_else(|| l.sku.clone());
+        let state = |present: &HashMap<ChannelListingId, bool>, l: &Listing| {
+            l.channel_listing_id
+                .as_ref()
+                .and_then(|c| present.get(c))
+                .copied()
+        };
 
-        // Broken links: what the channel still has of the linked listings.
-        let channel_skus: Vec<Sku> = linked
+        // Unless the writes find broken links themselves, read every linked listing back first.
+        let before: Option<HashMap<ChannelListingId, bool>> = if write_checks {
+            None
+        } else {
+            let skus: BTreeSet<Sku> = linked.iter().map(channel_sku).collect();
+            let wanted: HashSet<&str> = linked
+                .iter()
+                .filter_map(|l| l.channel_listing_id.as_ref().map(|c| c.as_str()))
+                .collect();
+            Some(
+                self.channel_presence(id, channel.as_ref(), skus.into_iter().collect(), &wanted)
+                    .await?,
+            )
+        };
+
+        // Linked listings not sent, to read back after the sends (`write_checks` only).
+        let mut deferred: Vec<(usize, Deferred)> = Vec::new();
+        // Listings the channel refused (not as missing): read back too, so one ended at the
+        // channel, which refuses changes, is found ended rather than failing every run.
+        let mut refused: Vec<Listing> = Vec::new();
+        let batch_size = caps.update_batch();
+        let chunk_size = CATALOG_PAGE.div_ceil(batch_size).max(1) * batch_size;
+        'chunks: for (chunk_no, chunk) in linked.chunks(chunk_size).enumerate() {
+            let skus: Vec<Sku> = chunk.iter().map(|l| l.sku.clone()).collect();
+            let items: HashMap<Sku, InventoryItem> = self
+                .catalog
+                .items_by_sku(&skus)
+                .await?
+                .into_iter()
+                .map(|i| (i.sku.clone(), i))
+                .collect();
+            drop(skus);
+
+            let mut gone: Vec<Listing> = Vec::new();
+            let mut pending: Vec<(Listing, ListingUpdate)> = Vec::new();
+            for (offset, l) in chunk.iter().enumerate() {
+                let index = chunk_no * chunk_size + offset;
+                if let Some(present) = &before {
+                    match state(present, l) {
+                        None => {
+                            report.broken.push(l.sku.clone());
+                            gone.push(Listing {
+                                status: ListingStatus::BrokenLink,
+                                updated_at: now,
+                                ..l.clone()
+                            });
+                            continue;
+                        }
+                        Some(true) => {
+                            report.ended.push(l.sku.clone());
+                            gone.push(Listing {
+                                status: ListingStatus::Ended,
+                                updated_at: now,
+                                ..l.clone()
+                            });
+                            continue;
+                        }
+                        Some(false) => {}
+                    }
+                }
+                let kind = match items.get(&l.sku) {
+                    None => Deferred::MissingFromCatalog,
+                    Some(item) if !item.has_label(&label) => Deferred::NotOnLabel,
+                    Some(item) => {
+                        let Some(listing_id) = l.channel_listing_id.clone() else {
+                            continue;
+                        };
+                        let update = ListingUpdate::from_item(listing_id, item);
+                        if l.last_sent == Some(update.fingerprint()) {
+                            Deferred::Unchanged
+                        } else {
+                            pending.push((l.clone(), update));
+                            continue;
+                        }
+                    }
+                };
+                if write_checks {
+                    deferred.push((index, kind));
+                } else {
+                    kind.report(&mut report, l);
+                }
+            }
+            drop(items);
+            self.store.put_listings(&gone).await?;
+
+            for batch in pending.chunks(batch_size) {
+                let go_on = self
+                    .send_batch(id, channel.as_ref(), batch, now, &mut report, &mut refused)
+                    .await?;
+                if !go_on {
+                    break 'chunks;
+                }
+            }
+        }
+
+        let mut check: Vec<(&Listing, Deferred)> =
+            deferred.into_iter().map(|(i, k)| (&linked[i], k)).collect();
+        if write_checks {
+            check.extend(refused.iter().map(|l| (l, Deferred::Refused)));
+        }
+        if check.is_empty() {
+            return Ok(report);
+        }
+        if report.stopped.is_some() {
+            // The budget is spent: the read-back waits for the next run.
+            for (l, kind) in check {
+                kind.report(&mut report, l);
+            }
+            return Ok(report);
+        }
+        let skus: BTreeSet<Sku> = check.iter().map(|(l, _)| channel_sku(l)).collect();
+        let wanted: HashSet<&str> = check
             .iter()
-            .map(|l| l.channel_sku.clone().unwrap_or_else(|| l.sku.clone()))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
+            .filter_map(|(l, _)| l.channel_listing_id.as_ref().map(|c| c.as_str()))
             .collect();
-        let present: BTreeMap<ChannelListingId, ChannelListing> = self
-            .all_channel_listings(id, channel.as_ref(), channel_skus, true)
-            .await?
-            .into_iter()
-            .map(|l| (l.id.clone(), l))
-            .collect();
-
-        let skus: Vec<Sku> = linked.iter().map(|l| l.sku.clone()).collect();
-        let mut items: BTreeMap<Sku, InventoryItem> = BTreeMap::new();
-        for chunk in skus.chunks(CATALOG_PAGE) {
-            for i in self.catalog.items_by_sku(chunk).await? {
-                items.insert(i.sku.clone(), i);
-            }
-        }
-
-        let mut pending: Vec<(Listing, ListingUpdate)> = Vec::new();
-        for mut l in linked {
-            let Some(listing_id) = l.channel_listing_id.clone() else {
-                continue;
-            };
-            match present.get(&listing_id) {
-                None => {
-                    l.status = ListingStatus::BrokenLink;
-                    l.updated_at = now;
-                    self.store.put_listing(&l).await?;
-                    report.broken.push(l.sku);
+        let present = self
+            .channel_presence(id, channel.as_ref(), skus.into_iter().collect(), &wanted)
+            .await?;
+        let mut gone = Vec::new();
+        for (l, kind) in check {
+            let status = match state(&present, l) {
+                None => ListingStatus::BrokenLink,
+                Some(true) => ListingStatus::Ended,
+                Some(false) => {
+                    kind.report(&mut report, l);
                     continue;
                 }
-                Some(cl) if cl.state == ChannelListingState::Ended => {
-                    l.status = ListingStatus::Ended;
-                    l.updated_at = now;
-                    self.store.put_listing(&l).await?;
-                    report.ended.push(l.sku);
-                    continue;
-                }
-                Some(_) => {}
-            }
-            let Some(item) = items.get(&l.sku) else {
-                report.missing_from_catalog.push(l.sku);
-                continue;
             };
-            if !item.has_label(&label) {
-                report.not_on_label.push(l.sku);
-                continue;
+            if kind == Deferred::Refused {
+                // Its refusal is explained by what the read-back found.
+                report.failed.retain(|f| f.sku != l.sku);
             }
-            let update = ListingUpdate::from_item(listing_id, item);
-            if l.last_sent == Some(update.fingerprint()) {
-                report.unchanged += 1;
-            } else {
-                pending.push((l, update));
+            match status {
+                ListingStatus::BrokenLink => report.broken.push(l.sku.clone()),
+                _ => report.ended.push(l.sku.clone()),
             }
+            gone.push(Listing {
+                status,
+                updated_at: now,
+                ..l.clone()
+            });
         }
+        self.store.put_listings(&gone).await?;
+        Ok(report)
+    }
 
-        let mut batches = pending.chunks(caps.update_batch());
-        for batch in batches.by_ref() {
-            // Until the channel answers, what it holds is unknown: an update it applied before
-            // failing (or before this process died) must not make a later change back to the
-            // last value look unchanged. Forget the last fingerprint first, so such a listing
-            // is sent again.
-            for (l, _) in batch.iter().filter(|(l, _)| l.last_sent.is_some()) {
-                let mut l = l.clone();
-                l.last_sent = None;
-                self.store.put_listing(&l).await?;
+    /// Sends one batch of updates and stores its outcomes. `Ok(false)` when the run must stop
+    /// (the rate budget is spent).
+    async fn send_batch(
+        &self,
+        id: IntegrationId,
+        channel: &dyn Channel,
+        batch: &[(Listing, ListingUpdate)],
+        now: DateTime<Utc>,
+        report: &mut SyncReport,
+        refused: &mut Vec<Listing>,
+    ) -> Result<bool, EngineError> {
+        // Until the channel answers, what it holds is unknown: an update it applied before
+        // failing (or before this process died) must not make a later change back to the last
+        // value look unchanged. Forget the last fingerprint first, so such a listing is sent
+        // again.
+        let forget: Vec<Listing> = batch
+            .iter()
+            .filter(|(l, _)| l.last_sent.is_some())
+            .map(|(l, _)| Listing {
+                last_sent: None,
+                ..l.clone()
+            })
+            .collect();
+        self.store.put_listings(&forget).await?;
+        let updates: Vec<ListingUpdate> = batch.iter().map(|(_, u)| u.clone()).collect();
+        let outcomes = match channel.update_listings(&updates).await {
+            Ok(o) => o,
+            Err(e) if e.kind() == ErrorKind::Auth => {
+                return Err(self.channel_failed(id, e).await);
             }
-            let updates: Vec<ListingUpdate> = batch.iter().map(|(_, u)| u.clone()).collect();
-            let outcomes = match channel.update_listings(&updates).await {
-                Ok(o) => o,
-                Err(e) if e.kind() == ErrorKind::Auth => {
-                    return Err(self.channel_failed(id, e).await);
+            Err(e) => {
+                for (l, _) in batch {
+                    report.failed.push(ListingFailure::new(l.sku.clone(), &e));
+                }
+                if e.kind() == ErrorKind::RateLimited {
+                    report.stopped = Some(e.to_string());
+                    return Ok(false);
+                }
+                return Ok(true);
+            }
+        };
+        let mut done = Vec::with_capacity(batch.len());
+        for ((l, u), outcome) in batch.iter().zip(outcomes) {
+            match outcome.result {
+                Ok(_) => {
+                    done.push(Listing {
+                        last_sent: Some(u.fingerprint()),
+                        updated_at: now,
+                        ..l.clone()
+                    });
+                    report.sent.push(l.sku.clone());
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    done.push(Listing {
+                        status: ListingStatus::BrokenLink,
+                        updated_at: now,
+                        ..l.clone()
+                    });
+                    report.broken.push(l.sku.clone());
                 }
                 Err(e) => {
-                    for (l, _) in batch {
-                        report.failed.push(ListingFailure::new(l.sku.clone(), &e));
-                    }
-                    if e.kind() == ErrorKind::RateLimited {
-                        report.stopped = Some(e.to_string());
-                        break;
-                    }
-                    continue;
-                }
-            };
-            for ((l, u), outcome) in batch.iter().zip(outcomes) {
-                let mut l = l.clone();
-                match outcome.result {
-                    Ok(_) => {
-                        l.last_sent = Some(u.fingerprint());
-                        l.updated_at = now;
-                        self.store.put_listing(&l).await?;
-                        report.sent.push(l.sku);
-                    }
-                    Err(e) if e.kind() == ErrorKind::NotFound => {
-                        l.status = ListingStatus::BrokenLink;
-                        l.updated_at = now;
-                        self.store.put_listing(&l).await?;
-                        report.broken.push(l.sku);
-                    }
-                    Err(e) => report.failed.push(ListingFailure::new(l.sku, &e)),
+                    report.failed.push(ListingFailure::new(l.sku.clone(), &e));
+                    refused.push(l.clone());
                 }
             }
         }
-        Ok(report)
+        self.store.put_listings(&done).await?;
+        Ok(true)
     }
 
     /// Creates channel listings for labelled items that have none (drafts unless `publish`).

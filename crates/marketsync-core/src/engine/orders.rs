@@ -2,12 +2,13 @@
 //! sends shipments, refunds and cancellations exactly once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::capability::{Capabilities, Operation};
-use crate::channel::{Channel, OrderQuery};
+use crate::channel::{Channel, OrderPage, OrderQuery};
 use crate::error::{ChannelError, ErrorKind};
 use crate::ids::{ChannelOrderId, IntegrationId, Sku};
 use crate::lifecycle::{Feature, Lifecycle};
@@ -19,10 +20,11 @@ use crate::order::{
 
 use super::notify::{MissingMapping, Notification};
 use super::settings::IntegrationSettings;
+use super::store::IntegrationRecord;
 use super::store::{
     Decision, ImportedOrder, LedgerEntry, LedgerFilter, LedgerWrite, NotImportedReason, OrderBatch,
-    OrderOutcome, OutboxAction, OutboxEntry, OutboxItem, OutboxState, OutboxUpdate, ResolvedLine,
-    SightingOutcome,
+    OrderOutcome, OutboxAction, OutboxEntry, OutboxItem, OutboxState, OutboxUpdate, RecordedOrder,
+    ResolvedLine, SightingOutcome,
 };
 use super::{Engine, EngineError};
 
@@ -293,8 +295,11 @@ impl Engine {
         // acknowledged (the run failed in between) is seen again next run as already imported
         // and acknowledged then.
         let mut to_acknowledge: Vec<ChannelOrderId> = Vec::new();
+        // The next page is fetched while this one is recorded (only its link is needed); a
+        // failure to record still stops the run before anything of the next page is used.
+        let mut fetched = channel.fetch_orders(&query).await;
         loop {
-            let page = match channel.fetch_orders(&query).await {
+            let page = match fetched {
                 Ok(p) => p,
                 Err(e) if e.kind() == ErrorKind::Auth => {
                     return Err(self.channel_failed(id, e).await);
@@ -307,50 +312,21 @@ impl Engine {
             };
             report.pages += 1;
             let now = self.now();
-            let orders: Vec<&Order> = page.orders.iter().collect();
-            let in_catalog = self.catalog_skus(&orders).await?;
-            let mut writes: Vec<LedgerWrite> = page
-                .orders
-                .iter()
-                .map(|o| LedgerWrite {
-                    channel_order_id: o.channel_order_id.clone(),
-                    order: Some(o.clone()),
-                    decision: evaluate_order(
-                        o,
-                        &rec.settings,
-                        &caps,
-                        &rec.lifecycle,
-                        &mappings,
-                        &in_catalog,
-                        now,
-                    ),
-                })
-                .collect();
-            for r in &page.rejected {
-                match &r.channel_order_id {
-                    Some(oid) => writes.push(LedgerWrite {
-                        channel_order_id: oid.clone(),
-                        order: None,
-                        decision: Decision::Skip {
-                            reason: NotImportedReason::Unreadable {
-                                message: r.error.to_string(),
-                            },
-                        },
-                    }),
-                    None => report.unreadable_without_id.push(r.error.to_string()),
+            let next_query = page.next_page.clone().map(|p| OrderQuery {
+                page: Some(p),
+                ..query.clone()
+            });
+            let fetch_next = async {
+                match &next_query {
+                    Some(q) => Some(channel.fetch_orders(q).await),
+                    None => None,
                 }
-            }
-            let recorded = self
-                .store
-                .record_orders(
-                    id,
-                    &OrderBatch {
-                        seen_at: now,
-                        writes: writes.clone(),
-                        cursor: page.cursor.clone(),
-                    },
-                )
-                .await?;
+            };
+            let (recorded, next) = tokio::join!(
+                self.record_page(id, &rec, &caps, &mappings, &page, now, &mut report),
+                fetch_next
+            );
+            let (recorded, writes) = recorded?;
             for (r, w) in recorded.iter().zip(&writes) {
                 let oid = r.channel_order_id.clone();
                 match &r.outcome {
@@ -392,15 +368,16 @@ impl Engine {
                     }
                 }
             }
-            match page.next_page {
-                Some(p) => query.page = Some(p),
-                None => break,
+            match (next, next_query) {
+                (Some(n), Some(q)) => {
+                    fetched = n;
+                    query = q;
+                }
+                _ => break,
             }
         }
-        for oid in &to_acknowledge {
-            self.acknowledge(id, channel.as_ref(), &caps, oid, &mut report)
-                .await?;
-        }
+        self.acknowledge_all(id, &channel, &caps, to_acknowledge, &mut report)
+            .await?;
 
         // 3. One notice per missing mapping that held new orders, with how many wait on it.
         if !newly_held.is_empty() {
@@ -416,6 +393,113 @@ impl Engine {
             }
         }
         Ok(report)
+    }
+
+    /// Decides every order of one page and records the decisions with the page's cursor in one
+    /// store batch. Returns what was recorded and the writes, in the same order.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_page(
+        &self,
+        id: IntegrationId,
+        rec: &IntegrationRecord,
+        caps: &Capabilities,
+        mappings: &MappingSet,
+        page: &OrderPage,
+        now: DateTime<Utc>,
+        report: &mut ImportReport,
+    ) -> Result<(Vec<RecordedOrder>, Vec<LedgerWrite>), EngineError> {
+        let orders: Vec<&Order> = page.orders.iter().collect();
+        let in_catalog = self.catalog_skus(&orders).await?;
+        let mut writes: Vec<LedgerWrite> = page
+            .orders
+            .iter()
+            .map(|o| LedgerWrite {
+                channel_order_id: o.channel_order_id.clone(),
+                order: Some(o.clone()),
+                decision: evaluate_order(
+                    o,
+                    &rec.settings,
+                    caps,
+                    &rec.lifecycle,
+                    mappings,
+                    &in_catalog,
+                    now,
+                ),
+            })
+            .collect();
+        for r in &page.rejected {
+            match &r.channel_order_id {
+                Some(oid) => writes.push(LedgerWrite {
+                    channel_order_id: oid.clone(),
+                    order: None,
+                    decision: Decision::Skip {
+                        reason: NotImportedReason::Unreadable {
+                            message: r.error.to_string(),
+                        },
+                    },
+                }),
+                None => report.unreadable_without_id.push(r.error.to_string()),
+            }
+        }
+        let batch = OrderBatch {
+            seen_at: now,
+            writes,
+            cursor: page.cursor.clone(),
+        };
+        let recorded = self.store.record_orders(id, &batch).await?;
+        Ok((recorded, batch.writes))
+    }
+
+    /// Acknowledges the orders, as many at once as the channel allows in flight (one by one when
+    /// it states no limit). One order's failure is reported and the others go on; an
+    /// authorization failure breaks the connection and stops them all.
+    async fn acknowledge_all(
+        &self,
+        id: IntegrationId,
+        channel: &Arc<dyn Channel>,
+        caps: &Capabilities,
+        orders: Vec<ChannelOrderId>,
+        report: &mut ImportReport,
+    ) -> Result<(), EngineError> {
+        if !caps.orders_acknowledge || orders.is_empty() {
+            return Ok(());
+        }
+        let at_once = caps.rate_limits.concurrent.unwrap_or(1).max(1) as usize;
+        if at_once == 1 {
+            for oid in &orders {
+                self.acknowledge(id, channel.as_ref(), caps, oid, report)
+                    .await?;
+            }
+            return Ok(());
+        }
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut queue = orders.into_iter();
+        loop {
+            while in_flight.len() < at_once {
+                let Some(oid) = queue.next() else { break };
+                let channel = Arc::clone(channel);
+                in_flight.spawn(async move {
+                    let result = channel.acknowledge_order(&oid).await;
+                    (oid, result)
+                });
+            }
+            let Some(done) = in_flight.join_next().await else {
+                return Ok(());
+            };
+            match done {
+                Ok((_, Ok(()))) => {}
+                Ok((_, Err(e))) if e.kind() == ErrorKind::Auth => {
+                    in_flight.abort_all();
+                    return Err(self.channel_failed(id, e).await);
+                }
+                Ok((oid, Err(e))) => report.acknowledge_failed.push((oid, e.to_string())),
+                // A panicking channel is a bug in the channel: surface it as such.
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                // Cancelled (the runtime is shutting down): the order is recorded and seen
+                // again next run as already imported, and acknowledged then.
+                Err(_) => {}
+            }
+        }
     }
 
     async fn acknowledge(

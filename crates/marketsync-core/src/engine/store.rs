@@ -528,6 +528,16 @@ pub trait Store: Send + Sync + Debug {
     /// Inserts or replaces the listing record for `(listing.integration_id, listing.sku)`.
     async fn put_listing(&self, listing: &Listing) -> Result<(), StoreError>;
 
+    /// Inserts or replaces several listing records, as [`Store::put_listing`] does for each.
+    /// Backends that can should write them in one transaction (the sync stores a batch's
+    /// outcomes with one call); when it fails, none or some of them may be written, each whole.
+    async fn put_listings(&self, listings: &[Listing]) -> Result<(), StoreError> {
+        for l in listings {
+            self.put_listing(l).await?;
+        }
+        Ok(())
+    }
+
     /// Removes the listing record of a SKU. Removing a missing one is not an error.
     async fn remove_listing(&self, id: IntegrationId, sku: &Sku) -> Result<(), StoreError>;
 

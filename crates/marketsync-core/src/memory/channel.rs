@@ -53,10 +53,15 @@ pub struct MemoryChannelStats {
     /// Shipments, refunds and cancellations received marked as resends (an earlier attempt
     /// may have been applied without its outcome being recorded).
     pub resends: u64,
+    /// The most acknowledgements that were in flight at once (each one yields to the runtime
+    /// once, so callers that overlap them are seen overlapping).
+    pub most_acknowledgements_at_once: u64,
 }
 
 #[derive(Debug)]
 struct State {
+    /// Acknowledgements in flight now.
+    acknowledging: u64,
     capabilities: Capabilities,
     account: AccountInfo,
     revoked: Option<String>,
@@ -101,6 +106,7 @@ impl MemoryChannel {
             kind,
             clock: Arc::new(SystemClock),
             state: Arc::new(Mutex::new(State {
+                acknowledging: 0,
                 capabilities: Capabilities::all(),
                 account: AccountInfo {
                     account_id: "memory-account".into(),
@@ -522,9 +528,10 @@ impl Channel for MemoryChannel {
                     op,
                     ChannelError::not_found(format!("no listing {}", u.listing_id)),
                 )),
+                // Ended but still there: refused, as Allegro and Tradera refuse it.
                 Some(l) if l.state == ChannelListingState::Ended => Err(self.err(
                     op,
-                    ChannelError::not_found(format!("listing {} has ended", u.listing_id)),
+                    ChannelError::invalid(format!("listing {} has ended", u.listing_id)),
                 )),
                 Some(l) => match (&l.price, &u.price) {
                     (Some(old), Some(new)) if old.currency() != new.currency() => Err(self.err(
@@ -719,7 +726,15 @@ impl Channel for MemoryChannel {
     async fn acknowledge_order(&self, order: &ChannelOrderId) -> Result<(), ChannelError> {
         let op = Operation::AcknowledgeOrder;
         let after = self.enter(op)?;
+        {
+            let mut s = self.lock();
+            s.acknowledging += 1;
+            s.stats.most_acknowledgements_at_once =
+                s.stats.most_acknowledgements_at_once.max(s.acknowledging);
+        }
+        tokio::task::yield_now().await;
         let mut s = self.lock();
+        s.acknowledging -= 1;
         self.check_order(op, &s, order)?;
         s.acknowledged.insert(order.clone());
         drop(s);

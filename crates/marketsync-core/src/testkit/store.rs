@@ -497,8 +497,36 @@ pub async fn listings_upsert_and_remove(store: &dyn Store) {
     );
     assert_eq!(
         ok(CHECK, "listings", store.listings(id_a()).await),
-        vec![b2_new, c3, lower],
+        vec![b2_new.clone(), c3.clone(), lower.clone()],
         "{CHECK}: remove_listing must remove exactly that SKU (case-sensitive) and nothing else"
+    );
+
+    // Several at once: new ones inserted, an existing one replaced, other integrations untouched.
+    add_integration(store, CHECK, id_b()).await;
+    let other = listing(id_b(), "B-2", ListingStatus::Linked, 5);
+    ok(CHECK, "put_listing (B)", store.put_listing(&other).await);
+    let mut c3_new = c3.clone();
+    c3_new.status = ListingStatus::Linked;
+    c3_new.last_sent = Some(Fingerprint(7));
+    let d4 = listing(id_a(), "D-4", ListingStatus::Linked, 6);
+    let a0 = listing(id_a(), "A-0", ListingStatus::Unlinked, 7);
+    ok(
+        CHECK,
+        "put_listings",
+        store
+            .put_listings(&[d4.clone(), c3_new.clone(), a0.clone()])
+            .await,
+    );
+    ok(CHECK, "put_listings (none)", store.put_listings(&[]).await);
+    assert_eq!(
+        ok(CHECK, "listings", store.listings(id_a()).await),
+        vec![a0, b2_new, c3_new, d4, lower],
+        "{CHECK}: put_listings must insert or replace each listing, as put_listing does"
+    );
+    assert_eq!(
+        ok(CHECK, "listings (B)", store.listings(id_b()).await),
+        vec![other],
+        "{CHECK}: put_listings must not touch another integration's listings"
     );
 }
 
