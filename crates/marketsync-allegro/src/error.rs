@@ -101,13 +101,12 @@ pub fn task_error(message: Option<&str>, errors: &[crate::wire::ApiError]) -> Ch
         (None, false) => texts.join("; "),
         (None, true) => "the task failed without a reason".to_owned(),
     };
-    let lower = channel_message.to_ascii_lowercase();
-    let not_found = lower.contains("does not exist")
-        || lower.contains("not found")
+    let not_found = says_offer_missing(&channel_message)
         || errors.iter().any(|e| {
-            e.code
-                .as_deref()
-                .is_some_and(|c| c.to_ascii_lowercase().contains("notfound"))
+            e.code.as_deref().is_some_and(|c| {
+                let c = c.replace('_', "").to_ascii_lowercase();
+                c == "offernotfoundexception" || c == "offernotfound"
+            })
         });
     let mut e = if not_found {
         ChannelError::not_found("Allegro has no such offer (ended and archived, or removed)")
@@ -123,6 +122,49 @@ pub fn task_error(message: Option<&str>, errors: &[crate::wire::ApiError]) -> Ch
         e = e.with_field(path);
     }
     e
+}
+
+/// Whether a task's text says that the offer itself does not exist: "offer", an optional id,
+/// then "does not exist" / "not found" ("The offer does not exist.", "Offer 7763155620 not
+/// found"). Anything else that was not found (a category, shipping rates, "the offer's
+/// product …") is not a missing offer, and an ended offer ("has ended", "cannot be modified")
+/// exists. Pure.
+pub fn says_offer_missing(text: &str) -> bool {
+    const MISSING: [&str; 7] = [
+        "does not exist",
+        "doesn't exist",
+        "no longer exists",
+        "not found",
+        "was not found",
+        "is not found",
+        "has not been found",
+    ];
+    let lower = text.to_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find("offer") {
+        rest = &rest[at + "offer".len()..];
+        let mut after = rest.trim_start();
+        if let Some(s) = after.strip_prefix("with id") {
+            after = s.trim_start();
+        }
+        // An optional id: `7763155620`, `"7763155620"`, `#7763155620`.
+        let id_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '"' | '\'' | '#' | '-')))
+            .unwrap_or(after.len());
+        let (token, tail) = after.split_at(id_len);
+        let candidates = if token.chars().any(|c| c.is_ascii_digit()) {
+            [after, tail.trim_start()]
+        } else {
+            [after, after]
+        };
+        if candidates
+            .iter()
+            .any(|c| MISSING.iter().any(|m| c.starts_with(m)))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// A copy of an error's kind, message and context (a source cannot be cloned).
@@ -230,6 +272,31 @@ mod tests {
     fn task_errors() {
         let e = task_error(Some("The offer does not exist."), &[]);
         assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = task_error(Some("Offer 7763155620 not found"), &[]);
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = task_error(
+            Some("Validation failed"),
+            &[crate::wire::ApiError {
+                code: Some("OfferNotFoundException".into()),
+                message: Some("Requested offer id which was not found".into()),
+                path: None,
+                user_message: None,
+            }],
+        );
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        // Something else not found, or an offer that has ended, is not a missing offer.
+        for text in [
+            "Shipping rates not found",
+            "The offer's product was not found",
+            "Offer 7763155620 has ended and cannot be modified",
+            "Category 257931 does not exist",
+        ] {
+            assert_eq!(
+                task_error(Some(text), &[]).kind(),
+                ErrorKind::Invalid,
+                "{text}"
+            );
+        }
         let e = task_error(
             Some("Validation failed"),
             &[crate::wire::ApiError {

@@ -156,6 +156,9 @@ impl AllegroChannel {
             fulfillment_required: false,
             login_authorization: true,
             orders_carry_currency: true,
+            // A task for an offer Allegro does not have fails with "The offer does not exist."
+            // (`OfferNotFoundException`): `NotFound` for that offer (see `error::task_error`).
+            listings_update_reports_missing: true,
             listings_update_max_batch: MAX_OFFERS_PER_COMMAND as u32,
             listings_end_max_batch: MAX_OFFERS_PER_COMMAND as u32,
             orders_page_max: MAX_ORDERS_PAGE,
@@ -221,6 +224,13 @@ impl AllegroChannel {
                 }
                 Err(e) => {
                     self.pending().remove(&digest);
+                    // A 404 to the command as a whole names no offer: not `NotFound` for each
+                    // (every link of the command would be marked broken), a `Channel` error.
+                    let e = if e.kind() == ErrorKind::NotFound {
+                        command_not_found(&e, g.kind)
+                    } else {
+                        e
+                    };
                     results.push(TaskResults::new());
                     let r = results.last_mut().expect("just pushed");
                     for o in &g.offers {
@@ -642,6 +652,25 @@ impl AllegroChannel {
             _ => Ok(()),
         }
     }
+}
+
+/// A 404 answered to a whole batch command, as the `Channel` error each of its offers gets.
+fn command_not_found(e: &ChannelError, kind: CommandKind) -> ChannelError {
+    let mut out = ChannelError::new(
+        ErrorKind::Channel,
+        format!(
+            "Allegro answered the {} command with not found: {}",
+            kind.as_str(),
+            e.message()
+        ),
+    );
+    if let Some(s) = e.http_status() {
+        out = out.with_http_status(s);
+    }
+    if let Some(m) = e.channel_message() {
+        out = out.with_channel_message(m);
+    }
+    out
 }
 
 /// A path segment, percent-encoded.

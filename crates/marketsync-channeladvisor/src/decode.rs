@@ -167,6 +167,11 @@ pub struct DecodedListings {
     pub listings: Vec<ChannelListing>,
     /// `@odata.nextLink` as sent.
     pub next_link: Option<String>,
+    /// How many products the page held (those left out of `listings` included): the server's
+    /// page size when there is a next link.
+    pub returned: usize,
+    /// `@odata.count` (the products the whole query matches), when `$count=true` was asked.
+    pub count: Option<u64>,
 }
 
 /// A products page, states judged by the integration's `label` (see the adapter's
@@ -180,6 +185,8 @@ pub fn listings_page(body: &[u8], label: Option<&str>) -> Result<DecodedListings
             .filter_map(|p| convert::to_listing(p, label))
             .collect(),
         next_link: page.next_link,
+        returned: page.value.len(),
+        count: page.count,
     })
 }
 

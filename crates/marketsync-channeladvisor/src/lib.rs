@@ -9,8 +9,8 @@ pub mod decode;
 pub mod error;
 mod wire;
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{TimeDelta, Utc};
@@ -50,6 +50,18 @@ fn with_status(e: ChannelError, response: &marketsync_http::HttpResponse) -> Cha
 /// never through this integration.
 pub const PUBLISH_UNSUPPORTED: &str = "ChannelAdvisor does not support publishing listings through this integration: the product must already exist in ChannelAdvisor and be linked by SKU (run link listings)";
 
+/// The fewest SKU requests (of up to 20 SKUs each) at which `list_listings` considers reading
+/// the whole catalogue instead, in server pages (about 100 products each), keeping the products
+/// asked for. The first such read asks `$count=true` and goes on only when the rest of the
+/// catalogue takes fewer requests than the SKU requests would; otherwise it starts over with the
+/// SKUs, so the first page is the most it wastes, and the catalogue's size is remembered so that
+/// a later call does not ask again.
+pub const CATALOGUE_MIN_CHUNKS: usize = 5;
+
+/// The largest catalogue `list_listings` reads whole: ChannelAdvisor documents that paging
+/// through more than 250,000 products times out.
+pub const CATALOGUE_MAX_PRODUCTS: u64 = 200_000;
+
 /// Listing updates per `update_listings` call: each can take two requests (quantity and price),
 /// so 50 fill one `$batch` of at most [`MAX_BATCH`] requests.
 pub const LISTINGS_PER_UPDATE: u32 = 50;
@@ -60,6 +72,9 @@ pub const LISTINGS_PER_UPDATE: u32 = 50;
 pub struct ChannelAdvisorChannel {
     config: Arc<ChannelAdvisorConfig>,
     client: CaClient,
+    /// Requests a read of the whole catalogue took when last seen, with and without ended
+    /// products (see [`CATALOGUE_MIN_CHUNKS`]); `u64::MAX` when it cannot be told.
+    catalogue_requests: Arc<Mutex<[Option<u64>; 2]>>,
 }
 
 impl ChannelAdvisorChannel {
@@ -69,6 +84,7 @@ impl ChannelAdvisorChannel {
         Ok(Self {
             config: Arc::new(config),
             client,
+            catalogue_requests: Arc::new(Mutex::new([None; 2])),
         })
     }
 
@@ -147,6 +163,9 @@ impl ChannelAdvisorChannel {
             fulfillment_required: false,
             login_authorization: config.kind == ChannelKind::ChannelAdvisor,
             orders_carry_currency: true,
+            // Each `$batch` part of a product that no longer exists answers 404, which
+            // `update_listings` gives that listing as `NotFound`.
+            listings_update_reports_missing: true,
             listings_update_max_batch: LISTINGS_PER_UPDATE,
             listings_end_max_batch: MAX_BATCH as u32,
             orders_page_max: 100,
@@ -206,6 +225,85 @@ impl ChannelAdvisorChannel {
                 ("$select", "ID,Sku,Title,TotalAvailableQuantity".to_owned()),
             ],
         )
+    }
+
+    /// The first page of the whole catalogue (the profile's products, on the label unless
+    /// ended ones are wanted), with its size: `$count=true`.
+    fn catalogue_url(&self, include_ended: bool) -> Result<String, ChannelError> {
+        self.client.url(
+            "Products",
+            &[
+                ("$filter", self.product_filter(None, include_ended)),
+                ("$expand", "Labels".to_owned()),
+                ("$select", "ID,Sku,Title,TotalAvailableQuantity".to_owned()),
+                ("$count", "true".to_owned()),
+            ],
+        )
+    }
+
+    fn catalogue_slot(&self) -> std::sync::MutexGuard<'_, [Option<u64>; 2]> {
+        self.catalogue_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether reading the whole catalogue may take fewer requests than `chunks` SKU requests:
+    /// unknown yet, or fewer when last seen.
+    fn catalogue_may_be_cheaper(&self, include_ended: bool, chunks: usize) -> bool {
+        chunks >= CATALOGUE_MIN_CHUNKS
+            && self.catalogue_slot()[usize::from(include_ended)]
+                .is_none_or(|requests| requests < chunks as u64)
+    }
+
+    /// A page of the whole catalogue, keeping the products whose SKU was asked for. On the
+    /// first page, goes on only when the rest of the catalogue takes fewer requests than the
+    /// `chunks` SKU requests; otherwise the page's products are dropped (none is reported
+    /// twice) and the token starts the SKU requests.
+    async fn catalogue_page(
+        &self,
+        url: &str,
+        query: &ListingQuery,
+        chunks: usize,
+        first: bool,
+    ) -> Result<ListingPage, ChannelError> {
+        let op = "list_listings";
+        let response = self
+            .client
+            .get_response(url, op)
+            .await
+            .map_err(|e| self.err(e, op))?;
+        let page = decode::listings_page(response.bytes(), self.config.label.as_deref())
+            .map_err(|e| self.err(with_status(e, &response), op))?;
+        if first {
+            let requests = match (&page.next_link, page.count) {
+                (None, _) => 1,
+                (Some(_), Some(count)) if page.returned > 0 && count <= CATALOGUE_MAX_PRODUCTS => {
+                    count.div_ceil(page.returned as u64).max(1)
+                }
+                // No size (or too large to page through): never again.
+                (Some(_), _) => u64::MAX,
+            };
+            self.catalogue_slot()[usize::from(query.include_ended)] = Some(requests);
+            if requests.saturating_sub(1) >= chunks as u64 {
+                return Ok(ListingPage {
+                    listings: Vec::new(),
+                    next_page: Some(PageToken("0".to_owned())),
+                });
+            }
+        }
+        let wanted: HashSet<&str> = query.skus.iter().map(|s| s.as_str()).collect();
+        let listings = page
+            .listings
+            .into_iter()
+            .filter(|l| query.include_ended || l.state != ChannelListingState::Ended)
+            .filter(|l| l.sku.as_ref().is_some_and(|s| wanted.contains(s.as_str())))
+            .collect();
+        Ok(ListingPage {
+            listings,
+            next_page: page
+                .next_link
+                .map(|link| PageToken(format!("{CATALOGUE_TOKEN} {link}"))),
+        })
     }
 
     /// The `$filter` of an order download.
@@ -341,13 +439,28 @@ impl ChannelAdvisorChannel {
     }
 }
 
-/// A listing page token: the chunk of SKUs being read, and the next link inside it.
-fn parse_listing_token(token: Option<&PageToken>) -> (usize, Option<String>) {
+/// The first word of a listing page token that continues a read of the whole catalogue.
+const CATALOGUE_TOKEN: &str = "all";
+
+/// Where a listing download stands.
+#[derive(Debug, PartialEq, Eq)]
+enum ListingToken {
+    /// Nothing read yet.
+    Start,
+    /// The chunk of SKUs being read, and the next link inside it.
+    Chunk(usize, Option<String>),
+    /// The next link of a read of the whole catalogue.
+    Catalogue(String),
+}
+
+/// A listing page token: `<chunk>`, `<chunk> <next link>` or `all <next link>`.
+fn parse_listing_token(token: Option<&PageToken>) -> ListingToken {
     match token {
-        None => (0, None),
+        None => ListingToken::Start,
         Some(t) => match t.0.split_once(' ') {
-            Some((i, link)) => (i.parse().unwrap_or(0), Some(link.to_owned())),
-            None => (t.0.parse().unwrap_or(0), None),
+            Some((CATALOGUE_TOKEN, link)) => ListingToken::Catalogue(link.to_owned()),
+            Some((i, link)) => ListingToken::Chunk(i.parse().unwrap_or(0), Some(link.to_owned())),
+            None => ListingToken::Chunk(t.0.parse().unwrap_or(0), None),
         },
     }
 }
@@ -424,12 +537,27 @@ impl Channel for ChannelAdvisorChannel {
 
     /// `GET /v1/Products` of the profile, by SKU chunks or (without SKUs) every product on the
     /// label; `@odata.nextLink` followed exactly. `page_size` is not sent: `$top` would cut the
-    /// result instead of paging it.
+    /// result instead of paging it. With [`CATALOGUE_MIN_CHUNKS`] chunks or more, the whole
+    /// catalogue is read instead when that takes fewer requests (see there).
     async fn list_listings(&self, query: &ListingQuery) -> Result<ListingPage, ChannelError> {
         let op = "list_listings";
         let skus: Vec<&str> = query.skus.iter().map(|s| s.as_str()).collect();
         let chunks = wire::sku_chunks(&skus);
-        let (index, link) = parse_listing_token(query.page.as_ref());
+        let (index, link) = match parse_listing_token(query.page.as_ref()) {
+            ListingToken::Catalogue(link) => {
+                return self.catalogue_page(&link, query, chunks.len(), false).await;
+            }
+            ListingToken::Start
+                if self.catalogue_may_be_cheaper(query.include_ended, chunks.len()) =>
+            {
+                let url = self
+                    .catalogue_url(query.include_ended)
+                    .map_err(|e| self.err(e, op))?;
+                return self.catalogue_page(&url, query, chunks.len(), true).await;
+            }
+            ListingToken::Start => (0, None),
+            ListingToken::Chunk(index, link) => (index, link),
+        };
         let url = match link {
             Some(link) => link,
             None if chunks.is_empty() => self
@@ -952,12 +1080,21 @@ mod tests {
 
     #[test]
     fn listing_tokens() {
-        assert_eq!(parse_listing_token(None), (0, None));
+        assert_eq!(parse_listing_token(None), ListingToken::Start);
         assert_eq!(
             parse_listing_token(Some(&PageToken("2 https://x/v1/Products?$skip=100".into()))),
-            (2, Some("https://x/v1/Products?$skip=100".into()))
+            ListingToken::Chunk(2, Some("https://x/v1/Products?$skip=100".into()))
         );
-        assert_eq!(parse_listing_token(Some(&PageToken("3".into()))), (3, None));
+        assert_eq!(
+            parse_listing_token(Some(&PageToken("3".into()))),
+            ListingToken::Chunk(3, None)
+        );
+        assert_eq!(
+            parse_listing_token(Some(&PageToken(
+                "all https://x/v1/Products?$count=true&$skip=100".into()
+            ))),
+            ListingToken::Catalogue("https://x/v1/Products?$count=true&$skip=100".into())
+        );
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub(crate) struct Page<T> {
     pub(crate) value: Vec<T>,
     #[serde(rename = "@odata.nextLink", default)]
     pub(crate) next_link: Option<String>,
+    /// `@odata.count`, sent when `$count=true` was asked.
+    #[serde(rename = "@odata.count", default)]
+    pub(crate) count: Option<u64>,
 }
 
 /// `GET /v1/Profiles` element.

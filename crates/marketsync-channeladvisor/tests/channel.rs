@@ -328,6 +328,10 @@ fn capabilities_carry_the_documented_limits() {
     assert!(caps.orders_acknowledge && caps.shipping_mappings_required && caps.listings_reconcile);
     assert!(!caps.listings_publish && !caps.fulfillment_required);
     assert!(caps.orders_carry_currency);
+    assert!(
+        caps.listings_update_reports_missing,
+        "a $batch part of a gone product answers 404: NotFound for that listing"
+    );
     assert_eq!(caps.listings_update_max_batch, 50);
     assert_eq!(caps.listings_end_max_batch, 100);
 }

@@ -28,12 +28,14 @@ pub const DEFAULT_CONNECTION_NAME: &str = "Reverb";
 /// has already seen): covers clock granularity and orders updated while a download was running.
 pub const DEFAULT_ORDER_OVERLAP: Duration = Duration::from_secs(5 * 60);
 
-/// The page size asked for when the engine does not ask for one (`per_page`; Reverb's own
-/// default is 24).
-pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The page size asked for when the engine does not ask for one (`per_page`): the largest
+/// sent, [`MAX_PAGE_SIZE`], so that downloading `m` orders costs `ceil(m / 100)` requests
+/// (Reverb's own default is 24).
+pub const DEFAULT_PAGE_SIZE: u32 = MAX_PAGE_SIZE;
 
 /// The largest `per_page` sent. Reverb documents no maximum (unconfirmed); its own plugins and
-/// other clients use 50 to 100.
+/// other clients use 50 to 100. Were Reverb to cap it lower, it would answer smaller pages with
+/// `_links.next`, which the adapter follows: nothing is missed.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
 /// Requests per second the adapter allows itself by default. Reverb publishes no rate limit;
@@ -334,6 +336,7 @@ mod tests {
         assert_eq!(c.base_url().as_str(), DEFAULT_BASE_URL);
         assert_eq!(c.connection_name(), DEFAULT_CONNECTION_NAME);
         assert_eq!(c.page_size(), DEFAULT_PAGE_SIZE);
+        assert_eq!(c.page_size(), 100, "orders are read 100 a page");
         assert!(c.send_notification());
         assert!(!c.sync_titles());
         assert_eq!(c.order_overlap(), DEFAULT_ORDER_OVERLAP);

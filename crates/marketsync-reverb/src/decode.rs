@@ -34,6 +34,21 @@ pub struct DecodedListings {
     pub listings: Vec<ChannelListing>,
     /// `_links.next.href` as sent (not yet resolved against the base URL).
     pub next_link: Option<String>,
+    /// `total`: how many listings the whole collection holds, when sent as a whole number.
+    pub total: Option<u64>,
+    /// `total_pages`: how many pages the whole collection takes, when sent as a whole number.
+    pub total_pages: Option<u64>,
+}
+
+impl DecodedListings {
+    /// How many pages the whole collection takes: `total_pages`, else `total` divided by this
+    /// page's length (a page followed by another is full); `None` when Reverb sent neither.
+    pub fn pages(&self) -> Option<u64> {
+        self.total_pages.or_else(|| {
+            let per_page = u64::try_from(self.listings.len()).ok()?.max(1);
+            self.total.map(|t| t.div_ceil(per_page))
+        })
+    }
 }
 
 /// Tags an error with the channel and the operation, unless it names them already.
@@ -115,6 +130,8 @@ pub fn listings_page(body: &[u8]) -> Result<DecodedListings, ChannelError> {
     Ok(DecodedListings {
         listings,
         next_link: page.links.next.map(|l| l.href),
+        total: page.total,
+        total_pages: page.total_pages,
     })
 }
 

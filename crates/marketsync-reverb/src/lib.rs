@@ -9,6 +9,7 @@ pub mod decode;
 pub mod error;
 mod wire;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -60,6 +61,11 @@ pub fn capabilities() -> Capabilities {
         fulfillment_required: false,
         login_authorization: false,
         orders_carry_currency: true,
+        // An update of a listing Reverb no longer has is answered 404: that listing's outcome
+        // is `NotFound` (tests/channel.rs). An update of an *ended* listing is not refused (the
+        // sandbox answers 200 and the listing stays ended; Reverb documents nothing), so an
+        // ended listing is found by the read-back of a later run in which it is not sent.
+        listings_update_reports_missing: true,
         // Reverb has no batch endpoint: one request per listing.
         listings_update_max_batch: 1,
         listings_end_max_batch: 1,
@@ -94,16 +100,124 @@ fn outcome(
     }
 }
 
-/// A listing page token: the index of the SKU being read (0 without SKUs), and the next link
-/// inside it.
-fn parse_listing_token(token: Option<&PageToken>) -> (usize, Option<String>) {
-    match token {
-        None => (0, None),
-        Some(t) => match t.0.split_once(' ') {
-            Some((i, link)) => (i.parse().unwrap_or(0), Some(link.to_owned())),
-            None => (t.0.parse().unwrap_or(0), None),
-        },
+/// Which of the SKUs asked for have been seen, by their index in [`ListingQuery::skus`]. Kept in
+/// the page tokens of a listing download as `<count>:<hex bits>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seen {
+    len: usize,
+    bits: Vec<u8>,
+}
+
+impl Seen {
+    fn new(len: usize) -> Self {
+        Self {
+            len,
+            bits: vec![0; len.div_ceil(8)],
+        }
     }
+
+    fn set(&mut self, i: usize) {
+        if i < self.len {
+            self.bits[i / 8] |= 1 << (i % 8);
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        i < self.len && self.bits[i / 8] & (1 << (i % 8)) != 0
+    }
+
+    /// The first SKU at or after `from` not seen yet.
+    fn next_unseen(&self, from: usize) -> Option<usize> {
+        (from..self.len).find(|&i| !self.get(i))
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!("{}:", self.len);
+        for b in &self.bits {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let (len, hex) = text.split_once(':')?;
+        let len: usize = len.parse().ok()?;
+        if !hex.is_ascii() || hex.len() != len.div_ceil(8) * 2 {
+            return None;
+        }
+        let bits = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        Some(Self { len, bits })
+    }
+}
+
+/// Where a listing download is: the text of its page tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ListingCursor {
+    /// Every listing of the shop (no SKUs asked for): `all <next link>`.
+    All { link: String },
+    /// Reading the whole shop to keep the SKUs asked for: `scan <seen> <next link>`.
+    Scan { seen: Seen, link: String },
+    /// One lookup per SKU not seen yet, from `index` on; `link` continues the lookup of
+    /// `index`: `sku <index> <seen>[ <next link>]`.
+    Sku {
+        index: usize,
+        seen: Seen,
+        link: Option<String>,
+    },
+}
+
+impl ListingCursor {
+    fn token(&self) -> PageToken {
+        PageToken(match self {
+            Self::All { link } => format!("all {link}"),
+            Self::Scan { seen, link } => format!("scan {} {link}", seen.text()),
+            Self::Sku {
+                index,
+                seen,
+                link: None,
+            } => format!("sku {index} {}", seen.text()),
+            Self::Sku {
+                index,
+                seen,
+                link: Some(link),
+            } => format!("sku {index} {} {link}", seen.text()),
+        })
+    }
+
+    /// The cursor of `token`, which must belong to a download of `skus` SKUs.
+    fn parse(token: &PageToken, skus: usize) -> Option<Self> {
+        let mut parts = token.0.splitn(4, ' ');
+        let cursor = match parts.next()? {
+            "all" if skus == 0 => Self::All {
+                link: parts.next()?.to_owned(),
+            },
+            "scan" => Self::Scan {
+                seen: Seen::parse(parts.next()?)?,
+                link: parts.next()?.to_owned(),
+            },
+            "sku" => Self::Sku {
+                index: parts.next()?.parse().ok()?,
+                seen: Seen::parse(parts.next()?)?,
+                link: parts.next().map(str::to_owned),
+            },
+            _ => return None,
+        };
+        match &cursor {
+            Self::Scan { seen, .. } | Self::Sku { seen, .. } if seen.len != skus => None,
+            Self::Sku { index, .. } if *index >= skus => None,
+            _ => Some(cursor),
+        }
+    }
+}
+
+/// Whether a shop of `pages` pages (of which the first is read) is cheaper to read whole than
+/// looking up `skus` SKUs one by one: the pages left must be fewer than the SKUs. A shop of
+/// unknown size is not read whole.
+fn scan_is_cheaper(pages: Option<u64>, skus: usize) -> bool {
+    pages.is_some_and(|p| p.saturating_sub(1) < u64::try_from(skus).unwrap_or(u64::MAX))
 }
 
 /// An order page token: the highest `updated_at` seen so far in this download (`-` for none)
@@ -245,6 +359,146 @@ impl ReverbChannel {
                 None
             }
         }
+    }
+
+    /// A page of listings: the first (`GET api/my/listings` with `first`) or the one at `link`.
+    async fn listings_at(
+        &self,
+        first: Option<&[(&str, String)]>,
+        link: Option<&str>,
+    ) -> Result<decode::DecodedListings, ChannelError> {
+        let op = "list_listings";
+        let response = match (link, first) {
+            (Some(link), _) => self.client.get_href_response(link, op).await?,
+            (None, q) => {
+                self.client
+                    .get_response("api/my/listings", q.unwrap_or_default(), op)
+                    .await?
+            }
+        };
+        decode::listings_page(response.bytes()).map_err(|e| with_status(e, &response))
+    }
+
+    /// A page of the whole shop: every listing (`seen` is `None`: no SKUs asked for), or those
+    /// whose SKU is asked for, marking them seen. `first` is the first page's query.
+    async fn shop_page(
+        &self,
+        query: &ListingQuery,
+        first: Option<&[(&str, String)]>,
+        link: Option<&str>,
+        seen: Option<Seen>,
+    ) -> Result<ListingPage, ChannelError> {
+        let page = self.listings_at(first, link).await?;
+        let next = match &page.next_link {
+            Some(next) => Some(self.client.resolve(next)?.to_string()),
+            None => None,
+        };
+        let Some(mut seen) = seen else {
+            return Ok(ListingPage {
+                listings: page
+                    .listings
+                    .into_iter()
+                    .filter(|l| query.include_ended || l.state != ChannelListingState::Ended)
+                    .collect(),
+                next_page: next.map(|link| ListingCursor::All { link }.token()),
+            });
+        };
+        let n = query.skus.len();
+        if first.is_some() && next.is_some() && !scan_is_cheaper(page.pages(), n) {
+            // A shop much larger than the SKUs asked for: look them up one by one instead.
+            return Ok(ListingPage {
+                listings: Vec::new(),
+                next_page: Some(
+                    ListingCursor::Sku {
+                        index: 0,
+                        seen: Seen::new(n),
+                        link: None,
+                    }
+                    .token(),
+                ),
+            });
+        }
+        let mut wanted: HashMap<&Sku, Vec<usize>> = HashMap::with_capacity(n);
+        for (i, s) in query.skus.iter().enumerate() {
+            wanted.entry(s).or_default().push(i);
+        }
+        let mut listings = Vec::new();
+        for l in page.listings {
+            let Some(indexes) = l.sku.as_ref().and_then(|s| wanted.get(s)) else {
+                continue;
+            };
+            for &i in indexes {
+                seen.set(i);
+            }
+            if query.include_ended || l.state != ChannelListingState::Ended {
+                listings.push(l);
+            }
+        }
+        let next_page = match next {
+            Some(link) => Some(ListingCursor::Scan { seen, link }.token()),
+            // The whole shop in one answer: what was not seen is not there.
+            None if first.is_some() => None,
+            // Read over several answers: a listing may have moved between pages; the SKUs not
+            // seen are looked up on their own.
+            None => seen.next_unseen(0).map(|index| {
+                ListingCursor::Sku {
+                    index,
+                    seen,
+                    link: None,
+                }
+                .token()
+            }),
+        };
+        Ok(ListingPage {
+            listings,
+            next_page,
+        })
+    }
+
+    /// One page of the lookup of the SKU at `index` (`GET api/my/listings?state=all&sku=..`, or
+    /// its next link), keeping listings of exactly that SKU; the next page is the lookup's next
+    /// link, else the next SKU not seen.
+    async fn sku_page(
+        &self,
+        query: &ListingQuery,
+        index: usize,
+        seen: Seen,
+        link: Option<String>,
+    ) -> Result<ListingPage, ChannelError> {
+        let wanted = &query.skus[index];
+        let page = match &link {
+            Some(link) => self.listings_at(None, Some(link)).await?,
+            None => {
+                let q = [
+                    ("state", "all".to_owned()),
+                    ("sku", wanted.as_str().to_owned()),
+                    ("per_page", self.per_page(query.page_size)),
+                ];
+                self.listings_at(Some(&q), None).await?
+            }
+        };
+        let listings = page
+            .listings
+            .into_iter()
+            .filter(|l| l.sku.as_ref() == Some(wanted))
+            .filter(|l| query.include_ended || l.state != ChannelListingState::Ended)
+            .collect();
+        let next_page = match page.next_link {
+            Some(next) => Some(ListingCursor::Sku {
+                index,
+                seen,
+                link: Some(self.client.resolve(&next)?.to_string()),
+            }),
+            None => seen.next_unseen(index + 1).map(|index| ListingCursor::Sku {
+                index,
+                seen,
+                link: None,
+            }),
+        };
+        Ok(ListingPage {
+            listings,
+            next_page: next_page.map(|c| c.token()),
+        })
     }
 
     async fn update_one(&self, u: &ListingUpdate) -> Result<(), ChannelError> {
@@ -421,58 +675,65 @@ impl Channel for ReverbChannel {
         })
     }
 
-    /// `GET /api/my/listings?state=all` (every listing, following `_links.next`), or one
-    /// `GET /api/my/listings?state=all&sku=<sku>` per SKU asked for, keeping only listings whose
-    /// SKU is exactly that one (whether Reverb's filter matches exactly is unconfirmed). Ended
-    /// listings are left out unless asked for.
+    /// Every listing of the shop: `GET /api/my/listings?state=all&per_page=..`, following
+    /// `_links.next`.
+    ///
+    /// With SKUs, only the listings whose SKU is exactly one of them (whether Reverb's `sku`
+    /// filter matches exactly is unconfirmed), read the cheaper of two ways:
+    ///
+    /// - one SKU: `GET /api/my/listings?state=all&sku=<sku>&per_page=..`;
+    /// - more: the first page of the whole shop (`state=all&per_page=100`). Reverb's
+    ///   `total_pages` then tells what reading the rest costs; when the pages left are fewer
+    ///   than the SKUs, the shop is read to the end and the SKUs asked for are kept (10,000
+    ///   SKUs of a 10,000-listing shop: 100 requests, not 10,000). A SKU not seen in a read of
+    ///   more than one page is then looked up on its own, so that a listing that moved between
+    ///   pages while they were read is not taken for a deleted one. Otherwise (a shop much
+    ///   larger than the SKUs asked for, or of unknown size) that first page is dropped and the
+    ///   SKUs are looked up one by one.
+    ///
+    /// Ended listings are left out unless asked for.
     async fn list_listings(&self, query: &ListingQuery) -> Result<ListingPage, ChannelError> {
         let op = "list_listings";
-        let (index, link) = parse_listing_token(query.page.as_ref());
-        let wanted = query.skus.get(index);
-        let response = match (&link, wanted) {
-            (Some(link), _) => self.client.get_href_response(link, op).await,
-            (None, Some(sku)) => {
-                let q = [
-                    ("state", "all".to_owned()),
-                    ("sku", sku.as_str().to_owned()),
-                    ("per_page", self.per_page(query.page_size)),
-                ];
-                self.client.get_response("api/my/listings", &q, op).await
-            }
-            (None, None) if query.skus.is_empty() => {
-                let q = [
-                    ("state", "all".to_owned()),
-                    ("per_page", self.per_page(query.page_size)),
-                ];
-                self.client.get_response("api/my/listings", &q, op).await
-            }
-            (None, None) => return Ok(ListingPage::default()),
-        }
-        .map_err(|e| self.err(e, op))?;
-        let page = decode::listings_page(response.bytes())
-            .map_err(|e| self.err(with_status(e, &response), op))?;
-        let mut listings = Vec::with_capacity(page.listings.len());
-        for cl in page.listings {
-            if wanted.is_some() && cl.sku.as_ref() != wanted {
-                continue;
-            }
-            if !query.include_ended && cl.state == ChannelListingState::Ended {
-                continue;
-            }
-            listings.push(cl);
-        }
-        let next_page = match page.next_link {
-            Some(next) => {
-                let url = self.client.resolve(&next).map_err(|e| self.err(e, op))?;
-                Some(PageToken(format!("{index} {url}")))
-            }
-            None if index + 1 < query.skus.len() => Some(PageToken((index + 1).to_string())),
+        let cursor = match &query.page {
             None => None,
+            Some(token) => Some(ListingCursor::parse(token, query.skus.len()).ok_or_else(
+                || {
+                    self.err(
+                        ChannelError::invalid("not a page token of this Reverb listing download"),
+                        op,
+                    )
+                },
+            )?),
         };
-        Ok(ListingPage {
-            listings,
-            next_page,
-        })
+        let n = query.skus.len();
+        match cursor {
+            None if n == 0 => {
+                let q = [
+                    ("state", "all".to_owned()),
+                    ("per_page", self.per_page(query.page_size)),
+                ];
+                self.shop_page(query, Some(&q), None, None).await
+            }
+            None if n == 1 => self.sku_page(query, 0, Seen::new(n), None).await,
+            None => {
+                let q = [
+                    ("state", "all".to_owned()),
+                    ("per_page", MAX_PAGE_SIZE.to_string()),
+                ];
+                self.shop_page(query, Some(&q), None, Some(Seen::new(n)))
+                    .await
+            }
+            Some(ListingCursor::All { link }) => {
+                self.shop_page(query, None, Some(&link), None).await
+            }
+            Some(ListingCursor::Scan { seen, link }) => {
+                self.shop_page(query, None, Some(&link), Some(seen)).await
+            }
+            Some(ListingCursor::Sku { index, seen, link }) => {
+                self.sku_page(query, index, seen, link).await
+            }
+        }
+        .map_err(|e| self.err(e, op))
     }
 
     /// One `PUT /api/listings/{id}` per listing with `inventory` and
@@ -789,18 +1050,90 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listing_tokens() {
-        assert_eq!(parse_listing_token(None), (0, None));
-        assert_eq!(
-            parse_listing_token(Some(&PageToken(
-                "2 https://api.reverb.com/api/my/listings?page=2".into()
-            ))),
+    fn seen_sets_round_trip_through_text() {
+        let mut seen = Seen::new(11);
+        for i in [0, 3, 8, 10, 11, 500] {
+            seen.set(i);
+        }
+        assert!(seen.get(0) && seen.get(3) && seen.get(8) && seen.get(10));
+        assert!(!seen.get(1) && !seen.get(9) && !seen.get(11));
+        assert_eq!(seen.text(), "11:0905");
+        assert_eq!(Seen::parse(&seen.text()), Some(seen.clone()));
+        assert_eq!(seen.next_unseen(0), Some(1));
+        assert_eq!(seen.next_unseen(8), Some(9));
+        assert_eq!(seen.next_unseen(10), None);
+        assert_eq!(Seen::new(0).text(), "0:");
+        for bad in ["11:09", "11:0g05", "x:0905", "0905", "2:é"] {
+            assert_eq!(Seen::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn listing_tokens_round_trip_and_belong_to_their_query() {
+        let link = "https://api.reverb.com/api/my/listings?page=2&per_page=100&state=all";
+        let mut seen = Seen::new(3);
+        seen.set(1);
+        let cursors = [
             (
-                2,
-                Some("https://api.reverb.com/api/my/listings?page=2".into())
-            )
+                ListingCursor::All { link: link.into() },
+                0,
+                format!("all {link}"),
+            ),
+            (
+                ListingCursor::Scan {
+                    seen: seen.clone(),
+                    link: link.into(),
+                },
+                3,
+                format!("scan 3:02 {link}"),
+            ),
+            (
+                ListingCursor::Sku {
+                    index: 2,
+                    seen: seen.clone(),
+                    link: None,
+                },
+                3,
+                "sku 2 3:02".into(),
+            ),
+            (
+                ListingCursor::Sku {
+                    index: 0,
+                    seen: seen.clone(),
+                    link: Some(link.into()),
+                },
+                3,
+                format!("sku 0 3:02 {link}"),
+            ),
+        ];
+        for (cursor, skus, text) in cursors {
+            let token = cursor.token();
+            assert_eq!(token.0, text);
+            assert_eq!(ListingCursor::parse(&token, skus), Some(cursor));
+            // Another query's token is refused.
+            assert_eq!(ListingCursor::parse(&token, skus + 1), None, "{text}");
+        }
+        for bad in ["", "3", "2 https://x/", "sku 3 3:00", "scan 3:00", "all"] {
+            assert_eq!(
+                ListingCursor::parse(&PageToken(bad.into()), 3),
+                None,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_shop_is_read_whole_when_its_pages_left_are_fewer_than_the_skus() {
+        assert!(scan_is_cheaper(Some(1), 2));
+        assert!(scan_is_cheaper(Some(100), 10_000));
+        assert!(scan_is_cheaper(Some(10), 10));
+        assert!(!scan_is_cheaper(Some(11), 10));
+        assert!(!scan_is_cheaper(Some(u64::MAX), 10_000));
+        assert!(
+            !scan_is_cheaper(None, 10_000),
+            "unknown size: one lookup per SKU"
         );
-        assert_eq!(parse_listing_token(Some(&PageToken("3".into()))), (3, None));
+        assert!(scan_is_cheaper(Some(0), 2));
     }
 
     #[test]
@@ -847,6 +1180,8 @@ mod tests {
         assert!(c.listings_publish && c.listings_reconcile && c.orders_cancel);
         assert!(!c.orders_acknowledge && !c.shipping_mappings_required);
         assert_eq!(c.update_batch(), 1);
+        assert_eq!(c.orders_page_max, 100);
+        assert!(c.listings_update_reports_missing);
         assert_eq!(c.rate_limits, RateLimits::default());
     }
 }

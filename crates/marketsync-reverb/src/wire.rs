@@ -53,6 +53,12 @@ fn opt_id_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
     }
 }
 
+/// A count (`total`, `total_pages`): a whole number, else `None` (never an error: the count
+/// only guides how listings are read, the listings themselves are what matters).
+fn lenient_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?.and_then(|v| v.as_u64()))
+}
+
 // ----- shop -----
 
 /// `GET /api/shop`: the token's own shop.
@@ -74,6 +80,12 @@ pub(crate) struct Shop {
 pub(crate) struct ListingsPage {
     #[serde(default)]
     pub(crate) listings: Vec<Listing>,
+    /// Read leniently: a count that is not a whole number is no count.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub(crate) total: Option<u64>,
+    /// Read leniently, as `total`.
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub(crate) total_pages: Option<u64>,
     #[serde(rename = "_links", default)]
     pub(crate) links: Links,
 }

@@ -9,10 +9,10 @@ use chrono::{TimeZone, Utc};
 use common::*;
 use marketsync_core::{
     AdjustmentReason, AuthorizationRequest, BrokenReason, Cancellation, CancellationRequest,
-    Channel, ChannelKind, ChannelListingId, ChannelListingState, ChannelOrderId, Credentials,
-    Currency, CurrencySource, Cursor, Delivery, EndListing, EndReason, ErrorKind, IdempotencyKey,
-    LineQuantity, ListingQuery, ListingUpdate, Money, NewListing, OrderQuery, OrderState, Refund,
-    RefundLine, RefundRequest, Shipment, ShipmentRequest, Sku,
+    Channel, ChannelKind, ChannelListing, ChannelListingId, ChannelListingState, ChannelOrderId,
+    Credentials, Currency, CurrencySource, Cursor, Delivery, EndListing, EndReason, ErrorKind,
+    IdempotencyKey, LineQuantity, ListingQuery, ListingUpdate, Money, NewListing, OrderQuery,
+    OrderState, Refund, RefundLine, RefundRequest, Shipment, ShipmentRequest, Sku,
 };
 use marketsync_reverb::{
     ACKNOWLEDGE_UNSUPPORTED, PARTIAL_CANCEL_UNSUPPORTED, ReverbChannel, capabilities,
@@ -228,7 +228,7 @@ async fn every_listing_through_absolute_and_host_relative_next_links() {
                 listing(102, "GTR-002", "draft", 1, "899.50"),
             ],
             Some(&format!(
-                "{uri}/api/my/listings?page=2&per_page=50&state=all"
+                "{uri}/api/my/listings?page=2&per_page=100&state=all"
             )),
             1,
             3,
@@ -243,7 +243,7 @@ async fn every_listing_through_absolute_and_host_relative_next_links() {
                 listing(103, "GTR-003", "sold_out", 0, "450.00"),
                 listing(104, "GTR-004", "ended", 1, "300.00"),
             ],
-            Some("/api/my/listings?page=3&per_page=50&state=all"),
+            Some("/api/my/listings?page=3&per_page=100&state=all"),
             2,
             3,
         )))
@@ -303,9 +303,9 @@ async fn every_listing_through_absolute_and_host_relative_next_links() {
     assert_eq!(
         queries,
         [
-            "state=all&per_page=50",
-            "page=2&per_page=50&state=all",
-            "page=3&per_page=50&state=all"
+            "state=all&per_page=100",
+            "page=2&per_page=100&state=all",
+            "page=3&per_page=100&state=all"
         ]
     );
 
@@ -314,16 +314,105 @@ async fn every_listing_through_absolute_and_host_relative_next_links() {
     assert!(p.listings.iter().all(|l| l.id.as_str() != "104"));
 }
 
+/// Every page of a listing download, as the engine reads it: the listings and the number of
+/// calls.
+async fn read_all(ch: &ReverbChannel, mut query: ListingQuery) -> (Vec<ChannelListing>, usize) {
+    let mut all = Vec::new();
+    let mut calls = 0;
+    loop {
+        let p = ch.list_listings(&query).await.unwrap();
+        calls += 1;
+        all.extend(p.listings);
+        match p.next_page {
+            Some(t) => query.page = Some(t),
+            None => return (all, calls),
+        }
+    }
+}
+
+/// Every request's method, path and raw query.
+async fn sent(server: &MockServer) -> Vec<(String, String, String)> {
+    requests(server)
+        .await
+        .iter()
+        .map(|r| (r.method.to_string(), r.url.path().to_owned(), raw_query(r)))
+        .collect()
+}
+
+fn get_listings(query: &str) -> (String, String, String) {
+    ("GET".into(), "/api/my/listings".into(), query.into())
+}
+
+fn skus_query(skus: &[&str], include_ended: bool) -> ListingQuery {
+    ListingQuery {
+        skus: skus.iter().map(|s| sku(s)).collect(),
+        include_ended,
+        page: None,
+        page_size: None,
+    }
+}
+
 #[tokio::test]
-async fn listings_by_sku_one_request_each_and_exact_matches_only() {
+async fn one_sku_is_one_lookup_with_exact_matches_only() {
     let server = MockServer::start().await;
+    reverb("GET", "/api/my/listings")
+        .and(query_param("sku", "GTR 404/x"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            "listings",
+            vec![
+                listing(101, "GTR 404/x", "live", 1, "1200.00"),
+                // A broader match must not be taken for the SKU asked for.
+                listing(150, "GTR 404/x-B", "live", 1, "10.00"),
+            ],
+            None,
+            1,
+            1,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let ch = channel(&server);
+    let mut query = skus_query(&["GTR 404/x"], true);
+    query.page_size = Some(10);
+    let (all, calls) = read_all(&ch, query).await;
+    assert_eq!(calls, 1);
+    let ids: Vec<&str> = all.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["101"]);
+    assert_eq!(
+        sent(&server).await,
+        [get_listings("state=all&sku=GTR+404%2Fx&per_page=10")]
+    );
+}
+
+#[tokio::test]
+async fn skus_of_a_large_shop_are_looked_up_one_by_one_after_its_first_page() {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    // The first page of the whole shop: 40 pages, more than the 2 SKUs asked for.
+    reverb("GET", "/api/my/listings")
+        .and(query_param_is_missing("sku"))
+        .and(query_param_is_missing("page"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            "listings",
+            vec![
+                listing(101, "GTR-001", "live", 1, "1200.00"),
+                listing(120, "OTHER", "live", 1, "5.00"),
+            ],
+            Some(&format!(
+                "{uri}/api/my/listings?page=2&per_page=100&state=all"
+            )),
+            1,
+            40,
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
     reverb("GET", "/api/my/listings")
         .and(query_param("sku", "GTR-001"))
         .respond_with(ResponseTemplate::new(200).set_body_json(page(
             "listings",
             vec![
                 listing(101, "GTR-001", "live", 1, "1200.00"),
-                // A broader match must not be taken for the SKU asked for.
                 listing(150, "GTR-001-B", "live", 1, "10.00"),
             ],
             None,
@@ -334,7 +423,7 @@ async fn listings_by_sku_one_request_each_and_exact_matches_only() {
         .mount(&server)
         .await;
     reverb("GET", "/api/my/listings")
-        .and(query_param("sku", "GTR 404/x"))
+        .and(query_param("sku", "GTR-404"))
         .respond_with(ResponseTemplate::new(200).set_body_json(page(
             "listings",
             vec![],
@@ -346,23 +435,143 @@ async fn listings_by_sku_one_request_each_and_exact_matches_only() {
         .mount(&server)
         .await;
     let ch = channel(&server);
-    let mut query = ListingQuery {
-        skus: vec![sku("GTR-001"), sku("GTR 404/x")],
-        include_ended: true,
-        page: None,
-        page_size: Some(10),
-    };
+    let (all, calls) = read_all(&ch, skus_query(&["GTR-001", "GTR-404"], true)).await;
+    assert_eq!(calls, 3);
+    let ids: Vec<&str> = all.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["101"], "once: the first page of the shop is dropped");
+    assert_eq!(
+        sent(&server).await,
+        [
+            get_listings("state=all&per_page=100"),
+            get_listings("state=all&sku=GTR-001&per_page=100"),
+            get_listings("state=all&sku=GTR-404&per_page=100"),
+        ]
+    );
+}
+
+/// A shop of `n` listings `S-000`.. (ids 1000..), 100 a page, newest first; `S-005` ended.
+async fn mount_shop(server: &MockServer, n: usize) {
+    let uri = server.uri();
+    let pages = n.div_ceil(100);
+    for p in 1..=pages {
+        let items = (100 * (p - 1)..(100 * p).min(n))
+            .map(|i| {
+                let slug = if i == 5 { "ended" } else { "live" };
+                listing(1000 + i as u64, &format!("S-{i:03}"), slug, 1, "10.00")
+            })
+            .collect();
+        let next = (p < pages).then(|| {
+            format!(
+                "{uri}/api/my/listings?page={}&per_page=100&state=all",
+                p + 1
+            )
+        });
+        let mock = reverb("GET", "/api/my/listings").and(query_param_is_missing("sku"));
+        let mock = if p == 1 {
+            mock.and(query_param_is_missing("page"))
+        } else {
+            mock.and(query_param("page", p.to_string()))
+        };
+        mock.respond_with(ResponseTemplate::new(200).set_body_json(page(
+            "listings",
+            items,
+            next.as_deref(),
+            p as u32,
+            pages as u32,
+        )))
+        .mount(server)
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn many_skus_read_the_whole_shop_100_a_page_and_look_up_only_the_unseen() {
+    let server = MockServer::start().await;
+    mount_shop(&server, 250).await;
+    // Not in the shop's pages: deleted, or moved between pages while they were read.
+    reverb("GET", "/api/my/listings")
+        .and(query_param("sku", "GONE-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            "listings",
+            vec![],
+            None,
+            1,
+            0,
+        )))
+        .expect(2)
+        .mount(&server)
+        .await;
+    reverb("GET", "/api/my/listings")
+        .and(query_param("sku", "MOVED"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            "listings",
+            vec![listing(2000, "MOVED", "live", 1, "10.00")],
+            None,
+            1,
+            1,
+        )))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let ch = channel(&server);
+    let mut asked: Vec<String> = (0..200).map(|i| format!("S-{i:03}")).collect();
+    asked.insert(17, "GONE-1".into());
+    asked.push("MOVED".into());
+    let asked: Vec<&str> = asked.iter().map(String::as_str).collect();
+
+    let (all, calls) = read_all(&ch, skus_query(&asked, false)).await;
+    assert_eq!(calls, 5, "3 pages of the shop, then 2 lookups");
+    let mut ids: Vec<u64> = all.iter().map(|l| l.id.as_str().parse().unwrap()).collect();
+    ids.sort_unstable();
+    let mut expected: Vec<u64> = (1000..1200).filter(|&i| i != 1005).collect();
+    expected.push(2000);
+    assert_eq!(ids, expected, "the SKUs asked for, no ended one, each once");
+    let uri_q = |p: u32| format!("page={p}&per_page=100&state=all");
+    let exact = [
+        get_listings("state=all&per_page=100"),
+        get_listings(&uri_q(2)),
+        get_listings(&uri_q(3)),
+        get_listings("state=all&sku=GONE-1&per_page=100"),
+        get_listings("state=all&sku=MOVED&per_page=100"),
+    ];
+    assert_eq!(sent(&server).await, exact);
+
+    // With ended listings, the ended one is read too; the same requests again.
+    let (all, _) = read_all(&ch, skus_query(&asked, true)).await;
+    assert_eq!(all.len(), 201);
+    assert!(all.iter().any(|l| l.state == ChannelListingState::Ended));
+    assert_eq!(sent(&server).await[5..], exact);
+}
+
+#[tokio::test]
+async fn a_shop_of_one_page_is_read_once_and_what_it_lacks_is_gone() {
+    let server = MockServer::start().await;
+    mount_shop(&server, 30).await;
+    let ch = channel(&server);
+    let (all, calls) = read_all(&ch, skus_query(&["S-001", "S-029", "GONE-1"], true)).await;
+    assert_eq!(calls, 1);
+    let ids: Vec<&str> = all.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["1001", "1029"]);
+    assert_eq!(
+        sent(&server).await,
+        [get_listings("state=all&per_page=100")]
+    );
+}
+
+#[tokio::test]
+async fn a_page_token_of_another_listing_download_is_refused() {
+    let server = MockServer::start().await;
+    mount_shop(&server, 250).await;
+    let ch = channel(&server);
+    let mut query = skus_query(&["S-001", "S-002", "S-003"], false);
     let first = ch.list_listings(&query).await.unwrap();
-    assert_eq!(first.listings.len(), 1);
-    assert_eq!(first.listings[0].id, lid("101"));
+    assert_eq!(first.listings.len(), 3);
     query.page = first.next_page;
-    assert!(query.page.is_some(), "the next SKU is another page");
-    let second = ch.list_listings(&query).await.unwrap();
-    assert!(second.listings.is_empty(), "gone: the engine's broken link");
-    assert!(second.next_page.is_none());
-    let reqs = requests(&server).await;
-    assert_eq!(raw_query(&reqs[0]), "state=all&sku=GTR-001&per_page=10");
-    assert_eq!(raw_query(&reqs[1]), "state=all&sku=GTR+404%2Fx&per_page=10");
+    query.skus.pop();
+    let e = ch.list_listings(&query).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert_eq!(e.operation(), Some("list_listings"));
+    assert_eq!(sent(&server).await.len(), 1, "nothing sent for it");
 }
 
 #[tokio::test]
@@ -465,6 +674,70 @@ async fn updates_are_one_put_each_with_per_listing_outcomes() {
     assert_eq!(e.kind(), ErrorKind::Invalid);
     assert_eq!(e.field(), Some("inventory"));
     assert_eq!(e.http_status(), Some(422));
+}
+
+#[tokio::test]
+async fn an_update_of_a_listing_gone_from_reverb_is_not_found_and_the_others_are_sent() {
+    let server = MockServer::start().await;
+    for (id, status) in [("101", 200), ("102", 404), ("103", 200)] {
+        let body = if status == 404 {
+            // Reverb's error shape (`message`), as the sandbox sends it for an unknown listing.
+            json!({"message": "The requested resource could not be found."})
+        } else {
+            json!({
+                "message": "Your listing has been updated.",
+                "listing": listing(id.parse().unwrap(), &format!("SKU-{id}"), "live", 2, "10.00")
+            })
+        };
+        reverb_body(
+            "PUT",
+            &format!("/api/listings/{id}"),
+            json!({"inventory": 2}),
+        )
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    }
+    let updates: Vec<ListingUpdate> = ["101", "102", "103"]
+        .iter()
+        .map(|id| ListingUpdate {
+            listing_id: lid(id),
+            sku: sku(&format!("SKU-{id}")),
+            price: None,
+            quantity: Some(2),
+            title: None,
+        })
+        .collect();
+    let out = channel(&server).update_listings(&updates).await.unwrap();
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[0].result.as_ref().unwrap(), &lid("101"));
+    assert_eq!(out[2].result.as_ref().unwrap(), &lid("103"));
+    assert_eq!(out[1].listing_id, Some(lid("102")));
+    assert_eq!(out[1].sku, Some(sku("SKU-102")));
+    let e = out[1].result.as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(e.http_status(), Some(404));
+    assert_eq!(
+        e.channel_message(),
+        Some("The requested resource could not be found.")
+    );
+    assert_eq!(e.operation(), Some("update_listings"));
+    assert_eq!(e.channel(), Some(ChannelKind::Reverb));
+    let puts: Vec<String> = sent(&server)
+        .await
+        .into_iter()
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    assert_eq!(
+        puts,
+        [
+            "PUT /api/listings/101",
+            "PUT /api/listings/102",
+            "PUT /api/listings/103"
+        ],
+        "the 404 is not retried"
+    );
 }
 
 #[tokio::test]
@@ -712,7 +985,7 @@ async fn first_download_pages_parses_and_gives_the_cursor_only_at_the_end() {
                 pickup,
             ],
             Some(&format!(
-                "{uri}/api/my/orders/selling/all?created_start_date=2026-02-03T09%3A00%3A00-00%3A00&page=2&per_page=50"
+                "{uri}/api/my/orders/selling/all?created_start_date=2026-02-03T09%3A00%3A00-00%3A00&page=2&per_page=100"
             )),
             1,
             2,
@@ -821,7 +1094,7 @@ async fn first_download_pages_parses_and_gives_the_cursor_only_at_the_end() {
     let q = raw_query(&reqs[0]);
     assert_eq!(
         q,
-        "created_start_date=2026-02-03T09%3A00%3A00-00%3A00&per_page=50"
+        "created_start_date=2026-02-03T09%3A00%3A00-00%3A00&per_page=100"
     );
     assert!(!q.contains('+') && !q.contains("%2B"));
 }
@@ -902,7 +1175,7 @@ async fn every_documented_status_is_mapped_and_kept_raw() {
     for (o, (raw, state)) in got.orders.iter().zip(statuses) {
         assert_eq!((o.status.raw.as_str(), o.status.state), (raw, state));
     }
-    assert_eq!(raw_query(&requests(&server).await[0]), "per_page=50");
+    assert_eq!(raw_query(&requests(&server).await[0]), "per_page=100");
 }
 
 #[tokio::test]

@@ -107,7 +107,7 @@ async fn world(server: &MockServer) -> World {
 /// (the last) answers `last_page`.
 async fn mount_two_pages(server: &MockServer, last_page: ResponseTemplate) {
     let next = format!(
-        "{}/api/my/orders/selling/all?created_start_date=2026-02-03T09%3A00%3A00-00%3A00&page=2&per_page=50",
+        "{}/api/my/orders/selling/all?created_start_date=2026-02-03T09%3A00%3A00-00%3A00&page=2&per_page=100",
         server.uri()
     );
     reverb("GET", "/api/my/orders/selling/all")
@@ -175,7 +175,7 @@ async fn two_pages_import_and_the_cursor_is_stored_after_the_last() {
         .collect();
     assert_eq!(
         raw_query(orders[0]),
-        "created_start_date=2026-02-03T09%3A00%3A00-00%3A00&per_page=50",
+        "created_start_date=2026-02-03T09%3A00%3A00-00%3A00&per_page=100",
         "the engine's 30-day window, first run"
     );
     assert!(

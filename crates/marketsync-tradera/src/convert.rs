@@ -83,16 +83,14 @@ pub fn own_references(refs: Option<&[String]>) -> Vec<String> {
 /// State: ended when `endDate` has passed, sold out at `remainingQuantity` 0, else live; the raw
 /// state is `itemType <n> statusId <n>` (Tradera's status codes are undocumented).
 pub(crate) fn to_listing(
-    item: &wire::Item,
+    item: &wire::Item<'_>,
     sku: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<ChannelListing, ChannelError> {
     let id = ChannelListingId::new(item.id.to_string())
         .map_err(|e| ChannelError::new(ErrorKind::Channel, e.to_string()))?;
-    let refs = own_references(item.own_references.as_deref());
     let sku = sku
-        .map(str::to_owned)
-        .or_else(|| refs.first().cloned())
+        .or_else(|| item.references().next())
         .and_then(|s| Sku::new(s).ok());
     let price = match (item.buy_it_now_price, item.buy_it_now_price_specified) {
         (Some(p), Some(true)) => Some(p),
@@ -103,8 +101,8 @@ pub(crate) fn to_listing(
     let quantity = item.remaining_quantity.map(|q| q.max(0) as u32);
     let ended = item
         .end_date
-        .as_deref()
-        .and_then(parse_time)
+        .as_ref()
+        .and_then(|d| parse_time(d.as_str()))
         .is_some_and(|end| end <= now);
     let state = if ended {
         ChannelListingState::Ended
@@ -116,7 +114,10 @@ pub(crate) fn to_listing(
     Ok(ChannelListing {
         id,
         sku,
-        title: item.short_description.clone(),
+        title: item
+            .short_description
+            .as_ref()
+            .map(|t| t.as_str().to_owned()),
         price,
         quantity,
         state,

@@ -6,9 +6,15 @@
 //! an order that cannot be read becomes a [`RejectedOrder`] naming why, and the other orders of
 //! the page are still read.
 
+use std::collections::HashSet;
+use std::fmt;
+
 use chrono::{DateTime, Utc};
-use marketsync_core::{ChannelError, ChannelKind, ChannelListing, ErrorKind, Order, RejectedOrder};
-use serde::de::DeserializeOwned;
+use marketsync_core::{
+    ChannelError, ChannelKind, ChannelListing, ChannelListingState, ErrorKind, Order, RejectedOrder,
+};
+use serde::Deserializer;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::{convert, wire};
@@ -79,17 +85,130 @@ pub fn orders_page(body: &[u8]) -> Result<DecodedOrders, ChannelError> {
     Ok(out)
 }
 
-/// The seller's items (`GET /v4/listings/seller-items`, one JSON array) as listings judged at
-/// `now`, each with its first own reference as SKU, ended ones included: the conversion the
-/// adapter's `list_listings` applies to each item (an unreadable item fails the answer).
-pub fn listings_page(body: &[u8], now: DateTime<Utc>) -> Result<Vec<ChannelListing>, ChannelError> {
+/// What [`seller_items`] keeps of a seller-items answer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ItemFilter<'q> {
+    /// Keep only the items with one of these own references (exactly, after trimming), each
+    /// with that reference as its SKU; `None` keeps every item, with its first own reference as
+    /// SKU.
+    pub skus: Option<&'q HashSet<&'q str>>,
+    /// Keep the items that have ended (`endDate` passed) too.
+    pub include_ended: bool,
+}
+
+/// A seller-items answer, read by [`seller_items`].
+#[derive(Debug, Default)]
+pub struct SellerItems {
+    /// The items kept, as listings, in Tradera's order.
+    pub listings: Vec<ChannelListing>,
+    /// The ids of every item of the answer (kept or not) that is an auction or a fixed-price
+    /// item ([`convert::NON_SHOP_ITEM_TYPES`]): they end with another call than shop items.
+    pub non_shop_items: Vec<i64>,
+    /// How many items the answer held.
+    pub items: u64,
+}
+
+/// The seller's items (`GET /v4/listings/seller-items`, one JSON array, no paging: every item
+/// of the seller) as listings judged at `now`, read as a stream: each item is decoded on its
+/// own, its strings borrowed from `body`, and dropped once judged, so only the listings kept
+/// outlive the call — never the whole answer as parsed items. The conversion is the adapter's
+/// `list_listings` (an unreadable item fails the answer).
+pub fn seller_items(
+    body: &[u8],
+    now: DateTime<Utc>,
+    filter: ItemFilter<'_>,
+) -> Result<SellerItems, ChannelError> {
     let op = "list_listings";
-    let items: Vec<wire::Item> = page(body, op)?;
-    items
-        .iter()
-        .map(|item| {
-            let refs = convert::own_references(item.own_references.as_deref());
-            convert::to_listing(item, refs.first().map(String::as_str), now).map_err(|e| tag(e, op))
-        })
-        .collect()
+    let mut out = SellerItems::default();
+    let mut failed = None;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let read = ItemsSeed {
+        now,
+        filter,
+        out: &mut out,
+        failed: &mut failed,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    if let Some(e) = failed {
+        return Err(tag(e, op));
+    }
+    read.map_err(|e| {
+        tag(
+            ChannelError::new(
+                ErrorKind::Channel,
+                format!("the channel's response could not be read: {e}"),
+            ),
+            op,
+        )
+    })?;
+    Ok(out)
+}
+
+/// Reads the items of a seller-items array one at a time into a [`SellerItems`].
+struct ItemsSeed<'o, 'q> {
+    now: DateTime<Utc>,
+    filter: ItemFilter<'q>,
+    out: &'o mut SellerItems,
+    failed: &'o mut Option<ChannelError>,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence of seller items")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<wire::Item<'de>>()? {
+            self.out.items += 1;
+            if item
+                .item_type
+                .is_some_and(|t| convert::NON_SHOP_ITEM_TYPES.contains(&t))
+            {
+                self.out.non_shop_items.push(item.id);
+            }
+            let sku = match self.filter.skus {
+                None => None,
+                Some(wanted) => match item.references().find(|r| wanted.contains(r)) {
+                    Some(r) => Some(r),
+                    None => continue,
+                },
+            };
+            match convert::to_listing(&item, sku, self.now) {
+                Ok(l) if !self.filter.include_ended && l.state == ChannelListingState::Ended => {}
+                Ok(l) => self.out.listings.push(l),
+                Err(e) => {
+                    let why = e.to_string();
+                    *self.failed = Some(e);
+                    return Err(de::Error::custom(why));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The seller's items (`GET /v4/listings/seller-items`, one JSON array) as listings judged at
+/// `now`, each with its first own reference as SKU, ended ones included: [`seller_items`]
+/// keeping every item.
+pub fn listings_page(body: &[u8], now: DateTime<Utc>) -> Result<Vec<ChannelListing>, ChannelError> {
+    seller_items(
+        body,
+        now,
+        ItemFilter {
+            skus: None,
+            include_ended: true,
+        },
+    )
+    .map(|items| items.listings)
 }

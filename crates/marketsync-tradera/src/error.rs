@@ -65,6 +65,24 @@ pub fn parse_error(response: &ErrorResponse<'_>) -> ChannelError {
     error
 }
 
+/// Whether a per-item message of Tradera (a batch call's `validationErrors[].errorMessage`, a
+/// queued request's result message) says the item does not exist: it names the item and says
+/// it was not found or does not exist (`"Shop item 700100200 was not found."`). Any other
+/// refusal — an item removed or ended, not a shop item, a bad value — is not read as a
+/// missing item: the item still exists at Tradera. Pure.
+pub fn says_item_missing(message: &str) -> bool {
+    let m = message.to_lowercase();
+    m.contains("item")
+        && [
+            "not found",
+            "does not exist",
+            "doesn't exist",
+            "no longer exists",
+        ]
+        .iter()
+        .any(|p| m.contains(p))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
@@ -144,5 +162,19 @@ mod tests {
         );
         assert_eq!(e.kind(), ErrorKind::Transient);
         assert!(e.is_temporary());
+    }
+
+    #[test]
+    fn a_missing_item_only_when_the_message_says_so() {
+        assert!(says_item_missing("Shop item 700100200 was not found."));
+        assert!(says_item_missing(
+            "The item does not exist or does not belong to the seller."
+        ));
+        assert!(!says_item_missing("Shop item 700100200 has been removed."));
+        assert!(!says_item_missing("Item 700100200 is not a shop item."));
+        assert!(!says_item_missing("Category not found"));
+        assert!(!says_item_missing(
+            "price must be a positive whole number of SEK."
+        ));
     }
 }

@@ -9,7 +9,7 @@ pub mod decode;
 pub mod error;
 mod wire;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -18,10 +18,10 @@ use marketsync_core::credentials::LoginSession;
 use marketsync_core::{
     AccountInfo, AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest,
     AuthorizationStart, BrokenReason, CancellationRequest, Capabilities, Channel, ChannelError,
-    ChannelKind, ChannelListingId, ChannelListingState, ChannelOrderId, Credentials, Currency,
-    Cursor, EndListing, ErrorKind, ListingOutcome, ListingPage, ListingQuery, ListingUpdate,
-    NewListing, Order, OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits,
-    RefundRequest, SecretString, ShipmentRequest,
+    ChannelKind, ChannelListingId, ChannelOrderId, Credentials, Currency, Cursor, EndListing,
+    ErrorKind, ListingOutcome, ListingPage, ListingQuery, ListingUpdate, NewListing, Order,
+    OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits, RefundRequest,
+    SecretString, ShipmentRequest,
 };
 use marketsync_http::Method;
 use secrecy::ExposeSecret;
@@ -70,6 +70,9 @@ pub fn capabilities(daily_budget: u32) -> Capabilities {
         login_authorization: true,
         // Tradera's money is SEK by definition.
         orders_carry_currency: true,
+        // The batch calls' validation errors name an item Tradera does not have ("… was not
+        // found"): `NotFound` for that listing (see `refused`).
+        listings_update_reports_missing: true,
         listings_update_max_batch: MAX_BATCH,
         listings_end_max_batch: END_BATCH,
         // No paging: a date window comes back in one answer.
@@ -107,9 +110,9 @@ impl QueuedResult {
 pub struct TraderaChannel {
     config: Arc<TraderaConfig>,
     client: Arc<TraderaClient>,
-    /// Item types seen in the last listing read (id → `itemType`), to end each item with the
-    /// right call.
-    item_types: Arc<Mutex<HashMap<i64, i32>>>,
+    /// The auctions and fixed-price items seen in listing reads (their ids), to end each item
+    /// with the right call; every other item is a shop item.
+    non_shop_items: Arc<Mutex<HashSet<i64>>>,
 }
 
 /// Errors that concern the whole account, not one listing: returned for the whole call.
@@ -132,9 +135,38 @@ fn copy(e: &ChannelError) -> ChannelError {
     out
 }
 
+/// A failure of a whole batch call, for each of its listings. A 404 answered to the batch as a
+/// whole does not say that any one item is missing, so it is not `NotFound` for each (which
+/// would mark every link of the batch broken) but a `Channel` error.
+fn batch_failure(e: &ChannelError) -> ChannelError {
+    if e.kind() != ErrorKind::NotFound {
+        return copy(e);
+    }
+    let mut out = ChannelError::new(
+        ErrorKind::Channel,
+        format!(
+            "Tradera answered the batch call with not found: {}",
+            e.message()
+        ),
+    );
+    if let Some(s) = e.http_status() {
+        out = out.with_http_status(s);
+    }
+    if let Some(m) = e.channel_message() {
+        out = out.with_channel_message(m);
+    }
+    out
+}
+
+/// Tradera's refusal of one listing: `NotFound` when its message says the item does not exist
+/// ([`error::says_item_missing`]: the engine marks the link broken), else `Invalid`.
 fn refused(message: Option<&str>, field: &str) -> ChannelError {
-    let mut e =
-        ChannelError::invalid("Tradera refused the change for this listing").with_field(field);
+    let mut e = if message.is_some_and(error::says_item_missing) {
+        ChannelError::not_found("Tradera has no such item (removed, or never the seller's)")
+    } else {
+        ChannelError::invalid("Tradera refused the change for this listing")
+    }
+    .with_field(field);
     if let Some(m) = message.filter(|m| !m.trim().is_empty()) {
         e = e.with_channel_message(m.trim());
     }
@@ -201,7 +233,7 @@ impl TraderaChannel {
         Ok(Self {
             config,
             client: Arc::new(client),
-            item_types: Arc::default(),
+            non_shop_items: Arc::default(),
         })
     }
 
@@ -413,45 +445,42 @@ impl Channel for TraderaChannel {
     /// One `GET /v4/listings/seller-items` (no query: every item) for the whole read, whatever
     /// the SKUs asked for — Tradera has no filter by own reference, and one call is all the
     /// budget allows. Items are matched by own reference (`ownReferences`, exactly); ended ones
-    /// are left out unless asked for. One page.
+    /// are left out unless asked for. One page. The answer (every item of the seller: it has no
+    /// paging) is read as a stream ([`decode::seller_items`]): only the listings asked for are
+    /// kept, and the body is dropped as soon as it is read.
     async fn list_listings(&self, query: &ListingQuery) -> Result<ListingPage, ChannelError> {
         let op = "list_listings";
-        let items: Vec<wire::Item> = self
+        let response = self
             .client
-            .get("v4/listings/seller-items", &[], op)
+            .get_response("v4/listings/seller-items", &[], op)
             .await
             .map_err(|e| self.err(e, op))?;
-        let now = self.config.clock.now();
-        {
-            let mut types = self.item_types.lock().unwrap_or_else(|e| e.into_inner());
-            for i in &items {
-                if let Some(t) = i.item_type {
-                    types.insert(i.id, t);
-                }
-            }
-        }
-        let mut listings = Vec::new();
-        for item in &items {
-            let refs = convert::own_references(item.own_references.as_deref());
-            let wanted = if query.skus.is_empty() {
-                None
+        let status = response.status().as_u16();
+        let skus: Option<HashSet<&str>> =
+            (!query.skus.is_empty()).then(|| query.skus.iter().map(|s| s.as_str()).collect());
+        let filter = decode::ItemFilter {
+            skus: skus.as_ref(),
+            include_ended: query.include_ended,
+        };
+        let read = decode::seller_items(response.bytes(), self.config.clock.now(), filter);
+        drop(response);
+        let items = read.map_err(|e| {
+            let e = if e.http_status().is_none() {
+                e.with_http_status(status)
             } else {
-                match refs
-                    .iter()
-                    .find(|r| query.skus.iter().any(|s| s.as_str() == r.as_str()))
-                {
-                    Some(r) => Some(r.as_str()),
-                    None => continue,
-                }
+                e
             };
-            let listing = convert::to_listing(item, wanted, now).map_err(|e| self.err(e, op))?;
-            if !query.include_ended && listing.state == ChannelListingState::Ended {
-                continue;
-            }
-            listings.push(listing);
+            self.err(e, op)
+        })?;
+        {
+            let mut known = self
+                .non_shop_items
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            known.extend(items.non_shop_items.iter().copied());
         }
         Ok(ListingPage {
-            listings,
+            listings: items.listings,
             next_page: None,
         })
     }
@@ -537,7 +566,7 @@ impl Channel for TraderaChannel {
                 Err(e) if whole_call(&e) => return Err(self.err(e, op)),
                 Err(e) => {
                     for q in &quantities {
-                        fail(&mut results, q.id, copy(&e));
+                        fail(&mut results, q.id, batch_failure(&e));
                     }
                 }
             }
@@ -586,7 +615,7 @@ impl Channel for TraderaChannel {
                 Err(e) if whole_call(&e) => return Err(self.err(e, op)),
                 Err(e) => {
                     for p in &prices {
-                        fail(&mut results, p.id, copy(&e));
+                        fail(&mut results, p.id, batch_failure(&e));
                     }
                 }
             }
@@ -681,7 +710,7 @@ impl Channel for TraderaChannel {
     }
 
     /// One call per listing: `DELETE /v4/listings/items/{id}` for an auction or fixed-price item
-    /// (item type 1 or 3, as seen in the last listing read), else
+    /// (item type 1 or 3, as seen in a listing read), else
     /// `DELETE /v4/listings/shop-items/{id}` (queued; results polled once for the batch when
     /// configured). A 404 means the item is gone already: done.
     async fn end_listings(
@@ -698,13 +727,12 @@ impl Channel for TraderaChannel {
                     continue;
                 }
             };
-            let item_type = self
-                .item_types
+            let non_shop = self
+                .non_shop_items
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .get(&id)
-                .copied();
-            let sent = if item_type.is_some_and(|t| convert::NON_SHOP_ITEM_TYPES.contains(&t)) {
+                .contains(&id);
+            let sent = if non_shop {
                 self.client
                     .call(Method::DELETE, &format!("v4/listings/items/{id}"), true, op)
                     .await
@@ -752,7 +780,11 @@ impl Channel for TraderaChannel {
             .map(|(l, r)| {
                 let result = r
                     .and_then(|request| match request.and_then(|id| failures.get(&id)) {
-                        Some(f) => Err(refused(f.message.as_deref(), "listing")),
+                        Some(f) => match refused(f.message.as_deref(), "listing") {
+                            // Gone already, as with a 404: nothing is left to end.
+                            e if e.kind() == ErrorKind::NotFound => Ok(l.listing_id.clone()),
+                            e => Err(e),
+                        },
                         None => Ok(l.listing_id.clone()),
                     })
                     .map_err(|e| self.err(e, op));

@@ -2,7 +2,11 @@
 //! document, `v4-beta`). Only the fields the adapter reads or writes are declared; unknown
 //! fields are ignored, and every field Tradera may leave out is optional.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 /// A date-time as sent in queries: UTC with a `Z` (`2026-03-05T09:00:00Z`).
@@ -35,20 +39,74 @@ pub(crate) struct UserInfo {
     pub(crate) currency_code: Option<String>,
 }
 
-/// One item of `GET /v4/listings/seller-items` (`Item`).
+/// A string of a response body: borrowed from the body when it holds no escapes (the usual
+/// case), else unescaped into its own allocation. Reading a large answer this way allocates
+/// nothing per string.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl Text<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// One item of `GET /v4/listings/seller-items` (`Item`), its strings borrowed from the body:
+/// only the fields a listing needs; the item's other fields (descriptions, images, shipping
+/// options …) are skipped without being kept.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub(crate) struct Item {
+pub(crate) struct Item<'a> {
     pub(crate) id: i64,
     pub(crate) item_type: Option<i32>,
-    pub(crate) short_description: Option<String>,
-    pub(crate) own_references: Option<Vec<String>>,
+    #[serde(borrow)]
+    pub(crate) short_description: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub(crate) own_references: Option<Vec<Text<'a>>>,
     pub(crate) buy_it_now_price: Option<i64>,
     pub(crate) buy_it_now_price_specified: Option<bool>,
     pub(crate) opening_bid: Option<i64>,
     pub(crate) remaining_quantity: Option<i64>,
-    pub(crate) end_date: Option<String>,
+    #[serde(borrow)]
+    pub(crate) end_date: Option<Text<'a>>,
     pub(crate) status_id: Option<i32>,
+}
+
+impl Item<'_> {
+    /// The own references, trimmed, empty ones left out, in Tradera's order.
+    pub(crate) fn references(&self) -> impl Iterator<Item = &str> {
+        self.own_references
+            .iter()
+            .flatten()
+            .map(|r| r.as_str().trim())
+            .filter(|r| !r.is_empty())
+    }
 }
 
 /// One entry of a quantity batch (`SetQuantityShopItem`): the id and the quantity. This type
