@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::batch::{self, Item};
 use super::odata::{self, Expr, Key, KeyValue, Segment};
 use super::seed::{self, Fulfillment, Ids, Order, Product, money, ts};
+use super::tables::{Catalog, OrderBook, ProductMut};
 use super::{AdjustmentRecord, ShipmentRecord};
 use crate::marketplace::Response;
 use crate::util::{DetRng, base64_decode, mix, parse_query};
@@ -88,10 +89,9 @@ pub(crate) struct State {
     pub(crate) token_counter: u64,
     pub(crate) profiles: Vec<Map<String, Value>>,
     pub(crate) dcs: Vec<Map<String, Value>>,
-    pub(crate) products: BTreeMap<i64, Product>,
-    pub(crate) orders: BTreeMap<i64, Order>,
-    /// (application id, order id) → currently exported.
-    pub(crate) exported: BTreeSet<(String, i64)>,
+    pub(crate) products: Catalog,
+    /// The orders and each application's export marks.
+    pub(crate) orders: OrderBook,
     /// (application id, order id) → number of successful Export calls.
     pub(crate) export_calls: BTreeMap<(String, i64), u32>,
     pub(crate) shipments: Vec<ShipmentRecord>,
@@ -666,7 +666,7 @@ impl State {
                 }
                 let now = call.now;
                 match self.visible_product_mut(product, &caller) {
-                    Some(p) => {
+                    Some(mut p) => {
                         p.labels.insert(name);
                         p.fields.insert("UpdateDateUtc".into(), json!(ts(now)));
                         Response::empty(204)
@@ -677,7 +677,7 @@ impl State {
             Op::LabelRemove { product, name, .. } => {
                 let now = call.now;
                 match self.visible_product_mut(product, &caller) {
-                    Some(p) => {
+                    Some(mut p) => {
                         if !p.labels.remove(&name) {
                             return not_found(
                                 "ProductLabel",
@@ -712,30 +712,25 @@ impl State {
                 if self.visible_order(id, &caller).is_none() {
                     return not_found("Order", id);
                 }
-                let key = (caller.app.clone(), id);
                 if matches!(op, Op::Export(_)) {
-                    self.exported.insert(key.clone());
-                    *self.export_calls.entry(key).or_default() += 1;
+                    self.orders.export(&caller.app, id);
+                    *self
+                        .export_calls
+                        .entry((caller.app.clone(), id))
+                        .or_default() += 1;
                 } else {
-                    self.exported.remove(&key);
+                    self.orders.unexport(&caller.app, id);
                 }
                 Response::empty(204)
             }
             Op::Ship(id) => self.ship(call, &caller, id),
             Op::Adjust(id) => self.adjust(call, &caller, id, None),
-            Op::ItemAdjust(item) => {
-                let order = self
-                    .orders
-                    .iter()
-                    .find(|(_, o)| o.items.iter().any(|i| i["ID"] == json!(item)))
-                    .map(|(id, _)| *id);
-                match order {
-                    Some(id) if self.visible_order(id, &caller).is_some() => {
-                        self.adjust(call, &caller, id, Some(item))
-                    }
-                    _ => not_found("OrderItem", item),
+            Op::ItemAdjust(item) => match self.orders.order_of_item(item) {
+                Some(id) if self.visible_order(id, &caller).is_some() => {
+                    self.adjust(call, &caller, id, Some(item))
                 }
-            }
+                _ => not_found("OrderItem", item),
+            },
             Op::Token | Op::Batch | Op::NotFound | Op::MethodNotAllowed => {
                 odata_error(400, "Unexpected request.")
             }
@@ -748,7 +743,7 @@ impl State {
             .filter(|p| caller.profiles.contains(&profile_of(&p.fields)))
     }
 
-    fn visible_product_mut(&mut self, id: i64, caller: &Caller) -> Option<&mut Product> {
+    fn visible_product_mut(&mut self, id: i64, caller: &Caller) -> Option<ProductMut<'_>> {
         self.products
             .get_mut(&id)
             .filter(|p| caller.profiles.contains(&profile_of(&p.fields)))
@@ -760,23 +755,57 @@ impl State {
             .filter(|o| caller.profiles.contains(&profile_of(&o.fields)))
     }
 
-    fn product_list(&self, call: &Call, caller: &Caller) -> Response {
-        let rows: Vec<Map<String, Value>> = self
-            .products
-            .values()
-            .filter(|p| caller.profiles.contains(&profile_of(&p.fields)))
-            .map(product_view)
-            .collect();
-        list(
-            call,
-            rows,
-            &PRODUCT_SHAPE,
-            self.products_page_size,
-            self.expanded_cap,
-        )
+    fn product_list(&mut self, call: &Call, caller: &Caller) -> Response {
+        let visible = |p: &&Product| caller.profiles.contains(&profile_of(&p.fields));
+        // Property names are checked against the first product the caller sees (any name
+        // passes when there is none).
+        let first = self.products.values().find(visible);
+        let known = |n: &str| {
+            first.is_none_or(|p| n == "Labels" || n == "DCQuantities" || p.fields.contains_key(n))
+        };
+        let filter = match parse_filter_param(call, &known, PRODUCT_SHAPE.ty) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let sizes = (self.products_page_size, self.expanded_cap);
+        let products = &self.products;
+        // A SKU lookup reads only the products with those SKUs (and any whose `Sku` would
+        // make the comparison fail): no other product can match or fail.
+        if let Some(skus) = filter.as_ref().and_then(odata::sku_restriction) {
+            let mut ids: BTreeSet<i64> = products.ids_with_odd_sku().collect();
+            for sku in &skus {
+                ids.extend(products.ids_by_sku(sku));
+            }
+            let rows = ids
+                .into_iter()
+                .filter_map(|id| products.get(&id))
+                .filter(visible)
+                .map(|p| (p, true));
+            let src = Rows {
+                known: &known,
+                field: &product_field,
+                view: &product_view,
+                infallible: false,
+            };
+            return list(call, filter.as_ref(), rows, src, &PRODUCT_SHAPE, sizes).0;
+        }
+        let key = clean_key(call, caller);
+        let infallible = products.filter_is_clean(&key);
+        let rows = products.values().filter(visible).map(|p| (p, true));
+        let src = Rows {
+            known: &known,
+            field: &product_field,
+            view: &product_view,
+            infallible,
+        };
+        let (response, clean) = list(call, filter.as_ref(), rows, src, &PRODUCT_SHAPE, sizes);
+        if clean && !infallible && filter.is_some() {
+            self.products.mark_filter_clean(key);
+        }
+        response
     }
 
-    fn order_list(&self, call: &Call, caller: &Caller) -> Response {
+    fn order_list(&mut self, call: &Call, caller: &Caller) -> Response {
         let exported = match call
             .param("exported")
             .map(str::to_ascii_lowercase)
@@ -792,23 +821,64 @@ impl State {
                 );
             }
         };
-        let rows: Vec<Map<String, Value>> = self
-            .orders
-            .iter()
-            .filter(|(_, o)| caller.profiles.contains(&profile_of(&o.fields)))
-            .filter(|(id, _)| match exported {
-                None => true,
-                Some(want) => self.exported.contains(&(caller.app.clone(), **id)) == want,
+        let orders = &self.orders;
+        let app = caller.app.as_str();
+        let visible = |o: &&Order| caller.profiles.contains(&profile_of(&o.fields));
+        let listed = || -> Box<dyn Iterator<Item = &Order> + '_> {
+            match exported {
+                None => Box::new(orders.values()),
+                Some(false) => orders.unexported_by(app),
+                Some(true) => Box::new(orders.exported_by(app)),
+            }
+        };
+        // Property names are checked against the first order listed (any name passes when
+        // there is none).
+        let first = listed().find(visible);
+        let known = |n: &str| {
+            first.is_none_or(|o| {
+                matches!(n, "Items" | "Fulfillments" | "Adjustments") || o.fields.contains_key(n)
             })
-            .map(|(_, o)| order_view(o))
-            .collect();
-        list(
-            call,
-            rows,
-            &ORDER_SHAPE,
-            self.orders_page_size,
-            self.expanded_cap,
-        )
+        };
+        let filter = match parse_filter_param(call, &known, ORDER_SHAPE.ty) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let sizes = (self.orders_page_size, self.expanded_cap);
+        let key = clean_key(call, caller);
+        let infallible = filter.is_none() || orders.filter_is_clean(&key);
+        let (response, clean) = if infallible {
+            // The filter cannot fail on any order: only the listed ones are read, up to the
+            // end of the page.
+            let src = Rows {
+                known: &known,
+                field: &order_field,
+                view: &order_view,
+                infallible,
+            };
+            let rows = listed().filter(visible).map(|o| (o, true));
+            list(call, filter.as_ref(), rows, src, &ORDER_SHAPE, sizes)
+        } else {
+            // Evaluated once on every order the caller sees, to learn whether it can fail;
+            // only the listed ones are returned or report a failure.
+            let src = Rows {
+                known: &known,
+                field: &order_field,
+                view: &order_view,
+                infallible,
+            };
+            let rows = orders.iter().filter(|(_, o)| visible(o)).map(|(id, o)| {
+                let in_list = match exported {
+                    None => true,
+                    Some(want) => orders.is_exported(app, *id) == want,
+                };
+                (o, in_list)
+            });
+            list(call, filter.as_ref(), rows, src, &ORDER_SHAPE, sizes)
+        };
+        if clean && !infallible {
+            self.orders.mark_filter_clean(key);
+        }
+        response
     }
 
     fn product_create(&mut self, call: &Call, caller: &Caller) -> Response {
@@ -820,11 +890,7 @@ impl State {
         let Some(sku) = body.get("Sku").and_then(Value::as_str).map(str::to_owned) else {
             return odata_error(400, "The Sku field is required.");
         };
-        if self
-            .products
-            .values()
-            .any(|p| p.fields["Sku"] == json!(sku))
-        {
+        if self.products.ids_by_sku(&sku).next().is_some() {
             return odata_error(400, &format!("A product with Sku '{sku}' already exists."));
         }
         let profile = caller.profiles.first().copied().unwrap_or(0);
@@ -834,8 +900,8 @@ impl State {
         if let Err(r) = apply_patch(&mut p.fields, &body) {
             return r;
         }
+        let view = product_view(&p);
         self.products.insert(id, p);
-        let view = product_view(&self.products[&id]);
         let mut r = entity(call, "Products", strip_navs(view, &PRODUCT_SHAPE));
         r.status = 201;
         r
@@ -848,7 +914,7 @@ impl State {
             Err(r) => return r,
         };
         let now = call.now;
-        let Some(p) = self.visible_product_mut(id, caller) else {
+        let Some(mut p) = self.visible_product_mut(id, caller) else {
             return not_found("Product", id);
         };
         let mut fields = p.fields.clone();
@@ -899,7 +965,7 @@ impl State {
             changes.push((dc, qty));
         }
         let now = call.now;
-        let Some(p) = self.visible_product_mut(id, caller) else {
+        let Some(mut p) = self.visible_product_mut(id, caller) else {
             return not_found("Product", id);
         };
         if p.fields["IsParent"] == json!(true) {
@@ -909,7 +975,7 @@ impl State {
             let slot = p.dc.entry(dc).or_insert(0);
             *slot = if kind == "Relative" { *slot + qty } else { qty };
         }
-        seed::refresh_totals(p);
+        seed::refresh_totals(&mut p);
         p.fields
             .insert("QuantityUpdateDateUtc".into(), json!(ts(now)));
         p.fields.insert("UpdateDateUtc".into(), json!(ts(now)));
@@ -1396,25 +1462,23 @@ pub(crate) fn order_view(o: &Order) -> Map<String, Value> {
     );
     m.insert(
         "Fulfillments".into(),
-        Value::Array(
-            o.fulfillments
-                .iter()
-                .map(|f| {
-                    let mut fm = f.fields.clone();
-                    fm.insert(
-                        "Items".into(),
-                        Value::Array(f.items.iter().cloned().map(Value::Object).collect()),
-                    );
-                    Value::Object(fm)
-                })
-                .collect(),
-        ),
+        Value::Array(o.fulfillments.iter().map(fulfillment_view).collect()),
     );
     m.insert(
         "Adjustments".into(),
         Value::Array(o.adjustments.iter().cloned().map(Value::Object).collect()),
     );
     m
+}
+
+/// A fulfilment with its items inlined.
+fn fulfillment_view(f: &Fulfillment) -> Value {
+    let mut fm = f.fields.clone();
+    fm.insert(
+        "Items".into(),
+        Value::Array(f.items.iter().cloned().map(Value::Object).collect()),
+    );
+    Value::Object(fm)
 }
 
 /// The entity type name and navigation properties of a set.
@@ -1668,56 +1732,152 @@ fn next_link(call: &Call, skip: usize, top: Option<usize>) -> String {
     format!("{}{}?{}", call.base_url, call.raw_path, pairs.join("&"))
 }
 
+/// A root property of a product as the list filter sees it (its view's entry).
+fn product_field(p: &Product, name: &str) -> Value {
+    match name {
+        "Labels" => Value::Array(label_rows(p)),
+        "DCQuantities" => Value::Array(dc_rows(p)),
+        _ => p.fields.get(name).cloned().unwrap_or(Value::Null),
+    }
+}
+
+/// A root property of an order as the list filter sees it (its view's entry).
+fn order_field(o: &Order, name: &str) -> Value {
+    match name {
+        "Items" => Value::Array(o.items.iter().cloned().map(Value::Object).collect()),
+        "Fulfillments" => Value::Array(o.fulfillments.iter().map(fulfillment_view).collect()),
+        "Adjustments" => Value::Array(o.adjustments.iter().cloned().map(Value::Object).collect()),
+        _ => o.fields.get(name).cloned().unwrap_or(Value::Null),
+    }
+}
+
+/// The key under which a collection remembers that a list filter evaluates without errors.
+fn clean_key(call: &Call, caller: &Caller) -> String {
+    format!(
+        "{:?}\n{}",
+        caller.profiles,
+        call.param("$filter").unwrap_or_default()
+    )
+}
+
+/// How [`list`] reads the rows of a collection.
+struct Rows<'a, T> {
+    /// Whether a root property name exists (`$orderby`).
+    known: &'a dyn Fn(&str) -> bool,
+    /// A root property of a row, navigation collections included.
+    field: &'a dyn Fn(&T, &str) -> Value,
+    /// A row with its navigation collections inlined.
+    view: &'a dyn Fn(&T) -> Map<String, Value>,
+    /// The filter cannot fail on any row given: reading may stop after the page.
+    infallible: bool,
+}
+
 /// `$filter`, `$orderby`, `$count`, `$top`/`$skip`, `$select`/`$expand` and server paging.
-fn list(
+///
+/// `rows` are the collection's rows in id order, each with whether it is listed; a row not
+/// given must be one the filter rejects without failing. Unlisted rows are only evaluated (to
+/// learn whether the filter can fail on them). Only the returned page is rendered. Returns the
+/// answer and whether the filter was evaluated on every row given without failing.
+fn list<'a, T: 'a>(
     call: &Call,
-    rows: Vec<Map<String, Value>>,
+    filter: Option<&Expr>,
+    rows: impl Iterator<Item = (&'a T, bool)>,
+    src: Rows<'_, T>,
     shape_of: &Shape,
-    page_size: usize,
-    cap: usize,
-) -> Response {
-    let known_keys: Vec<String> = rows
-        .first()
-        .map(|r| r.keys().cloned().collect())
-        .unwrap_or_default();
-    let known = |n: &str| known_keys.is_empty() || known_keys.iter().any(|k| k == n);
-    let filter = match parse_filter_param(call, &known, shape_of.ty) {
-        Ok(f) => f,
-        Err(r) => return r,
+    (page_size, cap): (usize, usize),
+) -> (Response, bool) {
+    let orderby = |known: &dyn Fn(&str) -> bool| -> Result<Vec<(String, bool)>, Response> {
+        let mut keys = Vec::new();
+        if let Some(order) = call.param("$orderby") {
+            for part in odata::split_list(order) {
+                let mut words = part.split_whitespace();
+                let name = words.next().unwrap_or("").to_owned();
+                let desc = matches!(words.next(), Some(d) if d.eq_ignore_ascii_case("desc"));
+                if !known(&name) {
+                    return Err(no_property(&name, shape_of.ty));
+                }
+                keys.push((name, desc));
+            }
+        }
+        Ok(keys)
     };
-    let mut kept = Vec::new();
-    for r in rows {
-        match &filter {
-            Some(f) => match odata::matches(f, &r) {
-                Ok(true) => kept.push(r),
-                Ok(false) => {}
-                Err(e) => {
-                    return odata_error(
-                        400,
-                        &format!("The query specified in the URI is not valid. {e}."),
+    let paging = || match (parse_usize(call, "$skip"), parse_usize(call, "$top")) {
+        (Ok(s), Ok(t)) => Ok((s.unwrap_or(0), t)),
+        (Err(r), _) | (_, Err(r)) => Err(r),
+    };
+    let counted = call
+        .param("$count")
+        .is_some_and(|c| c.eq_ignore_ascii_case("true"));
+    // Without possible filter failures, the checks that follow the filtering can come first,
+    // and the reading can stop once the page and one more row are found.
+    let early = src.infallible || filter.is_none();
+    let mut checked = None;
+    let mut limit = None;
+    if early {
+        let keys = match orderby(src.known) {
+            Ok(k) => k,
+            Err(r) => return (r, true),
+        };
+        let (skip, top) = match paging() {
+            Ok(p) => p,
+            Err(r) => return (r, true),
+        };
+        if keys.is_empty() && !counted {
+            let take = top.unwrap_or(usize::MAX).min(page_size.max(1));
+            limit = Some(skip.saturating_add(take).saturating_add(1));
+        }
+        checked = Some((keys, skip, top));
+    }
+    let mut clean = true;
+    let mut kept: Vec<&T> = Vec::new();
+    for (row, listed) in rows {
+        let hit = match filter {
+            None => true,
+            Some(f) => match odata::matches_with(f, &|n| (src.field)(row, n)) {
+                Ok(hit) => hit,
+                Err(e) if listed => {
+                    return (
+                        odata_error(
+                            400,
+                            &format!("The query specified in the URI is not valid. {e}."),
+                        ),
+                        false,
                     );
                 }
+                Err(_) => {
+                    clean = false;
+                    false
+                }
             },
-            None => kept.push(r),
+        };
+        if listed && hit {
+            kept.push(row);
+            if limit.is_some_and(|l| kept.len() >= l) {
+                break;
+            }
         }
     }
-    if let Some(order) = call.param("$orderby") {
-        let mut keys = Vec::new();
-        for part in odata::split_list(order) {
-            let mut words = part.split_whitespace();
-            let name = words.next().unwrap_or("").to_owned();
-            let desc = matches!(words.next(), Some(d) if d.eq_ignore_ascii_case("desc"));
-            if !known(&name) {
-                return no_property(&name, shape_of.ty);
+    let (keys, skip, top) = match checked {
+        Some(c) => c,
+        None => {
+            let keys = match orderby(src.known) {
+                Ok(k) => k,
+                Err(r) => return (r, clean),
+            };
+            match paging() {
+                Ok((skip, top)) => (keys, skip, top),
+                Err(r) => return (r, clean),
             }
-            keys.push((name, desc));
         }
-        kept.sort_by(|a, b| {
-            for (k, desc) in &keys {
-                let o = odata::cmp_json(
-                    a.get(k).unwrap_or(&Value::Null),
-                    b.get(k).unwrap_or(&Value::Null),
-                );
+    };
+    if !keys.is_empty() {
+        let mut keyed: Vec<(Vec<Value>, &T)> = kept
+            .into_iter()
+            .map(|r| (keys.iter().map(|(k, _)| (src.field)(r, k)).collect(), r))
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| {
+            for (i, (_, desc)) in keys.iter().enumerate() {
+                let o = odata::cmp_json(&a[i], &b[i]);
                 let o = if *desc { o.reverse() } else { o };
                 if o != std::cmp::Ordering::Equal {
                     return o;
@@ -1725,19 +1885,17 @@ fn list(
             }
             std::cmp::Ordering::Equal
         });
+        kept = keyed.into_iter().map(|(_, r)| r).collect();
     }
-    let (skip, top) = match (parse_usize(call, "$skip"), parse_usize(call, "$top")) {
-        (Ok(s), Ok(t)) => (s.unwrap_or(0), t),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    // With a limit, `total` may stop one past the page: enough to know whether more follow.
     let total = kept.len();
     let want = top.unwrap_or(usize::MAX);
     let take = want.min(page_size.max(1));
     let mut value = Vec::new();
     for r in kept.into_iter().skip(skip).take(take) {
-        match shape(call, r, shape_of, true, &[cap]) {
+        match shape(call, (src.view)(r), shape_of, true, &[cap]) {
             Ok(v) => value.push(Value::Object(v)),
-            Err(resp) => return resp,
+            Err(resp) => return (resp, clean),
         }
     }
     let returned = value.len();
@@ -1753,10 +1911,7 @@ fn list(
             call.base_url, shape_of.set, select
         )),
     );
-    if call
-        .param("$count")
-        .is_some_and(|c| c.eq_ignore_ascii_case("true"))
-    {
+    if counted {
         m.insert("@odata.count".into(), json!(total));
     }
     m.insert("value".into(), Value::Array(value));
@@ -1768,5 +1923,8 @@ fn list(
             json!(next_link(call, skip + returned, remaining_top)),
         );
     }
-    Response::json(200, &Value::Object(m)).with_header("odata-version", "4.0")
+    (
+        Response::json(200, &Value::Object(m)).with_header("odata-version", "4.0"),
+        clean,
+    )
 }

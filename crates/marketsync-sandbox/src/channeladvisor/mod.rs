@@ -8,10 +8,11 @@ mod batch;
 pub mod harness;
 mod odata;
 pub mod seed;
+mod tables;
 
 pub use harness::{ChannelAdvisorHarness, ChannelAdvisorHarnessBuilder};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -337,15 +338,16 @@ impl ChannelAdvisorBuilder {
                     true,
                 ),
             ],
-            products: products
-                .into_iter()
-                .map(|p| (p.fields["ID"].as_i64().unwrap_or(0), p))
-                .collect(),
-            orders: orders
-                .into_iter()
-                .map(|o| (o.fields["ID"].as_i64().unwrap_or(0), o))
-                .collect(),
-            exported: BTreeSet::new(),
+            products: tables::Catalog::from_products(
+                products
+                    .into_iter()
+                    .map(|p| (p.fields["ID"].as_i64().unwrap_or(0), p)),
+            ),
+            orders: tables::OrderBook::from_orders(
+                orders
+                    .into_iter()
+                    .map(|o| (o.fields["ID"].as_i64().unwrap_or(0), o)),
+            ),
             export_calls: BTreeMap::new(),
             shipments: Vec::new(),
             adjustments: Vec::new(),
@@ -476,10 +478,11 @@ impl ChannelAdvisorSandbox {
 
     /// The product id for a SKU.
     pub fn product_id(&self, sku: &str) -> Option<i64> {
-        self.state()
-            .products
-            .values()
-            .find(|p| p.fields["Sku"] == json!(sku))
+        let st = self.state();
+        st.products
+            .ids_by_sku(sku)
+            .next()
+            .and_then(|id| st.products.get(&id))
             .and_then(|p| p.fields["ID"].as_i64())
     }
 
@@ -530,7 +533,7 @@ impl ChannelAdvisorSandbox {
     pub fn edit_product(&self, id: i64, edit: impl FnOnce(&mut Map<String, Value>)) -> bool {
         let now = self.now();
         let mut st = self.state();
-        let Some(p) = st.products.get_mut(&id) else {
+        let Some(mut p) = st.products.get_mut(&id) else {
             return false;
         };
         let (pid, profile) = (p.fields["ID"].clone(), p.fields["ProfileID"].clone());
@@ -594,8 +597,9 @@ impl ChannelAdvisorSandbox {
             .map(|(sku, qty, unit)| {
                 let pid = st
                     .products
-                    .values()
-                    .find(|p| p.fields["Sku"] == json!(sku))
+                    .ids_by_sku(sku)
+                    .next()
+                    .and_then(|id| st.products.get(&id))
                     .and_then(|p| p.fields["ID"].as_i64())
                     .unwrap_or(0);
                 (sku.clone(), pid, *qty, *unit)
@@ -653,19 +657,12 @@ impl ChannelAdvisorSandbox {
 
     /// Whether the default application has the order marked exported.
     pub fn is_exported(&self, order_id: i64) -> bool {
-        self.state()
-            .exported
-            .contains(&(APPLICATION_ID.to_owned(), order_id))
+        self.state().orders.is_exported(APPLICATION_ID, order_id)
     }
 
     /// Orders the default application has marked exported, ascending.
     pub fn exported_orders(&self) -> Vec<i64> {
-        self.state()
-            .exported
-            .iter()
-            .filter(|(app, _)| app == APPLICATION_ID)
-            .map(|(_, id)| *id)
-            .collect()
+        self.state().orders.exported_ids(APPLICATION_ID).collect()
     }
 
     /// How many times the default application called `Export` for the order.

@@ -534,14 +534,15 @@ fn from_json(v: &Value) -> Val {
 }
 
 struct Scope<'a> {
-    root: &'a Map<String, Value>,
+    /// A root property's value (`Null` when absent).
+    root: &'a dyn Fn(&str) -> Value,
     vars: Vec<(String, Value)>,
 }
 
 fn lookup(scope: &Scope<'_>, path: &[String]) -> Val {
     let mut current: Value = match scope.vars.iter().rev().find(|(n, _)| *n == path[0]) {
         Some((_, v)) => v.clone(),
-        None => scope.root.get(&path[0]).cloned().unwrap_or(Value::Null),
+        None => (scope.root)(&path[0]),
     };
     for seg in &path[1..] {
         current = current.get(seg).cloned().unwrap_or(Value::Null);
@@ -662,11 +663,78 @@ fn compare(op: CmpOp, a: &Val, b: &Val) -> Result<bool, String> {
 
 /// Whether `entity` (with its navigation collections inlined) matches the filter.
 pub(crate) fn matches(expr: &Expr, entity: &Map<String, Value>) -> Result<bool, String> {
+    matches_with(expr, &|name| {
+        entity.get(name).cloned().unwrap_or(Value::Null)
+    })
+}
+
+/// Whether the entity whose root properties `property` reads (`Null` when absent) matches
+/// the filter: the same as [`matches`] on the entity's map, without building the map.
+pub(crate) fn matches_with(expr: &Expr, property: &dyn Fn(&str) -> Value) -> Result<bool, String> {
     let mut scope = Scope {
-        root: entity,
+        root: property,
         vars: Vec::new(),
     };
     eval(expr, &mut scope).map(|v| truthy(&v))
+}
+
+/// The SKUs a product filter is limited to, when no product with another `Sku` can match it
+/// nor make it fail: the filter is a chain of `and` whose operands, up to a disjunction of
+/// `Sku eq '..'` (in either order), only compare `ID` or `ProfileID` with a number or `null`
+/// (stored as numbers, these never fail). Evaluation goes left to right and stops at the first
+/// false operand of `and`, so for a product whose `Sku` is a string not in the list, or null,
+/// the filter is false without an error; a product whose `Sku` is of another type (the
+/// comparison fails) must still be evaluated.
+pub(crate) fn sku_restriction(expr: &Expr) -> Option<Vec<String>> {
+    let mut conjuncts = Vec::new();
+    flatten_and(expr, &mut conjuncts);
+    for c in conjuncts {
+        let mut skus = Vec::new();
+        if sku_disjunction(c, &mut skus) {
+            return Some(skus);
+        }
+        if !numeric_id_comparison(c) {
+            return None;
+        }
+    }
+    None
+}
+
+fn flatten_and<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match expr {
+        Expr::And(a, b) => {
+            flatten_and(a, out);
+            flatten_and(b, out);
+        }
+        other => out.push(other),
+    }
+}
+
+fn is_root(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::Path(p) if p.len() == 1 && p[0] == name)
+}
+
+fn sku_disjunction(expr: &Expr, skus: &mut Vec<String>) -> bool {
+    match expr {
+        Expr::Or(a, b) => sku_disjunction(a, skus) && sku_disjunction(b, skus),
+        Expr::Cmp(CmpOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
+            (path, Expr::Str(s)) | (Expr::Str(s), path) if is_root(path, "Sku") => {
+                skus.push(s.clone());
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn numeric_id_comparison(expr: &Expr) -> bool {
+    let Expr::Cmp(_, a, b) = expr else {
+        return false;
+    };
+    let id = |e: &Expr| is_root(e, "ID") || is_root(e, "ProfileID");
+    let literal = |e: &Expr| matches!(e, Expr::Num(_) | Expr::Null);
+    (id(a) && literal(b)) || (literal(a) && id(b))
 }
 
 /// Orders JSON values the way `$orderby` does (nulls first).
@@ -723,5 +791,30 @@ mod tests {
         assert!(t("startswith(Sku,'Kid')"));
         assert!(parse_filter("Sku eq 'x").is_err());
         assert!(parse_filter("Sku eq").is_err());
+    }
+
+    #[test]
+    fn sku_restrictions() {
+        let r = |f: &str| sku_restriction(&parse_filter(f).unwrap());
+        let skus = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert_eq!(
+            r("ProfileID eq 1 and (Sku eq 'a' or 'b''c' eq Sku) and Labels/any(l: l/Name eq 'x')"),
+            skus(&["a", "b'c"])
+        );
+        assert_eq!(r("Sku eq 'a'"), skus(&["a"]));
+        assert_eq!(
+            r("ID gt 3 and ProfileID eq null and Sku eq 'a'"),
+            skus(&["a"])
+        );
+        // Something before the SKUs could fail, or the SKUs do not limit the match.
+        assert_eq!(r("Title eq 'x' and Sku eq 'a'"), None);
+        assert_eq!(r("ProfileID eq 'x' and Sku eq 'a'"), None);
+        assert_eq!(r("Sku eq 'a' or Title eq 'b'"), None);
+        assert_eq!(r("not (Sku eq 'a')"), None);
+        assert_eq!(r("Sku ne 'a'"), None);
+        assert_eq!(r("Sku eq 5"), None);
+        assert_eq!(r("ProfileID eq 1"), None);
+        // After the SKUs anything may follow: it is not evaluated for other products.
+        assert_eq!(r("Sku eq 'a' and Title eq 5"), skus(&["a"]));
     }
 }

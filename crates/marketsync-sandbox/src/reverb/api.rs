@@ -1,5 +1,6 @@
 //! The Reverb API surface: routing, headers, auth, and one handler per endpoint.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -123,7 +124,7 @@ pub(crate) struct State {
     pub(crate) opts: Options,
     pub(crate) tokens: BTreeMap<String, Token>,
     pub(crate) token_counter: u64,
-    pub(crate) listings: BTreeMap<u64, Listing>,
+    pub(crate) listings: super::tables::Listings,
     pub(crate) orders: BTreeMap<String, Order>,
     pub(crate) shipments: Vec<ShipmentRecord>,
     pub(crate) pickups: Vec<PickupRecord>,
@@ -278,6 +279,31 @@ pub(crate) fn hal(status: u16, body: &Value, seq: u64) -> Response {
         ),
     ];
     r
+}
+
+/// The rows `start..start + len` of `rows` sorted by `order` (a total order), without
+/// sorting the rest: the rows before the page are moved in front of it and the rows after it
+/// behind, in any order.
+fn page_rows<'r, 't, T>(
+    rows: &'r mut [&'t T],
+    start: usize,
+    len: usize,
+    order: impl Fn(&&T, &&T) -> Ordering,
+) -> &'r [&'t T] {
+    if start >= rows.len() || len == 0 {
+        return &[];
+    }
+    if start > 0 {
+        rows.select_nth_unstable_by(start, &order);
+    }
+    let tail = &mut rows[start..];
+    if tail.len() > len {
+        tail.select_nth_unstable_by(len - 1, &order);
+    }
+    let end = len.min(tail.len());
+    let page = &mut tail[..end];
+    page.sort_by(&order);
+    page
 }
 
 /// `{"message": ..}` with a status.
@@ -661,12 +687,16 @@ impl State {
     }
 
     /// One page of a collection, with `total`, `current_page`, `total_pages` and
-    /// `_links.next` / `_links.prev` (absolute or host-relative).
-    fn page(
+    /// `_links.next` / `_links.prev` (absolute or host-relative). `hits` are the matching rows
+    /// in any order and `order` a total order: only the rows of the page are put in order and
+    /// rendered.
+    fn page<T>(
         &self,
         request: &Request,
         key: &str,
-        items: Vec<Value>,
+        mut hits: Vec<&T>,
+        order: impl Fn(&&T, &&T) -> Ordering,
+        render: impl Fn(&T) -> Value,
         default_per_page: usize,
     ) -> Result<Value, Response> {
         let num = |name: &str, default: usize| -> Result<usize, Response> {
@@ -681,10 +711,13 @@ impl State {
         };
         let page = num("page", 1)?.max(1);
         let per_page = num("per_page", default_per_page)?.clamp(1, self.opts.max_per_page);
-        let total = items.len();
+        let total = hits.len();
         let total_pages = total.div_ceil(per_page).max(1);
         let start = (page - 1).saturating_mul(per_page);
-        let slice: Vec<Value> = items.into_iter().skip(start).take(per_page).collect();
+        let slice: Vec<Value> = page_rows(&mut hits, start, per_page, order)
+            .iter()
+            .map(|r| render(r))
+            .collect();
         let link = |p: usize| {
             let mut query: Vec<String> = request
                 .query
@@ -806,19 +839,25 @@ impl State {
             return message(400, "state does not have a valid value", request.seq);
         }
         let sku = request.query_param("sku");
-        let mut hits: Vec<&Listing> = self
-            .listings
-            .values()
+        let candidates: Box<dyn Iterator<Item = &Listing>> = match &sku {
+            Some(s) => Box::new(self.listings.with_sku(s)),
+            None => Box::new(self.listings.values()),
+        };
+        let hits: Vec<&Listing> = candidates
             .filter(|l| state == "all" || l.state == state)
-            .filter(|l| sku.as_ref().is_none_or(|s| l.sku.as_ref() == Some(s)))
             .collect();
         // Newest first.
-        hits.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        let items = hits
-            .into_iter()
-            .map(|l| self.listing_view(l, &request.base_url))
-            .collect();
-        match self.page(request, "listings", items, self.opts.listings_per_page) {
+        let newest_first =
+            |a: &&Listing, b: &&Listing| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id));
+        let view = |l: &Listing| self.listing_view(l, &request.base_url);
+        match self.page(
+            request,
+            "listings",
+            hits,
+            newest_first,
+            view,
+            self.opts.listings_per_page,
+        ) {
             Ok(body) => hal(200, &body, request.seq),
             Err(r) => r,
         }
@@ -853,7 +892,7 @@ impl State {
         let within = |t: DateTime<Utc>, lo: Option<DateTime<Utc>>, hi: Option<DateTime<Utc>>| {
             lo.is_none_or(|lo| t >= lo) && hi.is_none_or(|hi| t <= hi)
         };
-        let mut hits: Vec<&Order> = self
+        let hits: Vec<&Order> = self
             .orders
             .values()
             .filter(|o| match op {
@@ -865,17 +904,21 @@ impl State {
             .filter(|o| within(o.updated_at, bounds[2], bounds[3]))
             .collect();
         // Newest first.
-        hits.sort_by(|a, b| {
+        let newest_first = |a: &&Order, b: &&Order| {
             b.created_at
                 .cmp(&a.created_at)
                 .then(b.order_number.len().cmp(&a.order_number.len()))
                 .then(b.order_number.cmp(&a.order_number))
-        });
-        let items = hits
-            .into_iter()
-            .map(|o| self.order_view(o, &request.base_url))
-            .collect();
-        match self.page(request, "orders", items, self.opts.orders_per_page) {
+        };
+        let view = |o: &Order| self.order_view(o, &request.base_url);
+        match self.page(
+            request,
+            "orders",
+            hits,
+            newest_first,
+            view,
+            self.opts.orders_per_page,
+        ) {
             Ok(body) => hal(200, &body, request.seq),
             Err(r) => r,
         }
@@ -1194,10 +1237,12 @@ impl State {
             body: Value::Object(body),
             at: now,
         });
-        let l = self.listings.get_mut(&lid).expect("listing exists");
-        if l.state != "ended" {
-            l.state = "ended".into();
-            l.updated_at = now;
+        {
+            let mut l = self.listings.get_mut(&lid).expect("listing exists");
+            if l.state != "ended" {
+                l.state = "ended".into();
+                l.updated_at = now;
+            }
         }
         let view = self.listing_view(&self.listings[&lid], &request.base_url);
         hal(

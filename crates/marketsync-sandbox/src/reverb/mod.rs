@@ -7,6 +7,7 @@
 mod api;
 pub mod harness;
 pub mod seed;
+mod tables;
 
 pub use harness::{ReverbHarness, ReverbHarnessBuilder};
 
@@ -376,7 +377,7 @@ impl ReverbBuilder {
                 },
             )]),
             token_counter: 1,
-            listings: listings.into_iter().map(|l| (l.id, l)).collect(),
+            listings: tables::Listings::from_listings(listings.into_iter().map(|l| (l.id, l))),
             orders: orders
                 .into_iter()
                 .map(|o| (o.order_number.clone(), o))
@@ -480,11 +481,7 @@ impl ReverbSandbox {
 
     /// The id of the (first) listing with this SKU.
     pub fn listing_id(&self, sku: &str) -> Option<u64> {
-        self.state()
-            .listings
-            .values()
-            .find(|l| l.sku.as_deref() == Some(sku))
-            .map(|l| l.id)
+        self.state().listings.with_sku(sku).next().map(|l| l.id)
     }
 
     /// A listing's wire JSON (links on `https://api.reverb.com`).
@@ -557,7 +554,7 @@ impl ReverbSandbox {
     pub fn set_listing_state(&self, id: u64, slug: &str) -> bool {
         let now = self.clock_now();
         let mut st = self.state();
-        let Some(l) = st.listings.get_mut(&id) else {
+        let Some(mut l) = st.listings.get_mut(&id) else {
             return false;
         };
         l.state = slug.to_owned();
@@ -569,7 +566,7 @@ impl ReverbSandbox {
     pub fn set_listing_inventory(&self, id: u64, inventory: i64) -> bool {
         let now = self.clock_now();
         let mut st = self.state();
-        let Some(l) = st.listings.get_mut(&id) else {
+        let Some(mut l) = st.listings.get_mut(&id) else {
             return false;
         };
         l.inventory = inventory;
@@ -601,12 +598,10 @@ impl ReverbSandbox {
         let mut st = self.state();
         let listing = match order.listing_id {
             Some(id) => st.listings.get(&id).cloned(),
-            None => order.sku.as_deref().and_then(|sku| {
-                st.listings
-                    .values()
-                    .find(|l| l.sku.as_deref() == Some(sku))
-                    .cloned()
-            }),
+            None => order
+                .sku
+                .as_deref()
+                .and_then(|sku| st.listings.with_sku(sku).next().cloned()),
         };
         let listing_id = order
             .listing_id
@@ -634,7 +629,7 @@ impl ReverbSandbox {
         let quantity = init.quantity;
         let n = insert_order(&mut st, init);
         // Reverb decrements the listing's inventory itself on a sale.
-        let remaining = st.listings.get_mut(&listing_id).map(|l| {
+        let remaining = st.listings.get_mut(&listing_id).map(|mut l| {
             l.inventory = (l.inventory - quantity).max(0);
             if l.inventory == 0 && l.state == "live" {
                 l.state = "sold_out".into();
