@@ -24,8 +24,12 @@ pub const LISTINGS: usize = 12;
 pub const UNKNOWN_SKU: &str = "CHAOS-UNKNOWN";
 
 /// The quantity every catalog item has in the drain run, which the final check finds on every
-/// listing that was not deleted outside.
-pub const FINAL_QUANTITY: u32 = 5;
+/// listing that was not deleted outside. No pass of the kill phase uses it (they cycle through
+/// 1–9), so the drain sends it to every listing: a sale lowers the stock at the marketplace
+/// (Reverb's fake does, as Reverb does), and a listing whose last send already carried the final
+/// value would rightly not be sent again (the host's catalogue did not change), keeping the
+/// lowered stock.
+pub const FINAL_QUANTITY: u32 = 20;
 
 /// The catalog price of every item, in the marketplace's currency.
 pub const PRICE: &str = "10.00";

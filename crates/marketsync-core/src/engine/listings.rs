@@ -581,7 +581,11 @@ impl Engine {
                 }
                 Err(e) => {
                     report.failed.push(ListingFailure::new(l.sku.clone(), &e));
-                    refused.push(l.clone());
+                    // As stored before the send: its last fingerprint forgotten.
+                    refused.push(Listing {
+                        last_sent: None,
+                        ..l.clone()
+                    });
                 }
             }
         }
