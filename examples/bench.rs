@@ -11,9 +11,24 @@
 //!
 //! Options: `--channel channeladvisor|reverb|allegro|tradera|all`, `--runs N` (5),
 //! `--listings N` (10000), `--orders N` (10000), `--scale N` (per channel, see `Spec::scale`),
-//! `--rss-listings N` (100000), `--no-rss`, `--guard-permille N` (10: the adapter's windows are
-//! 1% longer than the marketplace's, see BENCHMARKS.md "429s at the window edge"), `--rss CHANNEL` (run only the RSS measurement, in
-//! this process; the normal mode runs it in a child process so its peak is its own).
+//! `--rss-listings N` (100000), `--no-rss`, `--guard-permille N` (the limiter's guard at window
+//! edges, default `marketsync_http::DEFAULT_GUARD_PERMILLE` = 10: each permit counts 1% longer
+//! than the marketplace's window, see BENCHMARKS.md "429s at the window edge"),
+//! `--rss CHANNEL` (run only the RSS measurement; the normal mode runs it in a child process so
+//! its peak is its own), `--rss-in-process CHANNEL` (the same with the sandbox in this process,
+//! for comparison).
+//!
+//! **Peak RSS.** `--rss` measures the library alone. It re-invokes this program as
+//! `--serve-sandbox CHANNEL --rss-listings N`, a child that seeds the sandbox, prints its base
+//! URL and the credentials on stdout and serves until its stdin closes. Then two more children,
+//! each handed the sandbox's line, a new SQLite file and the sandbox's pid on stdin:
+//! `--rss-link` sets the integration up against the sandbox, links the listings and exits;
+//! `--rss-sync`, a fresh process, opens the same file, attaches a new adapter to the stored
+//! integration (as a restarted host does), resets its peak (`/proc/self/clear_refs`) and syncs.
+//! The catalogue both read is made on demand from the SKU (the host's data lives in the host's
+//! database, not in the library's memory). It prints the sync process's peak during the sync,
+//! its RSS before and the growth, the link process's peak, and the sandbox child's peaks apart.
+//! The timing runs keep the sandbox in process.
 //!
 //! **Scaling.** The real limits make a run long (ChannelAdvisor's 2,000 requests a minute need
 //! about 15 minutes for this work; Tradera's 100 calls a day, three days). A scale factor `s`
@@ -30,8 +45,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use marketsync::sqlite::SqliteStore;
+use marketsync_core::credentials::{LoginSession, OAuthTokens};
+use marketsync_core::lifecycle::Event;
 use marketsync_core::testkit::channel::{ChannelHarness, Rig};
-use marketsync_core::{Clock, Money, Sku, Store};
+use marketsync_core::{
+    Actor, Catalog, CatalogError, CatalogPage, Channel, Clock, CredentialKey, Credentials,
+    Currency, Engine, Feature, IntegrationSettings, InventoryItem, Label, MemoryNotifier, Money,
+    SecretString, Sku, Store, SystemClock,
+};
 use marketsync_http::{Limits, RateLimiter};
 use marketsync_sandbox::{
     AllegroHarness, AllegroSandbox, ChannelAdvisorHarness, ChannelAdvisorSandbox, Counters,
@@ -151,14 +172,17 @@ fn scaled(window: Duration, scale: u32) -> Duration {
     window / scale.max(1)
 }
 
-/// The adapter's limits with the window shortened by `scale` and lengthened by a guard of
-/// `guard_permille` / 1000 of it; waits of a whole window are slept.
+/// The adapter's limits: the marketplace's quota over the window shortened by `scale`, with the
+/// limiter's guard at window edges set to `guard_permille` / 1000 of it (the limiter lengthens
+/// each permit by the guard itself; `--guard-permille` defaults to the library's
+/// [`marketsync_http::DEFAULT_GUARD_PERMILLE`]); waits of a whole window are slept.
 fn limits(spec: Spec, scale: u32, guard_permille: u32) -> Limits {
     let window = scaled(spec.window, scale);
     let guarded = window + window * guard_permille / 1000;
     let mut l = Limits::default()
-        .quota(spec.count, guarded)
-        .max_wait(window + Duration::from_secs(5));
+        .quota(spec.count, window)
+        .guard_permille(guard_permille)
+        .max_wait(guarded + Duration::from_secs(5));
     if let Some(n) = spec.concurrent {
         l = l.concurrency(n as usize);
     }
@@ -437,8 +461,9 @@ impl Harness {
     }
 }
 
-/// Budget units a phase spent: HTTP requests plus the parts inside batches (ChannelAdvisor
-/// charges each part against the same per-minute budget).
+/// Budget units a phase spent: every HTTP request the sandbox received, whatever its answer
+/// (token requests, reads, 429s, 5xx and retries included), plus the parts inside batches
+/// (ChannelAdvisor charges each part against the same per-minute budget).
 fn cost(c: &Counters) -> u64 {
     c.total + c.batch_parts.values().sum::<u64>()
 }
@@ -464,6 +489,11 @@ fn item(i: usize) -> (String, String, u32) {
 
 /// The fewest requests (budget units) the marketplace's API allows for syncing `n` changed
 /// listings and importing `m` new orders, and how it is made up. See BENCHMARKS.md.
+///
+/// This is the API's floor, not what the engine happens to do: no read-back of the linked
+/// listings is counted (every listing is sent, and the channels report a missing listing per
+/// item on update, so an all-changed sync has nothing to read back) and no token request (the
+/// run's tokens outlive it). Orders are read in the largest pages each API allows.
 fn minimal(which: Which, n: usize, m: usize) -> (u64, u64, String) {
     let n64 = n as u64;
     let m64 = m as u64;
@@ -524,10 +554,12 @@ struct RunResult {
     sync_elapsed: Duration,
     sync_min: Duration,
     sync_cost: u64,
+    sync_requests: u64,
     sync_sent: usize,
     import_elapsed: Duration,
     import_min: Duration,
     import_cost: u64,
+    import_requests: u64,
     imported: usize,
     throttled: u64,
     ceiling_per_s: f64,
@@ -708,6 +740,7 @@ async fn run_once(
     r.sync_elapsed = started.elapsed();
     let c = h.counters();
     r.sync_cost = cost(&c);
+    r.sync_requests = c.total;
     r.sync_sent = report.sent.len();
     r.sync_min = permitted_minimum(r.sync_cost, spec.count, window);
     r.throttled += h.throttled(seq);
@@ -732,6 +765,7 @@ async fn run_once(
     r.import_elapsed = started.elapsed();
     let c = h.counters();
     r.import_cost = cost(&c);
+    r.import_requests = c.total;
     r.imported = import.imported.len() + import.not_imported.len();
     r.import_min = permitted_minimum(r.import_cost, spec.count, window);
     r.throttled += h.throttled(seq);
@@ -755,9 +789,10 @@ async fn run_once(
     Ok(r)
 }
 
-/// Peak RSS (VmHWM) and current RSS (VmRSS) of this process, in KiB (Linux only).
-fn rss() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// Peak RSS (VmHWM) and current RSS (VmRSS) of a process (`"self"` or a pid), in KiB (Linux
+/// only).
+fn rss_of(pid: &str) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status
             .lines()
@@ -768,22 +803,605 @@ fn rss() -> Option<(u64, u64)> {
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
-/// Syncs `n` listings without rate limits (memory does not depend on them) and prints the peak
-/// RSS of the whole process and the sync's own growth over the RSS before it.
+/// Peak RSS (VmHWM) and current RSS (VmRSS) of this process, in KiB (Linux only).
+fn rss() -> Option<(u64, u64)> {
+    rss_of("self")
+}
+
+/// Resets a process's peak RSS to its current RSS, so a peak read later is what came after
+/// (Linux >= 4.0). False where the kernel does not allow it.
+fn reset_peak(pid: &str) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// The hidden `--serve-sandbox CHANNEL` mode, the child of `--rss`: starts the sandbox without
+/// rate limits, seeds `n` stale listings (the SKUs of [`item`], price 1, quantity 100), prints
+/// one JSON line on stdout (its base URL, the currency, and the credentials and ids the adapter
+/// connects with), and serves until stdin closes. Only this process holds the fake catalogue
+/// and records the requests, so the parent's memory is the library's.
+async fn serve_sandbox(which: Which, n: usize) -> Result<(), BoxError> {
+    let h = Harness::start(which, 1, false, 0).await?;
+    let harness = h.harness();
+    let currency = harness.currency();
+    let stale = Money::parse("1", currency.code())?;
+    let started = Instant::now();
+    for i in 0..n {
+        harness.add_listing(&Sku::new(item(i).0)?, stale, 100).await;
+    }
+    eprintln!(
+        "  sandbox: {n} listings at the channel in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut hello = match &h {
+        Harness::ChannelAdvisor(h) => {
+            let c = h.sandbox().credentials();
+            serde_json::json!({
+                "base_url": h.sandbox().base_url(),
+                "application_id": c.application_id,
+                "shared_secret": c.shared_secret,
+                "refresh_token": c.refresh_token,
+                "profile_id": c.profile_id,
+            })
+        }
+        Harness::Reverb(h) => serde_json::json!({
+            "base_url": h.sandbox().base_url(),
+            "token": h.current_token(),
+        }),
+        Harness::Allegro(h) => {
+            let s = h.current_session();
+            serde_json::json!({
+                "base_url": h.sandbox().base_url(),
+                "user_id": s.user_id,
+                "access_token": s.token.expose_secret(),
+                "expires_at": s.expires_at,
+                "refresh_token": s.refresh_token.as_ref().map(|t| t.expose_secret().to_owned()),
+                "refresh_expires_at": s.refresh_expires_at,
+            })
+        }
+        Harness::Tradera(h) => {
+            let c = h.sandbox().credentials();
+            let (token, expires_at) = h.current_token();
+            serde_json::json!({
+                "base_url": h.sandbox().base_url(),
+                "app_id": c.app_id,
+                "app_key": c.app_key,
+                "user_id": c.user_id,
+                "user_token": token,
+                "expires_at": expires_at,
+            })
+        }
+    };
+    hello["currency"] = Value::from(currency.code());
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{hello}")?;
+        out.flush()?;
+    }
+    // Serve until the parent closes our stdin (or dies).
+    tokio::task::spawn_blocking(|| {
+        use std::io::Read;
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().lock().read_to_end(&mut sink);
+    })
+    .await?;
+    drop(h);
+    Ok(())
+}
+
+/// The child process serving the sandbox for `--rss`; closing its stdin ends it.
+struct SandboxChild {
+    child: std::process::Child,
+    pid: String,
+}
+
+impl SandboxChild {
+    /// Starts `--serve-sandbox` with `n` listings and reads its JSON line.
+    async fn start(which: Which, n: usize) -> Result<(Self, Value), BoxError> {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(std::env::current_exe()?)
+            .args([
+                "--serve-sandbox",
+                which.name(),
+                "--rss-listings",
+                &n.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let pid = child.id().to_string();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the sandbox child has no stdout")?;
+        let line = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
+        })
+        .await??;
+        let me = SandboxChild { child, pid };
+        if line.trim().is_empty() {
+            return Err("the sandbox child exited before it was ready".into());
+        }
+        Ok((me, serde_json::from_str(&line)?))
+    }
+
+    /// Closes its stdin and waits for it to exit.
+    fn stop(mut self) -> Result<(), BoxError> {
+        drop(self.child.stdin.take());
+        let status = self.child.wait()?;
+        if !status.success() {
+            return Err(format!("the sandbox child exited with {status}").into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SandboxChild {
+    fn drop(&mut self) {
+        // An early return (an error) must not leave the child serving.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+fn text<'v>(v: &'v Value, key: &str) -> Result<&'v str, BoxError> {
+    v[key]
+        .as_str()
+        .ok_or_else(|| format!("the sandbox child's line has no {key}").into())
+}
+
+fn time(v: &Value, key: &str) -> Result<DateTime<Utc>, BoxError> {
+    Ok(text(v, key)?.parse()?)
+}
+
+fn secret(v: &Value, key: &str) -> Result<SecretString, BoxError> {
+    Ok(SecretString::from(text(v, key)?.to_owned()))
+}
+
+/// The adapter pointed at the sandbox child, without rate limits (memory does not depend on
+/// them), configured as the in-process harness configures it; and the credentials to enter.
+fn remote_channel(which: Which, v: &Value) -> Result<(Arc<dyn Channel>, Credentials), BoxError> {
+    use marketsync_sandbox::{allegro, channeladvisor};
+    let base = text(v, "base_url")?.to_owned();
+    let limiter = RateLimiter::new(Limits::none());
+    Ok(match which {
+        Which::ChannelAdvisor => {
+            let profile_id = v["profile_id"].as_u64().ok_or("no profile_id")?;
+            let config = marketsync_channeladvisor::ChannelAdvisorConfig::builder()
+                .label(channeladvisor::harness::HARNESS_LABEL)
+                .base_url(base)
+                .application_id(text(v, "application_id")?.to_owned())
+                .shared_secret(secret(v, "shared_secret")?)
+                .refresh_token(secret(v, "refresh_token")?)
+                .profile_id(profile_id)
+                .connection_name("Sandbox")
+                .distribution_center_id(channeladvisor::harness::HARNESS_DISTRIBUTION_CENTER)
+                .rate_limiter(limiter)
+                .build()?;
+            let credentials = Credentials::OAuth(OAuthTokens {
+                access_token: None,
+                access_expires_at: None,
+                refresh_token: secret(v, "refresh_token")?,
+                refresh_expires_at: None,
+                profile_id: Some(profile_id.to_string()),
+            });
+            (
+                Arc::new(marketsync_channeladvisor::ChannelAdvisorChannel::new(
+                    config,
+                )?),
+                credentials,
+            )
+        }
+        Which::Reverb => {
+            let config = marketsync_reverb::ReverbConfig::builder()
+                .base_url(base)
+                .token(secret(v, "token")?)
+                .connection_name("Sandbox")
+                .default_currency(Currency::USD)
+                .rate_limiter(limiter)
+                .build()?;
+            (
+                Arc::new(marketsync_reverb::ReverbChannel::new(config)?),
+                Credentials::api_token(text(v, "token")?),
+            )
+        }
+        Which::Allegro => {
+            let session = LoginSession {
+                user_id: v["user_id"].as_str().map(str::to_owned),
+                token: secret(v, "access_token")?,
+                expires_at: time(v, "expires_at")?,
+                refresh_token: Some(secret(v, "refresh_token")?),
+                refresh_expires_at: Some(time(v, "refresh_expires_at")?),
+            };
+            let config = marketsync_allegro::AllegroConfig::builder()
+                .base_url(base.clone())
+                .auth_base_url(base)
+                .client_id(allegro::CLIENT_ID)
+                .client_secret(SecretString::from(allegro::CLIENT_SECRET.to_owned()))
+                .session(session.clone())
+                .connection_name("Sandbox")
+                .command_polling(marketsync_allegro::CommandPolling {
+                    interval: Duration::from_millis(20),
+                    max_polls: 10,
+                })
+                .offer_template(allegro::harness::offer_template())
+                .rate_limiter(limiter)
+                .build()?;
+            (
+                Arc::new(marketsync_allegro::AllegroChannel::new(config)?),
+                Credentials::LoginSession(session),
+            )
+        }
+        Which::Tradera => {
+            let user_id = v["user_id"].as_i64().ok_or("no user_id")?;
+            let expires_at = time(v, "expires_at")?;
+            let config = marketsync_tradera::TraderaConfig::builder()
+                .base_url(base)
+                .app_id(v["app_id"].as_i64().ok_or("no app_id")?)
+                .app_key(secret(v, "app_key")?)
+                .session(user_id, secret(v, "user_token")?, Some(expires_at))
+                .connection_name("Sandbox")
+                .daily_budget(u32::MAX / 2)
+                .rate_limiter(limiter)
+                .build()?;
+            let credentials = Credentials::LoginSession(LoginSession {
+                user_id: Some(user_id.to_string()),
+                token: secret(v, "user_token")?,
+                expires_at,
+                refresh_token: None,
+                refresh_expires_at: None,
+            });
+            (
+                Arc::new(marketsync_tradera::TraderaChannel::new(config)?),
+                credentials,
+            )
+        }
+    })
+}
+
+/// The host's catalogue for the RSS measurement, made on demand: the items of [`item`] (the
+/// same SKUs, titles, prices and quantities as the timing runs' catalogue, all carrying the
+/// integration's label), computed from the SKU or the page position whenever the engine asks.
+/// A host's catalogue lives in the host's own database, not in the library's memory; holding
+/// 100,000 items in a `MemoryCatalog` (about 57 MiB) would charge the host's data to the
+/// library, so this catalogue holds nothing but its size.
+#[derive(Debug)]
+struct GeneratedCatalog {
+    n: usize,
+    label: Label,
+    currency: Currency,
+}
+
+impl GeneratedCatalog {
+    fn make(&self, i: usize) -> Result<InventoryItem, CatalogError> {
+        let (sku, price, quantity) = item(i);
+        let fail = |e: &dyn std::fmt::Display| CatalogError {
+            message: e.to_string(),
+        };
+        Ok(InventoryItem {
+            title: format!("Item {sku}"),
+            sku: Sku::new(sku).map_err(|e| fail(&e))?,
+            price: Money::parse(&price, self.currency.code()).map_err(|e| fail(&e))?,
+            quantity,
+            labels: [self.label.clone()].into_iter().collect(),
+        })
+    }
+
+    /// The index of a SKU of [`item`], if it is one of this catalogue's.
+    fn index(&self, sku: &str) -> Option<usize> {
+        let i: usize = sku.strip_prefix("BENCH-")?.parse().ok()?;
+        (i < self.n && item(i).0 == sku).then_some(i)
+    }
+
+    fn page(&self, label: &Label, after: Option<&str>, page_size: usize) -> CatalogResult {
+        if *label != self.label {
+            return Ok(CatalogPage::default());
+        }
+        // SKUs sort as their indexes (zero-padded), so "after SKU s" starts at the first index
+        // whose SKU sorts above s; pages end as `MemoryCatalog`'s do.
+        let start = match after {
+            None => 0,
+            Some(s) => match self.index(s) {
+                Some(i) => i + 1,
+                None => {
+                    // A binary search for the first SKU above s.
+                    let (mut lo, mut hi) = (0, self.n);
+                    while lo < hi {
+                        let mid = lo + (hi - lo) / 2;
+                        if item(mid).0.as_str() <= s {
+                            lo = mid + 1;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    lo
+                }
+            },
+        };
+        let end = self.n.min(start.saturating_add(page_size.max(1)));
+        let items = (start..end)
+            .map(|i| self.make(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = (end < self.n)
+            .then(|| items.last().map(|i| i.sku.as_str().to_owned()))
+            .flatten();
+        Ok(CatalogPage { items, next })
+    }
+
+    fn by_sku(&self, skus: &[Sku]) -> Result<Vec<InventoryItem>, CatalogError> {
+        skus.iter()
+            .filter_map(|s| self.index(s.as_str()))
+            .map(|i| self.make(i))
+            .collect()
+    }
+}
+
+type CatalogResult = Result<CatalogPage, CatalogError>;
+type BoxFuture<'f, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'f>>;
+
+// The trait is declared with `async_trait`; these are its methods written out (the answers are
+// computed at once), so the example needs no macro crate of its own.
+impl Catalog for GeneratedCatalog {
+    fn items_with_label<'a, 'b, 'c, 'f>(
+        &'a self,
+        label: &'b Label,
+        page: Option<&'c str>,
+        page_size: usize,
+    ) -> BoxFuture<'f, CatalogResult>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        Box::pin(std::future::ready(self.page(label, page, page_size)))
+    }
+
+    fn items_by_sku<'a, 'b, 'f>(
+        &'a self,
+        skus: &'b [Sku],
+    ) -> BoxFuture<'f, Result<Vec<InventoryItem>, CatalogError>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        Box::pin(std::future::ready(self.by_sku(skus)))
+    }
+}
+
+/// What the coordinator of `--rss` hands its `--rss-link` and `--rss-sync` children on stdin:
+/// the sandbox child's line, the SQLite file and the sandbox child's pid.
+fn rss_job(hello: &Value, db: &Path, sandbox_pid: &str) -> Value {
+    serde_json::json!({
+        "hello": hello,
+        "db": db.to_string_lossy(),
+        "sandbox_pid": sandbox_pid,
+    })
+}
+
+/// Reads the job line of [`rss_job`] from stdin.
+async fn read_job() -> Result<(Value, PathBuf, String), BoxError> {
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    let mut job: Value = serde_json::from_str(&line)?;
+    let db = PathBuf::from(text(&job, "db")?);
+    let pid = text(&job, "sandbox_pid")?.to_owned();
+    Ok((job["hello"].take(), db, pid))
+}
+
+/// Runs this program as `mode CHANNEL --rss-listings N` with `job` on its stdin and returns
+/// the one line it prints on stdout.
+async fn run_rss_child(
+    which: Which,
+    n: usize,
+    mode: &str,
+    job: &Value,
+) -> Result<String, BoxError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([mode, which.name(), "--rss-listings", &n.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    {
+        let mut stdin = child.stdin.take().ok_or("the child has no stdin")?;
+        writeln!(stdin, "{job}")?;
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    if !out.status.success() {
+        return Err(format!("{mode} exited with {}", out.status).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The engine of the RSS measurement on the SQLite file at `path`, reading the generated
+/// catalogue; both RSS children make it alike (the same credential key).
+async fn rss_engine(path: &Path, n: usize, currency: Currency) -> Result<Engine, BoxError> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).await?);
+    let catalog = Arc::new(GeneratedCatalog {
+        n,
+        label: Label::new(RSS_LABEL)?,
+        currency,
+    });
+    Ok(Engine::new(
+        store,
+        catalog,
+        Arc::new(MemoryNotifier::new()),
+        Arc::new(SystemClock),
+    )
+    .with_credential_key(CredentialKey::new("bench", [9; 32])))
+}
+
+/// The label of the RSS measurement's integration (the conformance rig's).
+const RSS_LABEL: &str = "conformance";
+/// The name of the RSS measurement's integration.
+const RSS_INTEGRATION: &str = "bench";
+
+/// Peak RSS while syncing `n` listings. The measured process holds only what a program using
+/// the library holds: the sandbox runs in a child process ([`serve_sandbox`]), the catalogue is
+/// made on demand ([`GeneratedCatalog`]: the host's data is the host's database's), and the
+/// sync runs in a fresh process. This process coordinates: it starts the sandbox child, then
+/// runs `--rss-link` (a child that sets the integration up on a new SQLite file as the
+/// conformance rig does, links the listings and exits) and `--rss-sync` (a fresh child that
+/// opens the same file, re-attaches the adapter to the stored integration as a restarted host
+/// does, resets its peak and the sandbox child's, and syncs once). It prints one line: the sync
+/// process's peak during the sync (`peak_kib`), its RSS before (`before_sync_kib`) and the
+/// growth, the link process's figures and the sandbox child's peaks, in KiB.
 async fn rss_mode(which: Which, n: usize) -> Result<(), BoxError> {
+    let (child, hello) = SandboxChild::start(which, n).await?;
+    let path = temp_db("rss");
+    let job = rss_job(&hello, &path, &child.pid);
+    let result = async {
+        let link = run_rss_child(which, n, "--rss-link", &job).await?;
+        let sync = run_rss_child(which, n, "--rss-sync", &job).await?;
+        Ok::<_, BoxError>((link, sync))
+    }
+    .await;
+    child.stop()?;
+    remove_db(&path);
+    let (link, sync) = result?;
+    println!("RSS {} listings={n} {sync} {link}", which.name());
+    Ok(())
+}
+
+/// The hidden `--rss-link CHANNEL` mode, the first child of `--rss`: creates the integration
+/// on the job's SQLite file (credentials entered and verified, labelled, activated, the
+/// channel's features on), links the `n` listings at the sandbox child and exits. Prints its
+/// RSS before the link, its peak, the link's time and the sandbox child's peak so far.
+async fn rss_link(which: Which, n: usize) -> Result<(), BoxError> {
+    let (hello, path, sandbox_pid) = read_job().await?;
+    let currency: Currency = text(&hello, "currency")?.parse()?;
+    let (channel, credentials) = remote_channel(which, &hello)?;
+    let engine = rss_engine(&path, n, currency).await?;
+    let actor = Actor::User("bench".into());
+    let caps = channel.capabilities();
+    let kind = channel.kind();
+    let id = engine
+        .create_integration(
+            RSS_INTEGRATION,
+            channel,
+            IntegrationSettings::new(kind, currency),
+            actor.clone(),
+        )
+        .await?;
+    engine
+        .enter_credentials(id, &credentials, actor.clone())
+        .await?;
+    engine.verify(id, actor.clone()).await?;
+    let mut events = vec![
+        Event::SetLabel {
+            label: Some(Label::new(RSS_LABEL)?),
+            support_override: None,
+        },
+        Event::Activate,
+    ];
+    let mut features = vec![Feature::Orders, Feature::Listings];
+    if caps.listings_reconcile {
+        features.push(Feature::Reconciler);
+    }
+    events.extend(features.into_iter().map(|feature| Event::SetFeature {
+        feature,
+        on: true,
+        support_override: None,
+    }));
+    for e in events {
+        engine.apply(id, actor.clone(), e).await?;
+    }
+    let (_, before) = rss().ok_or("no /proc/self/status")?;
+    let started = Instant::now();
+    let linked = engine.link_listings(id).await?;
+    let took = started.elapsed();
+    eprintln!("  link process: linked in {:.1}s", took.as_secs_f64());
+    if linked.linked.len() != n {
+        return Err(format!("linked {} of {n} listings", linked.linked.len()).into());
+    }
+    drop(linked);
+    let (peak, after) = rss().ok_or("no /proc/self/status")?;
+    let (child_peak, _) = rss_of(&sandbox_pid).ok_or("no status of the sandbox child")?;
+    // `setup_peak_kib` and `before_link_kib` keep their former names (the link process's).
+    println!(
+        "link_secs={:.1} setup_peak_kib={peak} before_link_kib={before} after_link_kib={after} sandbox_child_setup_peak_kib={child_peak}",
+        took.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The hidden `--rss-sync CHANNEL` mode, the second child of `--rss`: a fresh process that
+/// opens the job's SQLite file, finds the integration the link made, attaches a new adapter to
+/// it (the stored credentials are handed over, as after a restart), resets its peak and the
+/// sandbox child's, syncs once and prints its peak during the sync, its RSS before, its peak
+/// before the reset (the start-up's) and the sandbox child's peak during the sync.
+async fn rss_sync(which: Which, n: usize) -> Result<(), BoxError> {
+    let (hello, path, sandbox_pid) = read_job().await?;
+    let currency: Currency = text(&hello, "currency")?.parse()?;
+    let (channel, _) = remote_channel(which, &hello)?;
+    let engine = rss_engine(&path, n, currency).await?;
+    let id = engine
+        .store()
+        .integrations()
+        .await?
+        .into_iter()
+        .find(|r| r.name == RSS_INTEGRATION && !r.lifecycle.is_deleted())
+        .ok_or("the link process left no integration")?
+        .id;
+    engine.attach_channel(id, channel).await?;
+
+    let (start_peak, before) = rss().ok_or("no /proc/self/status")?;
+    let reset = reset_peak("self");
+    let child_reset = reset_peak(&sandbox_pid);
+    let started = Instant::now();
+    let report = engine.sync_listings(id).await?;
+    let took = started.elapsed();
+    let (peak, after) = rss().ok_or("no /proc/self/status")?;
+    let (child_peak, _) = rss_of(&sandbox_pid).ok_or("no status of the sandbox child")?;
+    if report.sent.len() != n {
+        eprintln!(
+            "  warning: sync sent {} of {n} (failed {}, stopped {:?})",
+            report.sent.len(),
+            report.failed.len(),
+            report.stopped
+        );
+    }
+    println!(
+        "sent={} peak_kib={peak} before_sync_kib={before} sync_growth_kib={} after_sync_kib={after} peak_reset={reset} secs={:.1} sync_process_start_peak_kib={start_peak} sandbox_child_sync_peak_kib={} child_peak_reset={child_reset}",
+        report.sent.len(),
+        peak.saturating_sub(before),
+        took.as_secs_f64(),
+        if child_reset {
+            child_peak.to_string()
+        } else {
+            "n/a".into()
+        },
+    );
+    Ok(())
+}
+
+/// The former `--rss` mode, kept as `--rss-in-process CHANNEL` for comparison: the sandbox in
+/// this process, so the growth includes the fake's own (its catalogue, its request handling).
+async fn rss_in_process(which: Which, n: usize) -> Result<(), BoxError> {
     let h = Harness::start(which, 1, false, 0).await?;
     let path = temp_db("rss");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await?);
     let rig = setup(&h, store, n, 0).await?;
     let (_, before) = rss().ok_or("no /proc/self/status")?;
-    // Reset the peak to the current RSS, so the peak read after is the sync's own (Linux >= 4.0).
-    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let reset = reset_peak("self");
     let started = Instant::now();
     let report = rig.engine.sync_listings(rig.id).await?;
     let took = started.elapsed();
     let (peak, _) = rss().ok_or("no /proc/self/status")?;
     println!(
-        "RSS {} listings={n} sent={} peak_kib={peak} before_sync_kib={before} sync_growth_kib={} peak_reset={reset} secs={:.1}",
+        "RSS (sandbox in process) {} listings={n} sent={} peak_kib={peak} before_sync_kib={before} sync_growth_kib={} peak_reset={reset} secs={:.1}",
         which.name(),
         report.sent.len(),
         peak.saturating_sub(before),
@@ -823,6 +1441,10 @@ struct Args {
     rss_listings: usize,
     rss: bool,
     rss_only: Option<Which>,
+    rss_in_process: Option<Which>,
+    serve_sandbox: Option<Which>,
+    rss_link: Option<Which>,
+    rss_sync: Option<Which>,
     guard_permille: u32,
 }
 
@@ -836,7 +1458,11 @@ fn args() -> Result<Args, BoxError> {
         rss_listings: 100_000,
         rss: true,
         rss_only: None,
-        guard_permille: 10,
+        rss_in_process: None,
+        serve_sandbox: None,
+        rss_link: None,
+        rss_sync: None,
+        guard_permille: marketsync_http::DEFAULT_GUARD_PERMILLE,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -861,6 +1487,26 @@ fn args() -> Result<Args, BoxError> {
                 let v = value()?;
                 a.rss_only = Some(Which::parse(&v).ok_or_else(|| format!("unknown channel {v}"))?);
             }
+            "--rss-in-process" => {
+                let v = value()?;
+                a.rss_in_process =
+                    Some(Which::parse(&v).ok_or_else(|| format!("unknown channel {v}"))?);
+            }
+            // The sandbox child of `--rss` (not for direct use).
+            "--serve-sandbox" => {
+                let v = value()?;
+                a.serve_sandbox =
+                    Some(Which::parse(&v).ok_or_else(|| format!("unknown channel {v}"))?);
+            }
+            // The link and sync children of `--rss` (not for direct use).
+            "--rss-link" => {
+                let v = value()?;
+                a.rss_link = Some(Which::parse(&v).ok_or_else(|| format!("unknown channel {v}"))?);
+            }
+            "--rss-sync" => {
+                let v = value()?;
+                a.rss_sync = Some(Which::parse(&v).ok_or_else(|| format!("unknown channel {v}"))?);
+            }
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -870,8 +1516,20 @@ fn args() -> Result<Args, BoxError> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), BoxError> {
     let a = args()?;
+    if let Some(which) = a.serve_sandbox {
+        return serve_sandbox(which, a.rss_listings).await;
+    }
+    if let Some(which) = a.rss_link {
+        return rss_link(which, a.rss_listings).await;
+    }
+    if let Some(which) = a.rss_sync {
+        return rss_sync(which, a.rss_listings).await;
+    }
     if let Some(which) = a.rss_only {
         return rss_mode(which, a.rss_listings).await;
+    }
+    if let Some(which) = a.rss_in_process {
+        return rss_in_process(which, a.rss_listings).await;
     }
     println!(
         "marketsync end-to-end benchmark: {} changed listings, {} orders, {} run(s) per channel",
@@ -913,8 +1571,20 @@ async fn main() -> Result<(), BoxError> {
                 r.orders_per_s(),
                 r.ceiling_per_s
             );
+            println!(
+                "  economy by phase: sync {} units ({} requests) / minimal {}, import {} units ({} requests) / minimal {}",
+                r.sync_cost,
+                r.sync_requests,
+                r.minimal_sync,
+                r.import_cost,
+                r.import_requests,
+                r.minimal_import
+            );
             if run == 1 {
-                println!("  minimal: {}", r.minimal_text);
+                println!(
+                    "  minimal (the API's floor; an all-changed sync needs no read-back): {}",
+                    r.minimal_text
+                );
                 println!("  requests by operation: {:?}", r.by_operation);
             }
             results.push(r);
@@ -942,16 +1612,23 @@ async fn main() -> Result<(), BoxError> {
 
     println!("\n== summary (median (min–max) of the runs)");
     println!(
-        "| channel | scale | efficiency | economy | 429s | orders/s | ceiling orders/s | ratio | peak RSS |"
+        "| channel | scale | efficiency | economy | 429s | orders/s | ceiling orders/s | ratio | peak RSS (library, sandbox apart) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for (which, scale, results, rss_line) in &table {
         let eff: Vec<f64> = results.iter().filter_map(RunResult::efficiency).collect();
-        let peak = rss_line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("peak_kib="))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or("n/a".into(), |k| format!("{:.0} MiB", k / 1024.0));
+        let mib = |key: &str| {
+            rss_line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(|k| format!("{:.0} MiB", k / 1024.0))
+        };
+        let peak = match (mib("peak_kib="), mib("sync_growth_kib=")) {
+            (Some(p), Some(g)) => format!("{p} (sync +{g})"),
+            (Some(p), None) => p,
+            _ => "n/a".into(),
+        };
         println!(
             "| {} | {scale} | {} | {} | {} | {} | {} | {} | {peak} |",
             which.name(),
