@@ -458,13 +458,55 @@ impl Engine {
             drop(items);
             self.store.put_listings(&gone).await?;
 
+            // Until the channel answers, what it holds is unknown: an update it applied before
+            // failing (or before this process died) must not make a later change back to the
+            // last value look unchanged. So the chunk's last fingerprints are forgotten first,
+            // in one write, and its outcomes stored together after its batches: a crash in
+            // between only sends values again, which changes nothing at the channel.
+            let forget: Vec<Listing> = pending
+                .iter()
+                .filter(|(l, _)| l.last_sent.is_some())
+                .map(|(l, _)| Listing {
+                    last_sent: None,
+                    ..l.clone()
+                })
+                .collect();
+            self.store.put_listings(&forget).await?;
+            drop(forget);
+            let mut done: Vec<Listing> = Vec::with_capacity(pending.len());
+            let mut tried = 0;
+            let mut go_on = true;
             for batch in pending.chunks(batch_size) {
-                let go_on = self
+                tried += batch.len();
+                match self
                     .send_batch(id, channel.as_ref(), batch, now, &mut report, &mut refused)
-                    .await?;
-                if !go_on {
-                    break 'chunks;
+                    .await
+                {
+                    Ok((more, outcomes)) => {
+                        done.extend(outcomes);
+                        if !more {
+                            go_on = false;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        self.store.put_listings(&done).await?;
+                        return Err(e);
+                    }
                 }
+            }
+            if !go_on {
+                // Not sent (the budget is spent): they keep their last fingerprint.
+                done.extend(
+                    pending[tried..]
+                        .iter()
+                        .filter(|(l, _)| l.last_sent.is_some())
+                        .map(|(l, _)| l.clone()),
+                );
+            }
+            self.store.put_listings(&done).await?;
+            if !go_on {
+                break 'chunks;
             }
         }
 
@@ -519,8 +561,8 @@ impl Engine {
         Ok(report)
     }
 
-    /// Sends one batch of updates and stores its outcomes. `Ok(false)` when the run must stop
-    /// (the rate budget is spent).
+    /// Sends one batch of updates. Returns whether to go on (`false`: the rate budget is spent)
+    /// and the listings to store for the outcomes.
     async fn send_batch(
         &self,
         id: IntegrationId,
@@ -529,20 +571,7 @@ impl Engine {
         now: DateTime<Utc>,
         report: &mut SyncReport,
         refused: &mut Vec<Listing>,
-    ) -> Result<bool, EngineError> {
-        // Until the channel answers, what it holds is unknown: an update it applied before
-        // failing (or before this process died) must not make a later change back to the last
-        // value look unchanged. Forget the last fingerprint first, so such a listing is sent
-        // again.
-        let forget: Vec<Listing> = batch
-            .iter()
-            .filter(|(l, _)| l.last_sent.is_some())
-            .map(|(l, _)| Listing {
-                last_sent: None,
-                ..l.clone()
-            })
-            .collect();
-        self.store.put_listings(&forget).await?;
+    ) -> Result<(bool, Vec<Listing>), EngineError> {
         let updates: Vec<ListingUpdate> = batch.iter().map(|(_, u)| u.clone()).collect();
         let outcomes = match channel.update_listings(&updates).await {
             Ok(o) => o,
@@ -555,9 +584,9 @@ impl Engine {
                 }
                 if e.kind() == ErrorKind::RateLimited {
                     report.stopped = Some(e.to_string());
-                    return Ok(false);
+                    return Ok((false, Vec::new()));
                 }
-                return Ok(true);
+                return Ok((true, Vec::new()));
             }
         };
         let mut done = Vec::with_capacity(batch.len());
@@ -589,8 +618,7 @@ impl Engine {
                 }
             }
         }
-        self.store.put_listings(&done).await?;
-        Ok(true)
+        Ok((true, done))
     }
 
     /// Creates channel listings for labelled items that have none (drafts unless `publish`).
