@@ -300,14 +300,14 @@ impl RateLimiter {
                 // More than the quota holds: once nothing else is in its window.
                 w.given
                     .back()
-                    .map(|t| (*t + w.quota.period).saturating_duration_since(now))
+                    .map(|t| (*t + w.span).saturating_duration_since(now))
                     .unwrap_or_default()
             } else if w.given.len() + need <= count {
                 Duration::ZERO
             } else {
                 // The permit whose leaving makes room for `need`.
                 let t = w.given[w.given.len() + need - count - 1];
-                (t + w.quota.period).saturating_duration_since(now)
+                (t + w.span).saturating_duration_since(now)
             };
             wait = wait.max(this);
         }

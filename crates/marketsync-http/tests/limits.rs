@@ -279,7 +279,7 @@ fn limits_from_capabilities() {
 
 #[tokio::test(start_paused = true)]
 async fn many_permits_are_taken_at_one_instant_with_headroom() {
-    let limiter = RateLimiter::new(Limits::default().per_minute(10));
+    let limiter = RateLimiter::new(Limits::default().per_minute(10).guard_permille(0));
     limiter.try_acquire("acct").unwrap();
     tokio::time::advance(Duration::from_secs(10)).await;
     for _ in 0..4 {
@@ -309,7 +309,7 @@ async fn many_permits_are_taken_at_one_instant_with_headroom() {
 
 #[tokio::test(start_paused = true)]
 async fn more_permits_than_the_quota_wait_for_an_empty_window() {
-    let limiter = RateLimiter::new(Limits::default().per_minute(3));
+    let limiter = RateLimiter::new(Limits::default().per_minute(3).guard_permille(0));
     limiter.try_acquire("acct").unwrap();
     tokio::time::advance(Duration::from_secs(15)).await;
     assert_eq!(
@@ -318,4 +318,26 @@ async fn more_permits_than_the_quota_wait_for_an_empty_window() {
     );
     tokio::time::advance(Duration::from_secs(45)).await;
     assert_eq!(limiter.try_acquire_many("acct", 5, 0), Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_permits_count_the_guard_too() {
+    // A batch's parts are permits like any other: held the period plus the default 1 %.
+    let limiter = RateLimiter::new(Limits::default().per_minute(10));
+    assert_eq!(limiter.try_acquire_many("acct", 9, 1), Ok(()));
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(
+        limiter.try_acquire_many("acct", 9, 1),
+        Err(Duration::from_millis(600)),
+        "at the marketplace's own minute the parts may still be inside its window"
+    );
+    tokio::time::advance(Duration::from_millis(600)).await;
+    assert_eq!(limiter.try_acquire_many("acct", 9, 1), Ok(()));
+    // More than the quota: once nothing is left in the guarded window.
+    let limiter = RateLimiter::new(Limits::default().per_minute(3));
+    limiter.try_acquire("acct").unwrap();
+    assert_eq!(
+        limiter.try_acquire_many("acct", 5, 0),
+        Err(Duration::from_millis(60_600))
+    );
 }
