@@ -137,6 +137,34 @@ enum Deferred {
     Refused,
 }
 
+/// What the read-back says of a linked listing: `None` while it is there and not ended,
+/// otherwise the status it now has.
+fn gone_status(present: &HashMap<ChannelListingId, bool>, l: &Listing) -> Option<ListingStatus> {
+    match l.channel_listing_id.as_ref().and_then(|c| present.get(c)) {
+        None => Some(ListingStatus::BrokenLink),
+        Some(true) => Some(ListingStatus::Ended),
+        Some(false) => None,
+    }
+}
+
+/// Reports a listing found broken or ended and returns its record with that status.
+fn mark_gone(
+    report: &mut SyncReport,
+    l: &Listing,
+    status: ListingStatus,
+    now: DateTime<Utc>,
+) -> Listing {
+    match status {
+        ListingStatus::Ended => report.ended.push(l.sku.clone()),
+        _ => report.broken.push(l.sku.clone()),
+    }
+    Listing {
+        status,
+        updated_at: now,
+        ..l.clone()
+    }
+}
+
 impl Deferred {
     fn report(self, report: &mut SyncReport, l: &Listing) {
         match self {
@@ -366,12 +394,6 @@ impl Engine {
         let now = self.now();
         let write_checks = caps.listings_update_reports_missing;
         let channel_sku = |l: &Listing| l.channel_sku.clone().unwrap_or_else(|| l.sku.clone());
-        let state = |present: &HashMap<ChannelListingId, bool>, l: &Listing| {
-            l.channel_listing_id
-                .as_ref()
-                .and_then(|c| present.get(c))
-                .copied()
-        };
 
         // Unless the writes find broken links themselves, read every linked listing back first.
         let before: Option<HashMap<ChannelListingId, bool>> = if write_checks {
@@ -410,28 +432,11 @@ impl Engine {
             let mut pending: Vec<(Listing, ListingUpdate)> = Vec::new();
             for (offset, l) in chunk.iter().enumerate() {
                 let index = chunk_no * chunk_size + offset;
-                if let Some(present) = &before {
-                    match state(present, l) {
-                        None => {
-                            report.broken.push(l.sku.clone());
-                            gone.push(Listing {
-                                status: ListingStatus::BrokenLink,
-                                updated_at: now,
-                                ..l.clone()
-                            });
-                            continue;
-                        }
-                        Some(true) => {
-                            report.ended.push(l.sku.clone());
-                            gone.push(Listing {
-                                status: ListingStatus::Ended,
-                                updated_at: now,
-                                ..l.clone()
-                            });
-                            continue;
-                        }
-                        Some(false) => {}
-                    }
+                if let Some(present) = &before
+                    && let Some(status) = gone_status(present, l)
+                {
+                    gone.push(mark_gone(&mut report, l, status, now));
+                    continue;
                 }
                 let kind = match items.get(&l.sku) {
                     None => Deferred::MissingFromCatalog,
@@ -535,27 +540,15 @@ impl Engine {
             .await?;
         let mut gone = Vec::new();
         for (l, kind) in check {
-            let status = match state(&present, l) {
-                None => ListingStatus::BrokenLink,
-                Some(true) => ListingStatus::Ended,
-                Some(false) => {
-                    kind.report(&mut report, l);
-                    continue;
-                }
+            let Some(status) = gone_status(&present, l) else {
+                kind.report(&mut report, l);
+                continue;
             };
             if kind == Deferred::Refused {
                 // Its refusal is explained by what the read-back found.
                 report.failed.retain(|f| f.sku != l.sku);
             }
-            match status {
-                ListingStatus::BrokenLink => report.broken.push(l.sku.clone()),
-                _ => report.ended.push(l.sku.clone()),
-            }
-            gone.push(Listing {
-                status,
-                updated_at: now,
-                ..l.clone()
-            });
+            gone.push(mark_gone(&mut report, l, status, now));
         }
         self.store.put_listings(&gone).await?;
         Ok(report)
@@ -601,12 +594,7 @@ impl Engine {
                     report.sent.push(l.sku.clone());
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    done.push(Listing {
-                        status: ListingStatus::BrokenLink,
-                        updated_at: now,
-                        ..l.clone()
-                    });
-                    report.broken.push(l.sku.clone());
+                    done.push(mark_gone(report, l, ListingStatus::BrokenLink, now));
                 }
                 Err(e) => {
                     report.failed.push(ListingFailure::new(l.sku.clone(), &e));
