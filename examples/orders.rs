@@ -142,7 +142,7 @@ async fn main() -> Result<()> {
     println!("\n2. Map \"Ground\" (exactly that text), import:");
     let now = clock.now();
     engine
-        .edit_mappings(id, |m| {
+        .edit_mappings(id, seller.clone(), |m| {
             if let Ok(mapping) = ShippingMapping::new(
                 "Ground",
                 ShippingService {
@@ -183,7 +183,7 @@ async fn main() -> Result<()> {
 
     println!("\n4. Map \"Next Day Air\"; the held order imports on the next run:");
     engine
-        .edit_mappings(id, |m| {
+        .edit_mappings(id, seller.clone(), |m| {
             if let Ok(mapping) = ShippingMapping::new(
                 "Next Day Air",
                 ShippingService {

@@ -34,9 +34,9 @@ use marketsync::mapping::{ShippingMapping, ShippingService};
 use marketsync::{
     Actor, AuthorizationCallback, AuthorizationRequest, AuthorizationStart, Channel, ChannelKind,
     ChannelOrderId, Clock, CredentialKey, Credentials, Currency, Decimal, Delivery, Engine,
-    EngineError, ExposeSecret, Feature, IdempotencyKey, IntegrationId, IntegrationSettings,
-    InventoryItem, Label, LedgerFilter, ManualClock, MemoryCatalog, MemoryNotifier, Money,
-    NotImportedReason, OrderOutcome, SecretString, Shipment, Sku, SqliteStore,
+    EngineError, ExposeSecret, Feature, IntegrationId, IntegrationSettings, InventoryItem, Label,
+    LedgerFilter, ManualClock, MemoryCatalog, MemoryNotifier, Money, NotImportedReason,
+    OrderOutcome, SecretString, Shipment, Sku, SqliteStore,
 };
 use marketsync_allegro::{AllegroChannel, AllegroConfig};
 use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig};
@@ -450,7 +450,7 @@ async fn walk(engine: &Engine, plan: &Plan, bar: &ProgressBar) -> Result<(Integr
                 .await?;
             let now = engine.clock().now();
             engine
-                .edit_mappings(id, |m| {
+                .edit_mappings(id, seller.clone(), |m| {
                     for text in &plan.mapped_shipping {
                         let service = ShippingService {
                             name: format!("{text} service"),
@@ -501,8 +501,10 @@ async fn walk(engine: &Engine, plan: &Plan, bar: &ProgressBar) -> Result<(Integr
     tally.already = import.already_imported.len();
     step("imported orders");
 
-    // Ship a few imported orders. The key is derived from the order, so a second run records
-    // nothing new and sends nothing twice.
+    // Ship a few imported orders. No idempotency key is given: the engine derives it from the
+    // request (integration, order, the shipment's carrier, tracking number and lines), so a
+    // second run records nothing new and sends nothing twice. (A host's own keys are scoped per
+    // integration: `ship-{order}` in every integration would be fine too.)
     let mut imported: Vec<(ChannelOrderId, bool)> = engine
         .store()
         .ledger(id, LedgerFilter::All)
@@ -516,7 +518,6 @@ async fn walk(engine: &Engine, plan: &Plan, bar: &ProgressBar) -> Result<(Integr
         .collect();
     imported.sort();
     for (order, pickup) in imported.iter().take(SHIP) {
-        let key = IdempotencyKey::new(format!("quickstart-ship-{order}"))?;
         // A buyer who collects in person gets "picked up", not a tracking number.
         let shipment = if *pickup {
             Shipment {
@@ -537,7 +538,7 @@ async fn walk(engine: &Engine, plan: &Plan, bar: &ProgressBar) -> Result<(Integr
                 delivery: Delivery::Shipped,
             }
         };
-        engine.ship(id, order, shipment, Some(key)).await?;
+        engine.ship(id, order, shipment, None).await?;
     }
     let outbox = engine.sync_orders(id).await?;
     tally.shipped = outbox.sent.len();

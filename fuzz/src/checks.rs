@@ -62,7 +62,12 @@ pub fn channeladvisor_orders(data: &[u8]) {
     if let Ok(order) = decode::order(data, decode::OrderOptions::default()) {
         check_order(&order);
     }
-    let _ = decode::listings_page(data, Some("OfferUp"));
+    let _ = decode::listings_page(
+        data,
+        Some("OfferUp"),
+        marketsync_channeladvisor::PriceField::default(),
+        Some(Currency::USD),
+    );
     let _ = decode::next_link(data);
 }
 

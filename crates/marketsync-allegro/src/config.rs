@@ -95,8 +95,14 @@ impl fmt::Debug for AllegroConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AllegroConfig")
             .field("environment", &self.environment)
-            .field("api_base_url", &self.api_base_url.as_str())
-            .field("auth_base_url", &self.auth_base_url.as_str())
+            .field(
+                "api_base_url",
+                &marketsync_core::redact::RedactedUrl(&self.api_base_url),
+            )
+            .field(
+                "auth_base_url",
+                &marketsync_core::redact::RedactedUrl(&self.auth_base_url),
+            )
             .field("client_id", &self.client_id)
             .field("client_secret", &"[REDACTED]")
             .field(
@@ -108,7 +114,10 @@ impl fmt::Debug for AllegroConfig {
                     )
                 }),
             )
-            .field("redirect_uri", &self.redirect_uri.as_ref().map(Url::as_str))
+            .field(
+                "redirect_uri",
+                &marketsync_core::redact::redact_opt_url(self.redirect_uri.as_ref()),
+            )
             .field("scopes", &self.scopes)
             .field("connection_name", &self.connection_name)
             .field("retry", &self.retry)
@@ -204,8 +213,20 @@ impl fmt::Debug for AllegroConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AllegroConfigBuilder")
             .field("environment", &self.environment)
-            .field("api_base_url", &self.api_base_url)
-            .field("auth_base_url", &self.auth_base_url)
+            .field(
+                "api_base_url",
+                &self
+                    .api_base_url
+                    .as_deref()
+                    .map(marketsync_core::redact::redact_url_str),
+            )
+            .field(
+                "auth_base_url",
+                &self
+                    .auth_base_url
+                    .as_deref()
+                    .map(marketsync_core::redact::redact_url_str),
+            )
             .field("client_id", &self.client_id)
             .field(
                 "client_secret",

@@ -159,6 +159,9 @@ impl AllegroChannel {
             // A task for an offer Allegro does not have fails with "The offer does not exist."
             // (`OfferNotFoundException`): `NotFound` for that offer (see `error::task_error`).
             listings_update_reports_missing: true,
+            // `GET /order/checkout-forms/{id}`, one request per order (the list has no id
+            // filter).
+            orders_get_by_id: true,
             listings_update_max_batch: MAX_OFFERS_PER_COMMAND as u32,
             listings_end_max_batch: MAX_OFFERS_PER_COMMAND as u32,
             orders_page_max: MAX_ORDERS_PAGE,
@@ -341,12 +344,14 @@ impl AllegroChannel {
         )
     }
 
-    /// One page of checkout forms of the first import (no cursor yet).
+    /// One page of checkout forms of the first import (no cursor yet). `held`: an earlier
+    /// page rejected a form without an id, so this import gives no cursor (see below).
     async fn fetch_forms(
         &self,
         query: &OrderQuery,
         offset: u64,
         latest_event: Option<String>,
+        held: bool,
         op: &'static str,
     ) -> Result<OrderPage, ChannelError> {
         let limit = query
@@ -367,6 +372,10 @@ impl AllegroChannel {
         let page = decode::orders_page_with(response.bytes(), query.default_currency)
             .map_err(|e| e.with_http_status(response.status().as_u16()))?;
         let n = page.forms;
+        // A form rejected without an id cannot be recorded, nor read again by id, and the
+        // journal after the position taken holds no event of it: the import gives no cursor,
+        // so the next run imports by checkout forms again, until the form reads.
+        let held = held || page.rejected.iter().any(|r| r.channel_order_id.is_none());
         let mut out = OrderPage {
             orders: page.orders,
             rejected: page.rejected,
@@ -375,11 +384,12 @@ impl AllegroChannel {
         let total = page.total_count.unwrap_or(0);
         if n > 0 && offset + n < total {
             out.next_page = Some(PageToken(format!(
-                "forms|{}|{}",
+                "forms|{}|{}{}",
                 offset + n,
-                latest_event.unwrap_or_default()
+                latest_event.unwrap_or_default(),
+                if held { "|held" } else { "" }
             )));
-        } else {
+        } else if !held {
             // The journal position taken before the first page: every order placed since is
             // in the journal after it.
             out.cursor = latest_event.map(Cursor);
@@ -412,7 +422,18 @@ impl AllegroChannel {
             }
             let path = format!("order/checkout-forms/{}", encode(id));
             match self.client.get::<Value>(&path, &[], op).await {
-                Ok(value) => self.read_order(value, query.default_currency, &mut out),
+                // A form whose own id cannot be read is rejected with the id the journal
+                // named: without one, the engine could not record it, and the cursor would
+                // pass it for good.
+                Ok(value) => match decode::read_form(value, query.default_currency) {
+                    Ok(order) => out.orders.push(order),
+                    Err(mut r) => {
+                        if r.channel_order_id.is_none() {
+                            r.channel_order_id = ChannelOrderId::new(id.clone()).ok();
+                        }
+                        out.rejected.push(r);
+                    }
+                },
                 // A temporary failure fails the page: recording the order as unreadable would
                 // let the cursor pass it, and it would never be imported.
                 Err(e) if is_account_wide(&e) || e.is_temporary() => return Err(e),
@@ -433,13 +454,6 @@ impl AllegroChannel {
             out.cursor = Some(Cursor(last));
         }
         Ok(out)
-    }
-
-    fn read_order(&self, value: Value, default_currency: Currency, out: &mut OrderPage) {
-        match decode::read_form(value, default_currency) {
-            Ok(order) => out.orders.push(order),
-            Err(r) => out.rejected.push(r),
-        }
     }
 
     async fn checkout_form(
@@ -1051,9 +1065,10 @@ impl Channel for AllegroChannel {
         let op = "fetch_orders";
         let result = match (&query.page, &query.cursor) {
             (Some(PageToken(t)), _) => match t.split('|').collect::<Vec<_>>().as_slice() {
-                ["forms", offset, latest] => {
+                ["forms", offset, latest, held @ ..] if matches!(held, [] | ["held"]) => {
                     let latest = (!latest.is_empty()).then(|| (*latest).to_owned());
-                    self.fetch_forms(query, offset.parse().unwrap_or(0), latest, op)
+                    let held = !held.is_empty();
+                    self.fetch_forms(query, offset.parse().unwrap_or(0), latest, held, op)
                         .await
                 }
                 ["events", from] => self.fetch_events(query, from, op).await,
@@ -1067,7 +1082,7 @@ impl Channel for AllegroChannel {
                     self.client.get("order/event-stats", &[], op).await;
                 match stats {
                     Ok(s) => {
-                        self.fetch_forms(query, 0, s.latest_event.map(|e| e.id), op)
+                        self.fetch_forms(query, 0, s.latest_event.map(|e| e.id), false, op)
                             .await
                     }
                     Err(e) => Err(e),
@@ -1075,6 +1090,41 @@ impl Channel for AllegroChannel {
             }
         };
         result.map_err(|e| self.err(e, op))
+    }
+
+    /// `GET /order/checkout-forms/{id}`, one request per order (the checkout-forms list has
+    /// no id filter). A form Allegro does not know (404) is left out; one it sends that cannot
+    /// be read, or whose read is refused for that form alone (400, 422), is rejected with its
+    /// id. An authorization failure, a rate limit or a temporary failure fails the call.
+    async fn fetch_orders_by_id(
+        &self,
+        ids: &[ChannelOrderId],
+        default_currency: Currency,
+    ) -> Result<OrderPage, ChannelError> {
+        let op = "fetch_orders_by_id";
+        let mut out = OrderPage::default();
+        for id in ids {
+            let path = format!("order/checkout-forms/{}", encode(id.as_str()));
+            let error = match self.client.get::<Value>(&path, &[], op).await {
+                Ok(value) => match decode::read_form(value, default_currency) {
+                    Ok(order) => {
+                        out.orders.push(order);
+                        continue;
+                    }
+                    Err(r) => r.error,
+                },
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) if is_account_wide(&e) || e.is_temporary() => {
+                    return Err(self.err(e, op));
+                }
+                Err(e) => e,
+            };
+            out.rejected.push(RejectedOrder {
+                channel_order_id: Some(id.clone()),
+                error: self.err(error, op),
+            });
+        }
+        Ok(out)
     }
 
     /// Unsupported: Allegro keeps no "exported" flag; the journal cursor is the position.

@@ -135,7 +135,12 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
             .count(),
         2
     );
-    assert_eq!(page.cursor, Some(Cursor("E-9".into())), "the last page");
+    assert!(page.next_page.is_none(), "the last page");
+    assert_eq!(
+        page.cursor, None,
+        "two forms were rejected without an id: the first import gives no cursor, so the next \
+         run imports by checkout forms again (tests/order_rereads.rs)"
+    );
 }
 
 #[tokio::test]

@@ -125,3 +125,64 @@ async fn no_secret_in_debug_errors_or_traces() {
     assert!(traces.contains("marketsync_http.token_request"));
     assert_clean("traces", &traces, &[&verifier]);
 }
+
+/// Secrets a host may put in a URL: a password, a token in the query, a code in its own
+/// callback. Every `Debug` that shows such a URL keeps the host and redacts these.
+const URL_SECRETS: [&str; 3] = ["URLPASS-a7k1", "URLTOKEN-b8m2", "URLCODE-c9n3"];
+
+#[tokio::test]
+async fn urls_print_with_their_secrets_redacted() {
+    let server = MockServer::start().await;
+    let builder = builder(&server)
+        .base_url("https://bob:URLPASS-a7k1@api.allegro.example/?access_token=URLTOKEN-b8m2")
+        .auth_base_url("https://allegro.example/?api_key=URLTOKEN-b8m2")
+        .redirect_uri(
+            "https://seller.example.com/cb?code=URLCODE-c9n3&shop=main"
+                .parse()
+                .unwrap(),
+        );
+    let text = format!("{builder:?}");
+    assert_clean("builder Debug", &text, &URL_SECRETS);
+    assert!(text.contains("api.allegro.example"), "{text}");
+    let config = builder.build().unwrap();
+    // The HTTP client refuses a base URL with a password; the refusal does not show it.
+    let refused = AllegroChannel::new(config.clone()).unwrap_err();
+    assert_clean("refusal", &format!("{refused} {refused:?}"), &URL_SECRETS);
+    let ch = AllegroChannel::new(
+        crate::builder(&server)
+            .base_url("https://api.allegro.example/?access_token=URLTOKEN-b8m2")
+            .auth_base_url("https://allegro.example/?api_key=URLTOKEN-b8m2")
+            .redirect_uri(
+                "https://seller.example.com/cb?code=URLCODE-c9n3"
+                    .parse()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    for text in [
+        format!("{config:?}"),
+        format!("{config:#?}"),
+        format!("{ch:?}"),
+    ] {
+        assert_clean("config Debug", &text, &URL_SECRETS);
+        assert!(text.contains("api.allegro.example"), "{text}");
+        assert!(text.contains("seller.example.com/cb"), "{text}");
+    }
+    // The login page URL of an authorization start, with a code in the host's redirect.
+    let start = ch
+        .begin_authorization(&AuthorizationRequest {
+            redirect_uri: Some(
+                "https://seller.example.com/cb?code=URLCODE-c9n3"
+                    .parse()
+                    .unwrap(),
+            ),
+            device_flow: false,
+        })
+        .await
+        .unwrap();
+    let text = format!("{start:?}");
+    assert_clean("authorization start Debug", &text, &URL_SECRETS);
+    assert!(text.contains("allegro.example"), "{text}");
+}

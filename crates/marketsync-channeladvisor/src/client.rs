@@ -157,7 +157,11 @@ impl CaClient {
             .idempotent(retry_safe);
         request = match body {
             Some(b) => request.json(b),
-            None => request.body(Vec::new(), "application/json"),
+            // An action without parameters (Export) still says its body is empty: IIS front
+            // ends answer a POST without `Content-Length` with 411 Length Required.
+            None => request
+                .body(Vec::new(), "application/json")
+                .header("Content-Length", "0"),
         };
         request.send().await.map(|_| ())
     }

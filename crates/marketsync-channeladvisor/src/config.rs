@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use marketsync_core::{ChannelKind, SecretString};
+use marketsync_core::{ChannelKind, Currency, SecretString};
 use marketsync_http::{RateLimiter, RetryPolicy, TokenSet, TokenStore};
 use url::Url;
 
@@ -129,6 +129,7 @@ pub struct ChannelAdvisorConfig {
     pub(crate) distribution_center_id: Option<u64>,
     pub(crate) quantity_update_type: QuantityUpdateType,
     pub(crate) price_field: PriceField,
+    pub(crate) price_currency: Option<Currency>,
     pub(crate) label: Option<String>,
     pub(crate) site_name: Option<String>,
     pub(crate) shipping_method_text: ShippingMethodText,
@@ -143,7 +144,10 @@ impl fmt::Debug for ChannelAdvisorConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChannelAdvisorConfig")
             .field("kind", &self.kind)
-            .field("base_url", &self.base_url.as_str())
+            .field(
+                "base_url",
+                &marketsync_core::redact::RedactedUrl(&self.base_url),
+            )
             .field("application_id", &self.application_id)
             .field("shared_secret", &"[REDACTED]")
             .field("refresh_token", &"[REDACTED]")
@@ -159,7 +163,10 @@ impl fmt::Debug for ChannelAdvisorConfig {
             .field("label", &self.label)
             .field("site_name", &self.site_name)
             .field("shipping_method_text", &self.shipping_method_text)
-            .field("redirect_uri", &self.redirect_uri.as_ref().map(Url::as_str))
+            .field(
+                "redirect_uri",
+                &marketsync_core::redact::redact_opt_url(self.redirect_uri.as_ref()),
+            )
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
@@ -225,6 +232,12 @@ impl ChannelAdvisorConfig {
         self.price_field
     }
 
+    /// The currency of the profile's product prices, when configured (see
+    /// [`ChannelAdvisorConfigBuilder::price_currency`]).
+    pub fn price_currency(&self) -> Option<Currency> {
+        self.price_currency
+    }
+
     /// The quantity update type.
     pub fn quantity_update_type(&self) -> QuantityUpdateType {
         self.quantity_update_type
@@ -282,6 +295,7 @@ pub struct ChannelAdvisorConfigBuilder {
     distribution_center_id: Option<u64>,
     quantity_update_type: QuantityUpdateType,
     price_field: PriceField,
+    price_currency: Option<Currency>,
     label: Option<String>,
     site_name: Option<String>,
     shipping_method_text: ShippingMethodText,
@@ -296,7 +310,10 @@ impl fmt::Debug for ChannelAdvisorConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChannelAdvisorConfigBuilder")
             .field("kind", &self.kind)
-            .field("base_url", &self.base_url)
+            .field(
+                "base_url",
+                &marketsync_core::redact::redact_url_str(&self.base_url),
+            )
             .field("application_id", &self.application_id)
             .field(
                 "shared_secret",
@@ -327,6 +344,7 @@ impl ChannelAdvisorConfigBuilder {
             distribution_center_id: None,
             quantity_update_type: QuantityUpdateType::default(),
             price_field: PriceField::default(),
+            price_currency: None,
             label: None,
             site_name: None,
             shipping_method_text: ShippingMethodText::default(),
@@ -394,9 +412,19 @@ impl ChannelAdvisorConfigBuilder {
         self
     }
 
-    /// The price field written (default `BuyItNowPrice`).
+    /// The price field written (default `BuyItNowPrice`). Listings read report it as their
+    /// price.
     pub fn price_field(mut self, field: PriceField) -> Self {
         self.price_field = field;
+        self
+    }
+
+    /// The currency of the profile's product prices. ChannelAdvisor products carry prices
+    /// without a currency; listings read report the [price field](Self::price_field) in this
+    /// one. Without it, the currency the profile reports (`CurrencyCode`, read by `verify`) is
+    /// used once `verify` has run on the adapter; until then listings carry no price.
+    pub fn price_currency(mut self, currency: Currency) -> Self {
+        self.price_currency = Some(currency);
         self
     }
 
@@ -500,6 +528,7 @@ impl ChannelAdvisorConfigBuilder {
             distribution_center_id: self.distribution_center_id,
             quantity_update_type: self.quantity_update_type,
             price_field: self.price_field,
+            price_currency: self.price_currency,
             label: self.label,
             site_name: self.site_name,
             shipping_method_text: self.shipping_method_text,

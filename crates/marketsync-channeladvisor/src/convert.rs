@@ -6,7 +6,7 @@ use marketsync_core::{
     OrderLine, OrderState, OrderStatus, Sku,
 };
 
-use crate::config::ShippingMethodText;
+use crate::config::{PriceField, ShippingMethodText};
 use crate::wire;
 
 /// ChannelAdvisor's three statuses as one [`OrderState`], first match wins:
@@ -210,8 +210,14 @@ pub(crate) fn to_order(
 /// A product as a [`ChannelListing`]. With a label configured, a product carrying it is `Live`
 /// (`SoldOut` when `TotalAvailableQuantity` is 0) and one without it is `Ended`: ChannelAdvisor
 /// only sends labelled products to the marketplace. Without a label every product is `Live`.
-/// `raw_state` lists the product's labels as sent (`Labels: A, B`).
-pub(crate) fn to_listing(p: &wire::Product, label: Option<&str>) -> Option<ChannelListing> {
+/// `raw_state` lists the product's labels as sent (`Labels: A, B`). The price is the value of
+/// `price.0` (the configured price field) in `price.1` (products carry no currency: the
+/// configured or the profile's one); none without a currency or a value.
+pub(crate) fn to_listing(
+    p: &wire::Product,
+    label: Option<&str>,
+    price: (PriceField, Option<Currency>),
+) -> Option<ChannelListing> {
     let names: Vec<&str> = p.labels.iter().flatten().map(|l| l.name.as_str()).collect();
     let quantity = p
         .total_available_quantity
@@ -225,8 +231,9 @@ pub(crate) fn to_listing(p: &wire::Product, label: Option<&str>) -> Option<Chann
         id: ChannelListingId::new(p.id.to_string()).ok()?,
         sku: p.sku.as_deref().and_then(|s| Sku::new(s).ok()),
         title: p.title.clone(),
-        // ChannelAdvisor products carry no currency, so no price is reported.
-        price: None,
+        price: price
+            .1
+            .and_then(|currency| Some(Money::new(p.price(price.0)?, currency))),
         quantity,
         state,
         raw_state: format!("Labels: {}", names.join(", ")),

@@ -14,7 +14,7 @@ use marketsync_core::{
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::config::ShippingMethodText;
+use crate::config::{PriceField, ShippingMethodText};
 use crate::error::part_error;
 use crate::{convert, wire};
 
@@ -176,13 +176,21 @@ pub struct DecodedListings {
 
 /// A products page, states judged by the integration's `label` (see the adapter's
 /// `list_listings`).
-pub fn listings_page(body: &[u8], label: Option<&str>) -> Result<DecodedListings, ChannelError> {
+///
+/// Each listing's price is the value of `price_field` in `currency` (ChannelAdvisor products
+/// carry prices without a currency); no price without a currency.
+pub fn listings_page(
+    body: &[u8],
+    label: Option<&str>,
+    price_field: PriceField,
+    currency: Option<Currency>,
+) -> Result<DecodedListings, ChannelError> {
     let page: wire::Page<wire::Product> = page(body)?;
     Ok(DecodedListings {
         listings: page
             .value
             .iter()
-            .filter_map(|p| convert::to_listing(p, label))
+            .filter_map(|p| convert::to_listing(p, label, (price_field, currency)))
             .collect(),
         next_link: page.next_link,
         returned: page.value.len(),

@@ -66,6 +66,10 @@ pub const CATALOGUE_MAX_PRODUCTS: u64 = 200_000;
 /// so 50 fill one `$batch` of at most [`MAX_BATCH`] requests.
 pub const LISTINGS_PER_UPDATE: u32 = 50;
 
+/// Orders per `fetch_orders_by_id` request: the `$filter` holds one `ID eq n` clause each (20,
+/// as the SKU filters of listing reads, keeps the filter far below any URL limit).
+pub const ORDERS_BY_ID_PER_REQUEST: usize = 20;
+
 /// The ChannelAdvisor adapter (and OfferUp through it, see
 /// [`ChannelAdvisorConfig::offerup_builder`]). Cheap to clone.
 #[derive(Clone, Debug)]
@@ -75,6 +79,9 @@ pub struct ChannelAdvisorChannel {
     /// Requests a read of the whole catalogue took when last seen, with and without ended
     /// products (see [`CATALOGUE_MIN_CHUNKS`]); `u64::MAX` when it cannot be told.
     catalogue_requests: Arc<Mutex<[Option<u64>; 2]>>,
+    /// The profile's `CurrencyCode` as `verify` last read it: the currency of listing prices
+    /// when none is configured.
+    profile_currency: Arc<Mutex<Option<Currency>>>,
 }
 
 impl ChannelAdvisorChannel {
@@ -85,6 +92,7 @@ impl ChannelAdvisorChannel {
             config: Arc::new(config),
             client,
             catalogue_requests: Arc::new(Mutex::new([None; 2])),
+            profile_currency: Arc::default(),
         })
     }
 
@@ -98,12 +106,13 @@ impl ChannelAdvisorChannel {
     /// request uses them, and a remembered renewal failure (a revoked refresh token) is
     /// forgotten.
     ///
-    /// The engine keeps credentials sealed in its store and never hands them to an adapter,
-    /// which renews its access token from the refresh token it was built with. So when the
-    /// seller issues a new refresh token (the old one was revoked) and the host stores it with
-    /// `Engine::enter_credentials`, the host must also give it to the adapter, with this method
-    /// (or by building a new adapter and `Engine::register_channel`), before `Engine::verify`
-    /// can succeed.
+    /// The engine calls it (through [`Channel::use_credentials`]) whenever credentials are
+    /// entered or rotated (`Engine::enter_credentials`, `Engine::rotate_credentials`) and when
+    /// the adapter is attached after a restart (`Engine::attach_channel`). So the repair of a
+    /// revoked refresh token is: a new refresh token created at ChannelAdvisor,
+    /// `Engine::enter_credentials` with it, then `Engine::verify` — the adapter is neither
+    /// rebuilt nor re-registered. A host that drives the adapter without the engine calls this
+    /// method itself.
     ///
     /// Errors: `Invalid` for credentials of another kind, or for another profile than the
     /// configured one.
@@ -156,6 +165,8 @@ impl ChannelAdvisorChannel {
             listings_reconcile: config.label.is_some(),
             orders_get: true,
             orders_acknowledge: true,
+            // One `$filter` on the ids for up to 20 orders (`fetch_orders_by_id`).
+            orders_get_by_id: true,
             orders_ship: true,
             orders_refund: true,
             orders_cancel: true,
@@ -212,6 +223,26 @@ impl ChannelAdvisorChannel {
         filter
     }
 
+    /// The product fields a listing read selects: id, SKU, title, quantity and the configured
+    /// price field.
+    fn product_select(&self) -> String {
+        format!(
+            "ID,Sku,Title,TotalAvailableQuantity,{}",
+            self.config.price_field.as_str()
+        )
+    }
+
+    /// The currency listing prices are read in: the configured one, else the profile's (known
+    /// once `verify` ran).
+    fn price_currency(&self) -> Option<Currency> {
+        self.config.price_currency.or_else(|| {
+            *self
+                .profile_currency
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        })
+    }
+
     fn product_url(
         &self,
         skus: Option<&[String]>,
@@ -222,7 +253,7 @@ impl ChannelAdvisorChannel {
             &[
                 ("$filter", self.product_filter(skus, include_ended)),
                 ("$expand", "Labels".to_owned()),
-                ("$select", "ID,Sku,Title,TotalAvailableQuantity".to_owned()),
+                ("$select", self.product_select()),
             ],
         )
     }
@@ -235,7 +266,7 @@ impl ChannelAdvisorChannel {
             &[
                 ("$filter", self.product_filter(None, include_ended)),
                 ("$expand", "Labels".to_owned()),
-                ("$select", "ID,Sku,Title,TotalAvailableQuantity".to_owned()),
+                ("$select", self.product_select()),
                 ("$count", "true".to_owned()),
             ],
         )
@@ -272,8 +303,13 @@ impl ChannelAdvisorChannel {
             .get_response(url, op)
             .await
             .map_err(|e| self.err(e, op))?;
-        let page = decode::listings_page(response.bytes(), self.config.label.as_deref())
-            .map_err(|e| self.err(with_status(e, &response), op))?;
+        let page = decode::listings_page(
+            response.bytes(),
+            self.config.label.as_deref(),
+            self.config.price_field,
+            self.price_currency(),
+        )
+        .map_err(|e| self.err(with_status(e, &response), op))?;
         if first {
             let requests = match (&page.next_link, page.count) {
                 (None, _) => 1,
@@ -335,10 +371,11 @@ impl ChannelAdvisorChannel {
         &self,
         order: &wire::Order,
         options: decode::OrderOptions,
+        operation: &'static str,
     ) -> Result<marketsync_core::Order, RejectedOrder> {
         let reject = |error: ChannelError| RejectedOrder {
             channel_order_id: ChannelOrderId::new(order.id.to_string()).ok(),
-            error: self.err(error, "fetch_orders"),
+            error: self.err(error, operation),
         };
         // More than 20 items: the list cut them; the order read on its own has them all.
         let url = self
@@ -350,10 +387,155 @@ impl ChannelAdvisorChannel {
             .map_err(reject)?;
         let response = self
             .client
-            .get_response(&url, "fetch_orders")
+            .get_response(&url, operation)
             .await
             .map_err(reject)?;
         decode::order(response.bytes(), options).map_err(|e| reject(with_status(e, &response)))
+    }
+
+    /// One request of [`fetch_orders_by_id`](Channel::fetch_orders_by_id): the orders of
+    /// `ids` (numbers), every page of the answer, into `out`.
+    async fn orders_by_id(
+        &self,
+        ids: &[(u64, ChannelOrderId)],
+        options: decode::OrderOptions,
+        out: &mut OrderPage,
+    ) -> Result<(), ChannelError> {
+        let op = "fetch_orders_by_id";
+        let mut clauses = vec![self.profile_clause()];
+        if let Some(site) = &self.config.site_name {
+            clauses.push(format!("SiteName eq {}", wire::odata_string(site)));
+        }
+        let any: Vec<String> = ids.iter().map(|(n, _)| format!("ID eq {n}")).collect();
+        clauses.push(format!("({})", any.join(" or ")));
+        let mut url = self
+            .client
+            .url(
+                "Orders",
+                &[
+                    ("$filter", clauses.join(" and ")),
+                    ("$expand", "Items,Fulfillments".to_owned()),
+                ],
+            )
+            .map_err(|e| self.err(e, op))?;
+        let mut answered: HashSet<String> = HashSet::new();
+        let mut anonymous = false;
+        loop {
+            let response = self
+                .client
+                .get_response(&url, op)
+                .await
+                .map_err(|e| self.err(e, op))?;
+            let (entries, next_link) = decode::order_entries(response.bytes(), options)
+                .map_err(|e| self.err(with_status(e, &response), op))?;
+            for entry in entries {
+                let result = match entry {
+                    decode::Entry::Read(o) => Ok(*o),
+                    decode::Entry::Rejected(r) => Err(r),
+                    decode::Entry::ItemsCut(o) => {
+                        match self.read_whole_order(&o, options, op).await {
+                            Err(r)
+                                if r.error.kind() == ErrorKind::Auth || r.error.is_temporary() =>
+                            {
+                                return Err(r.error);
+                            }
+                            other => other,
+                        }
+                    }
+                };
+                match result {
+                    Ok(o) => {
+                        answered.insert(o.channel_order_id.as_str().to_owned());
+                        out.orders.push(o);
+                    }
+                    Err(r) => match r.channel_order_id {
+                        Some(id) => {
+                            answered.insert(id.as_str().to_owned());
+                            out.rejected.push(RejectedOrder {
+                                channel_order_id: Some(id),
+                                error: self.err(r.error, op),
+                            });
+                        }
+                        None => anonymous = true,
+                    },
+                }
+            }
+            match next_link {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        if anonymous {
+            for (n, id) in ids {
+                if !answered.contains(&n.to_string()) {
+                    out.rejected.push(RejectedOrder {
+                        channel_order_id: Some(id.clone()),
+                        error: self.err(
+                            ChannelError::new(
+                                ErrorKind::Channel,
+                                "ChannelAdvisor sent an order of this read that could not be read, without a readable ID, and this order was not among those read",
+                            ),
+                            op,
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The carrier and class a shipment is sent with: the given ones (blank counts as none),
+    /// and for one that is missing the order's requested one (one read of the order, only
+    /// then). `Invalid` (field `carrier` or `method`) when one is still missing.
+    async fn shipping_service(
+        &self,
+        order_id: u64,
+        carrier: Option<&str>,
+        class: Option<&str>,
+        op: &'static str,
+    ) -> Result<(String, String), ChannelError> {
+        let given = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let (mut carrier, mut class) = (given(carrier), given(class));
+        if carrier.is_none() || class.is_none() {
+            let url = self
+                .client
+                .url(
+                    &format!("Orders({order_id})"),
+                    &[(
+                        "$select",
+                        "ID,RequestedShippingCarrier,RequestedShippingClass".to_owned(),
+                    )],
+                )
+                .map_err(|e| self.err(e, op))?;
+            let requested: wire::RequestedShipping = self
+                .client
+                .get(&url, op)
+                .await
+                .map_err(|e| self.err(e, op))?;
+            carrier = carrier.or_else(|| given(requested.carrier.as_deref()));
+            class = class.or_else(|| given(requested.class.as_deref()));
+        }
+        match (carrier, class) {
+            (Some(carrier), Some(class)) => Ok((carrier, class)),
+            (None, _) => Err(self.err(
+                ChannelError::invalid(format!(
+                    "ChannelAdvisor needs a shipping carrier to ship order {order_id}, and neither the shipment nor the order names one: give the shipment's carrier"
+                ))
+                .with_field("carrier"),
+                op,
+            )),
+            (_, None) => Err(self.err(
+                ChannelError::invalid(format!(
+                    "ChannelAdvisor needs a shipping class to ship order {order_id}, and neither the shipment nor the order names one: give the shipment's method (map the order's shipping text to a service)"
+                ))
+                .with_field("method"),
+                op,
+            )),
+        }
     }
 
     /// The `SellerFulfillmentID`s and `SellerAdjustmentID`s the order already carries:
@@ -524,13 +706,18 @@ impl Channel for ChannelAdvisorChannel {
                     op,
                 )
             })?;
+        let currency = profile
+            .currency_code
+            .as_deref()
+            .and_then(|c| Currency::new(c).ok());
+        *self
+            .profile_currency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = currency;
         Ok(AccountInfo {
             account_id: profile.id.to_string(),
             name: profile.company_name.or(profile.account_name),
-            currency: profile
-                .currency_code
-                .as_deref()
-                .and_then(|c| Currency::new(c).ok()),
+            currency,
             credentials_expire_at: None,
         })
     }
@@ -574,8 +761,13 @@ impl Channel for ChannelAdvisorChannel {
             .get_response(&url, op)
             .await
             .map_err(|e| self.err(e, op))?;
-        let page = decode::listings_page(response.bytes(), self.config.label.as_deref())
-            .map_err(|e| self.err(with_status(e, &response), op))?;
+        let page = decode::listings_page(
+            response.bytes(),
+            self.config.label.as_deref(),
+            self.config.price_field,
+            self.price_currency(),
+        )
+        .map_err(|e| self.err(with_status(e, &response), op))?;
         let listings = page
             .listings
             .into_iter()
@@ -781,7 +973,7 @@ impl Channel for ChannelAdvisorChannel {
                     channel_order_id: r.channel_order_id,
                     error: self.err(r.error, op),
                 }),
-                decode::Entry::ItemsCut(o) => match self.read_whole_order(&o, options).await {
+                decode::Entry::ItemsCut(o) => match self.read_whole_order(&o, options, op).await {
                     Ok(o) => out.orders.push(o),
                     // A temporary failure fails the page rather than recording the order as
                     // unreadable: it is read again on the next attempt.
@@ -791,6 +983,40 @@ impl Channel for ChannelAdvisorChannel {
                     Err(r) => out.rejected.push(r),
                 },
             }
+        }
+        Ok(out)
+    }
+
+    /// `GET /v1/Orders?$filter=ProfileID eq P [and SiteName eq 'S'] and (ID eq 1 or ID eq 2 ..)
+    /// &$expand=Items,Fulfillments`, [`ORDERS_BY_ID_PER_REQUEST`] ids a request, following
+    /// `@odata.nextLink`; no `exported` parameter, so exported orders are read too. An order
+    /// ChannelAdvisor does not know (or of another profile or site) is simply not in the
+    /// answer. An order that cannot be read is rejected with its id (when its own `ID` cannot
+    /// be read either, every asked order missing from the answer is rejected). An id that is
+    /// not a number cannot be a ChannelAdvisor order and is not sent. A failed request fails
+    /// the call.
+    async fn fetch_orders_by_id(
+        &self,
+        ids: &[ChannelOrderId],
+        default_currency: Currency,
+    ) -> Result<OrderPage, ChannelError> {
+        let mut asked: Vec<(u64, ChannelOrderId)> = Vec::new();
+        for id in ids {
+            match numeric_id("order", id.as_str()) {
+                Ok(n) if !asked.iter().any(|(m, _)| *m == n) => asked.push((n, id.clone())),
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(order = %id.as_str(), "not a ChannelAdvisor order id; left out");
+                }
+            }
+        }
+        let options = decode::OrderOptions {
+            default_currency,
+            shipping_method_text: self.config.shipping_method_text,
+        };
+        let mut out = OrderPage::default();
+        for chunk in asked.chunks(ORDERS_BY_ID_PER_REQUEST) {
+            self.orders_by_id(chunk, options, &mut out).await?;
         }
         Ok(out)
     }
@@ -808,6 +1034,15 @@ impl Channel for ChannelAdvisorChannel {
 
     /// `POST /v1/Orders(ID)/Ship` with `DeliveryStatus: Complete` and the idempotency key as
     /// `SellerFulfillmentID`; `Items` only for a partial shipment.
+    ///
+    /// `ShippingCarrier` and `ShippingClass` are always sent: ChannelAdvisor needs both to pass
+    /// the shipment on (they must be a carrier/class pair of the account). They are the
+    /// shipment's `carrier` and `method`; one the host leaves out (no shipping service mapped)
+    /// is taken from the order itself — `RequestedShippingCarrier` / `RequestedShippingClass`,
+    /// what the buyer chose, read with
+    /// `GET /v1/Orders(ID)?$select=ID,RequestedShippingCarrier,RequestedShippingClass` (see
+    /// [`shipping_service`](Self::shipping_service)). Where the order has none either, nothing
+    /// is sent: an `Invalid` error on the field `method` (or `carrier`) says which is missing.
     async fn ship(&self, request: &ShipmentRequest) -> Result<(), ChannelError> {
         let op = "ship";
         let s = &request.shipment;
@@ -819,18 +1054,6 @@ impl Channel for ChannelAdvisorChannel {
                 quantity: l.quantity,
             });
         }
-        let body = wire::Ship {
-            value: wire::ShipValue {
-                shipped_date_utc: wire::odata_datetime(s.shipped_at),
-                tracking_number: s.tracking_number.clone(),
-                shipping_carrier: s.carrier.clone(),
-                shipping_class: s.method.clone(),
-                distribution_center_id: self.config.distribution_center_id,
-                delivery_status: "Complete",
-                seller_fulfillment_id: request.idempotency_key.to_string(),
-                items,
-            },
-        };
         if request.resend
             && self
                 .applied_keys(id, op)
@@ -840,6 +1063,21 @@ impl Channel for ChannelAdvisorChannel {
             // The earlier attempt was applied: the fulfilment with this key is there.
             return Ok(());
         }
+        let (carrier, class) = self
+            .shipping_service(id, s.carrier.as_deref(), s.method.as_deref(), op)
+            .await?;
+        let body = wire::Ship {
+            value: wire::ShipValue {
+                shipped_date_utc: wire::odata_datetime(s.shipped_at),
+                tracking_number: s.tracking_number.clone(),
+                shipping_carrier: Some(carrier),
+                shipping_class: Some(class),
+                distribution_center_id: self.config.distribution_center_id,
+                delivery_status: "Complete",
+                seller_fulfillment_id: request.idempotency_key.to_string(),
+                items,
+            },
+        };
         self.client
             .post(&format!("Orders({id})/Ship"), Some(&body), op, false)
             .await

@@ -8,6 +8,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::config::PriceField;
+
 // ----- JSON entities -----
 
 /// An OData collection page: `{"value":[..], "@odata.nextLink": ".."}`.
@@ -48,6 +50,40 @@ pub(crate) struct Product {
     pub(crate) total_available_quantity: Option<i64>,
     #[serde(rename = "Labels", default)]
     pub(crate) labels: Option<Vec<ProductLabel>>,
+    /// The price fields a listing's price can be kept in (only the configured one is
+    /// selected; the others stay `None`).
+    #[serde(rename = "BuyItNowPrice", default, deserialize_with = "decimal")]
+    pub(crate) buy_it_now_price: Option<Decimal>,
+    #[serde(rename = "RetailPrice", default, deserialize_with = "decimal")]
+    pub(crate) retail_price: Option<Decimal>,
+    #[serde(rename = "StorePrice", default, deserialize_with = "decimal")]
+    pub(crate) store_price: Option<Decimal>,
+    #[serde(rename = "StartingPrice", default, deserialize_with = "decimal")]
+    pub(crate) starting_price: Option<Decimal>,
+    #[serde(rename = "ReservePrice", default, deserialize_with = "decimal")]
+    pub(crate) reserve_price: Option<Decimal>,
+    #[serde(rename = "SecondChancePrice", default, deserialize_with = "decimal")]
+    pub(crate) second_chance_price: Option<Decimal>,
+    #[serde(rename = "MinPrice", default, deserialize_with = "decimal")]
+    pub(crate) min_price: Option<Decimal>,
+    #[serde(rename = "MaxPrice", default, deserialize_with = "decimal")]
+    pub(crate) max_price: Option<Decimal>,
+}
+
+impl Product {
+    /// The value of one price field, as sent.
+    pub(crate) fn price(&self, field: PriceField) -> Option<Decimal> {
+        match field {
+            PriceField::BuyItNowPrice => self.buy_it_now_price,
+            PriceField::RetailPrice => self.retail_price,
+            PriceField::StorePrice => self.store_price,
+            PriceField::StartingPrice => self.starting_price,
+            PriceField::ReservePrice => self.reserve_price,
+            PriceField::SecondChancePrice => self.second_chance_price,
+            PriceField::MinPrice => self.min_price,
+            PriceField::MaxPrice => self.max_price,
+        }
+    }
 }
 
 /// The ProductLabel entity: `ProductID`, `ProfileID`, `Name`.
@@ -768,6 +804,17 @@ mod tests {
         let huge = "y".repeat(3000);
         assert_eq!(sku_chunks(&[huge.as_str(), "a"]).len(), 2);
     }
+}
+
+/// The carrier and class the buyer chose, as the order carries them
+/// (`$select=ID,RequestedShippingCarrier,RequestedShippingClass`): what a shipment without its
+/// own carrier or class is sent with.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RequestedShipping {
+    #[serde(rename = "RequestedShippingCarrier", default)]
+    pub(crate) carrier: Option<String>,
+    #[serde(rename = "RequestedShippingClass", default)]
+    pub(crate) class: Option<String>,
 }
 
 /// The idempotency ids an order already carries (a resend reads them before sending again).

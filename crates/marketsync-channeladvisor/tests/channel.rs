@@ -401,7 +401,9 @@ async fn list_by_sku_quotes_encodes_chunks_and_follows_next_links() {
         "{q}"
     );
     assert!(
-        q.ends_with("&$expand=Labels&$select=ID%2CSku%2CTitle%2CTotalAvailableQuantity"),
+        q.ends_with(
+            "&$expand=Labels&$select=ID%2CSku%2CTitle%2CTotalAvailableQuantity%2CBuyItNowPrice"
+        ),
         "{q}"
     );
     let filter = param(&reqs[0], "$filter").unwrap();
@@ -1124,7 +1126,7 @@ async fn a_resend_skips_what_the_order_already_carries() {
         .await;
     let shipment = Shipment {
         carrier: Some("UPS".into()),
-        method: None,
+        method: Some("Ground".into()),
         tracking_number: Some("1Z999".into()),
         shipped_at: Utc.with_ymd_and_hms(2026, 3, 3, 14, 0, 0).unwrap(),
         lines: Vec::new(),

@@ -337,7 +337,8 @@ fn product(id: u64, sku: &str) -> serde_json::Value {
 }
 
 const CATALOGUE_FILTER: &str = "$filter=ProfileID%20eq%2012345678%20and%20Labels%2Fany%28l%3A%20l%2FName%20eq%20%27eBay%20Feed%27%29";
-const SELECT: &str = "$expand=Labels&$select=ID%2CSku%2CTitle%2CTotalAvailableQuantity";
+const SELECT: &str =
+    "$expand=Labels&$select=ID%2CSku%2CTitle%2CTotalAvailableQuantity%2CBuyItNowPrice";
 
 /// Every page of a listing download.
 async fn read_all(ch: &ChannelAdvisorChannel, skus: Vec<Sku>) -> Vec<(String, Option<String>)> {

@@ -83,6 +83,21 @@ impl Store for LoggingStore {
     async fn mappings(&self, id: IntegrationId) -> Result<MappingSet, StoreError> {
         self.inner.mappings(id).await
     }
+    async fn mappings_versioned(
+        &self,
+        id: IntegrationId,
+    ) -> Result<marketsync_core::VersionedMappings, StoreError> {
+        self.inner.mappings_versioned(id).await
+    }
+    async fn replace_mappings(
+        &self,
+        id: IntegrationId,
+        m: &MappingSet,
+        v: u64,
+        a: &[AuditEvent],
+    ) -> Result<u64, StoreError> {
+        self.inner.replace_mappings(id, m, v, a).await
+    }
     async fn put_listing(&self, l: &Listing) -> Result<(), StoreError> {
         self.inner.put_listing(l).await
     }
@@ -140,11 +155,12 @@ impl Store for LoggingStore {
     }
     async fn finish_outbox(
         &self,
+        id: IntegrationId,
         k: &IdempotencyKey,
         t: &str,
         u: &OutboxUpdate,
     ) -> Result<(), StoreError> {
-        self.inner.finish_outbox(k, t, u).await
+        self.inner.finish_outbox(id, k, t, u).await
     }
     async fn outbox(&self, id: IntegrationId) -> Result<Vec<OutboxEntry>, StoreError> {
         self.inner.outbox(id).await
@@ -268,8 +284,8 @@ async fn world(
     )
     .unwrap();
     engine
-        .edit_mappings(id, |m| {
-            m.insert_shipping(mapping);
+        .edit_mappings(id, Actor::System, |m| {
+            m.insert_shipping(mapping.clone());
         })
         .await
         .unwrap();
@@ -405,4 +421,79 @@ async fn offerup_secret_rotation_leaves_the_integration_unverified_until_verifie
         panic!("seller secret expected");
     };
     assert_eq!(s.seller_id, "seller-9");
+}
+
+/// The feed position is the export flag: an order that cannot be read is recorded as unreadable
+/// (or only reported, without a readable `ID`) but never exported, so `exported=false` lists it
+/// again on every run until it reads, and it is then imported and exported.
+#[tokio::test]
+async fn an_unreadable_order_is_never_exported_and_is_listed_again_until_it_reads() {
+    let server = MockServer::start().await;
+    mount_token(&server).await;
+    let w = world(&server, channel(&server), oauth_credentials()).await;
+    let order = |id: u64, quantity: serde_json::Value| {
+        json!({
+            "ID": id, "SiteName": "eBay", "SiteOrderID": format!("E-{id}"), "Currency": "USD",
+            "CreatedDateUtc": "2026-03-04T10:00:00Z",
+            "CheckoutStatus": "Completed", "PaymentStatus": "Cleared", "ShippingStatus": "Unshipped",
+            "RequestedShippingCarrier": "UPS", "RequestedShippingClass": "Ground",
+            "Items": [{"ID": 9000 + id, "ProductID": 101, "Sku": "A", "Title": "Tee", "Quantity": quantity, "UnitPrice": 10.0}],
+            "Fulfillments": []
+        })
+    };
+    let unreadable = Mock::given(method("GET"))
+        .and(path("/v1/Orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": [
+            order(5001, json!(1)), order(5002, json!("one")), {"Nonsense": true}
+        ]})))
+        .mount_as_scoped(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v1/Orders\(\d+\)/Export$"))
+        .respond_with(LogExport(w.log.clone()))
+        .mount(&server)
+        .await;
+    let report = w.engine.import_orders(w.id).await.unwrap();
+    assert_eq!(report.imported, [ChannelOrderId::new("5001").unwrap()]);
+    let exports = |log: &Mutex<Vec<String>>| -> Vec<String> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("export"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        exports(&w.log),
+        ["export 5001"],
+        "the unreadable orders stay unexported"
+    );
+    drop(unreadable);
+
+    // ChannelAdvisor lists the unexported order again; it reads now.
+    Mock::given(method("GET"))
+        .and(path("/v1/Orders"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"value": [order(5002, json!(1))]})),
+        )
+        .mount(&server)
+        .await;
+    let report = w.engine.import_orders(w.id).await.unwrap();
+    let id = ChannelOrderId::new("5002").unwrap();
+    assert!(
+        report.imported.contains(&id) || report.released.contains(&id),
+        "{report:?}"
+    );
+    assert_eq!(exports(&w.log), ["export 5001", "export 5002"]);
+    let lists: Vec<_> = api_requests(&server)
+        .await
+        .into_iter()
+        .filter(|r| r.url.path() == "/v1/Orders")
+        .collect();
+    assert_eq!(lists.len(), 2);
+    assert!(
+        lists
+            .iter()
+            .all(|r| param(r, "exported").as_deref() == Some("false"))
+    );
 }

@@ -389,8 +389,8 @@ async fn through_the_engine_the_bad_order_is_recorded_and_never_exported() {
     )
     .unwrap();
     engine
-        .edit_mappings(id, |m| {
-            m.insert_shipping(mapping);
+        .edit_mappings(id, Actor::System, |m| {
+            m.insert_shipping(mapping.clone());
         })
         .await
         .unwrap();

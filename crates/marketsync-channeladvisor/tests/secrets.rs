@@ -148,3 +148,60 @@ async fn no_secret_in_debug_errors_or_traces() {
     );
     assert_clean("traces", &traces);
 }
+
+/// Secrets a host may put in a URL: a password, a token in the query, a code in its own
+/// callback. Every `Debug` that shows such a URL keeps the host and redacts these.
+const URL_SECRETS: [&str; 3] = ["URLPASS-a7k1", "URLTOKEN-b8m2", "URLCODE-c9n3"];
+
+#[tokio::test]
+async fn urls_print_with_their_secrets_redacted() {
+    let clean = |what: &str, text: &str| {
+        assert_clean(what, text);
+        for s in URL_SECRETS {
+            assert!(!text.contains(s), "{what} leaks {s}: {text}");
+        }
+    };
+    let server = MockServer::start().await;
+    let builder = builder(&server)
+        .base_url("https://bob:URLPASS-a7k1@api.channeladvisor.example/?access_token=URLTOKEN-b8m2")
+        .redirect_uri(
+            "https://seller.example.com/cb?code=URLCODE-c9n3&shop=main"
+                .parse()
+                .unwrap(),
+        );
+    let text = format!("{builder:?}");
+    clean("builder Debug", &text);
+    assert!(text.contains("api.channeladvisor.example"), "{text}");
+    let config = builder.build().unwrap();
+    // The HTTP client refuses a base URL with a password; the refusal does not show it.
+    let refused = ChannelAdvisorChannel::new(config.clone()).unwrap_err();
+    clean("refusal", &format!("{refused} {refused:?}"));
+    let ch = ChannelAdvisorChannel::new(
+        crate::builder(&server)
+            .base_url("https://api.channeladvisor.example/?access_token=URLTOKEN-b8m2")
+            .redirect_uri(
+                "https://seller.example.com/cb?code=URLCODE-c9n3"
+                    .parse()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    for text in [
+        format!("{config:?}"),
+        format!("{config:#?}"),
+        format!("{ch:?}"),
+    ] {
+        clean("config Debug", &text);
+        assert!(text.contains("api.channeladvisor.example"), "{text}");
+        assert!(text.contains("seller.example.com/cb"), "{text}");
+    }
+    let start = ch
+        .begin_authorization(&marketsync_core::AuthorizationRequest::default())
+        .await
+        .unwrap();
+    let text = format!("{start:?}");
+    clean("authorization start Debug", &text);
+    assert!(text.contains("api.channeladvisor.example"), "{text}");
+}

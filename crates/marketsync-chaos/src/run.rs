@@ -432,7 +432,7 @@ async fn setup(
             created_within_days: None,
             ..IntegrationSettings::new(h.dynh().channel().kind(), market.currency())
         };
-        engine.set_settings(*id, settings).await?;
+        engine.set_settings(*id, settings, seller()).await?;
         engine
             .enter_credentials(*id, &h.dynh().credentials(), seller())
             .await?;
@@ -473,8 +473,8 @@ async fn setup(
                 Utc::now(),
             )?;
             engine
-                .edit_mappings(*id, |set| {
-                    set.insert_shipping(mapping);
+                .edit_mappings(*id, seller(), |set| {
+                    set.insert_shipping(mapping.clone());
                 })
                 .await?;
         }
@@ -513,6 +513,12 @@ pub struct MarketReport {
     pub flag_resends: usize,
     /// Outbox entries that failed for good, or are still pending.
     pub outbox_not_sent: Vec<String>,
+    /// Outbox entries recorded with a host key (numbered per integration: the same keys in
+    /// every integration).
+    pub host_keyed: usize,
+    /// Outbox entries recorded without a key (the default key derived from the request), each
+    /// submitted at least twice.
+    pub keyless: usize,
     /// Listings (not deleted outside) whose quantity is not the drain run's.
     pub listings_out_of_step: Vec<String>,
     /// The sandbox's counters (requests, injected 5xx, drops, 429s).
@@ -575,6 +581,11 @@ pub struct Summary {
     pub min_kills: u32,
     /// Per marketplace.
     pub markets: Vec<MarketReport>,
+    /// Host keys used by more than one integration (each integration got its own entry).
+    pub shared_keys: usize,
+    /// Host keys reused for another request that the engine accepted instead of refusing
+    /// (worker log).
+    pub key_reuse_undetected: u64,
 }
 
 impl Summary {
@@ -586,6 +597,10 @@ impl Summary {
             && self.panics == 0
             && self.secrets_in_log.is_empty()
             && self.markets.iter().all(MarketReport::ok)
+            // The run exercised both keyings, and shared keys across integrations.
+            && self.shared_keys > 0
+            && self.markets.iter().map(|m| m.keyless).sum::<usize>() > 0
+            && self.key_reuse_undetected == 0
     }
 
     fn lost(&self) -> usize {
@@ -690,6 +705,14 @@ impl fmt::Display for Summary {
         for e in &self.secrets_in_log {
             writeln!(f, "  secret in the worker log: {e}")?;
         }
+        writeln!(
+            f,
+            "outbox keys: {} entries with host keys, {} host keys used by more than one integration, {} entries without a key (each submitted at least twice), {} reused keys accepted for another request",
+            self.markets.iter().map(|m| m.host_keyed).sum::<usize>(),
+            self.shared_keys,
+            self.markets.iter().map(|m| m.keyless).sum::<usize>(),
+            self.key_reuse_undetected
+        )?;
         let faults: u64 = self
             .markets
             .iter()
@@ -697,12 +720,14 @@ impl fmt::Display for Summary {
             .sum();
         write!(
             f,
-            "RESULT {} seed={} kills={} orders={} faults={} lost={} duplicates={} panics={}",
+            "RESULT {} seed={} kills={} orders={} faults={} shared_keys={} keyless={} lost={} duplicates={} panics={}",
             if self.ok() { "ok" } else { "FAILED" },
             self.seed,
             self.kills,
             self.markets.iter().map(|m| m.orders).sum::<usize>(),
             faults,
+            self.shared_keys,
+            self.markets.iter().map(|m| m.keyless).sum::<usize>(),
             self.lost(),
             self.duplicates(),
             self.panics
@@ -812,7 +837,27 @@ async fn check(
             r.duplicates
                 .push(format!("{order}: in the ledger but never created"));
         }
-        for e in store.outbox(*id).await? {
+        let outbox = store.outbox(*id).await?;
+        // One entry per order and action, however often and with whichever key it was
+        // submitted.
+        let mut per_action: BTreeMap<(ChannelOrderId, &'static str), usize> = BTreeMap::new();
+        for e in &outbox {
+            *per_action
+                .entry((e.item.order_id.clone(), e.item.action.name()))
+                .or_default() += 1;
+            if e.item.idempotency_key.is_derived() {
+                r.keyless += 1;
+            } else {
+                r.host_keyed += 1;
+            }
+        }
+        for ((order, action), n) in &per_action {
+            if *n > 1 {
+                r.duplicates
+                    .push(format!("{order}: {n} outbox entries for its {action}"));
+            }
+        }
+        for e in &outbox {
             match &e.state {
                 OutboxState::Sent { .. } => {}
                 OutboxState::Failed { error, .. } => r.outbox_not_sent.push(format!(
@@ -845,6 +890,24 @@ async fn check(
         reports.push(r);
     }
     Ok(reports)
+}
+
+/// Host keys found in the outbox of more than one integration.
+async fn shared_keys(world: &World, store: &SqliteStore) -> Result<usize, BoxError> {
+    let mut integrations_by_key: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, _, id) in &world.markets {
+        let keys: std::collections::BTreeSet<String> = store
+            .outbox(*id)
+            .await?
+            .into_iter()
+            .filter(|e| !e.item.idempotency_key.is_derived())
+            .map(|e| e.item.idempotency_key.as_str().to_owned())
+            .collect();
+        for k in keys {
+            *integrations_by_key.entry(k).or_default() += 1;
+        }
+    }
+    Ok(integrations_by_key.values().filter(|n| **n > 1).count())
 }
 
 // ----- the run -----
@@ -1098,6 +1161,8 @@ pub fn run(opts: &RunOptions) -> Result<Summary, BoxError> {
         started.elapsed().as_secs_f64()
     );
     summary.markets = rt.block_on(check(&world, &store, &caps))?;
+    summary.shared_keys = rt.block_on(shared_keys(&world, &store))?;
+    summary.key_reuse_undetected = count_lines(&worker_log, crate::worker::KEY_REUSE_UNDETECTED);
     summary.panics = count_lines(&worker_log, "panicked at") + PARENT_PANICS.load(Ordering::SeqCst);
     // The drain worker's lines are in the log too: one `up`, its passes.
     summary.workers_up = count_lines(&worker_log, crate::worker::UP).saturating_sub(1);

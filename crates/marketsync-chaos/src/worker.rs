@@ -2,7 +2,8 @@
 //! adapters at the parent's sandboxes, attaches them to the stored integrations (the engine hands
 //! each the stored credentials) and loops over every integration: link and sync listings, import
 //! orders, record the decided shipment, refund or cancellation of every newly imported order in
-//! the outbox, and send the outbox. It never exits by itself, except in drain mode.
+//! the outbox (with a host key shared by every integration or with none, and always twice), and
+//! send the outbox. It never exits by itself, except in drain mode.
 //!
 //! **Drain mode** (`--drain`, run once after the kills, with faults off) runs the same loop on a
 //! clock that moves 25 hours ahead every cycle, so every outbox entry a failure postponed (by at
@@ -17,15 +18,18 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use marketsync_core::engine::store::{LedgerFilter, OrderOutcome, OutboxState};
+use marketsync_core::engine::store::{LedgerFilter, OrderOutcome, OutboxEntry, OutboxState};
 use marketsync_core::{
-    AdjustmentReason, Cancellation, Channel, ChannelOrderId, Clock, CredentialKey, Engine, Health,
-    IntegrationId, MemoryCatalog, MemoryNotifier, Refund, SealedCredentials, SecretString,
-    Shipment,
+    AdjustmentReason, Cancellation, Channel, ChannelOrderId, Clock, CredentialKey, Engine,
+    EngineError, Health, IdempotencyKey, IntegrationId, MemoryCatalog, MemoryNotifier, Refund,
+    SealedCredentials, SecretString, Shipment,
 };
 use marketsync_sqlite::SqliteStore;
 
-use crate::{Action, FINAL_QUANTITY, LISTINGS, Market, Plan, PlanEntry, action_for, catalog_item};
+use crate::{
+    Action, FINAL_QUANTITY, Keying, LISTINGS, Market, Plan, PlanEntry, action_for, catalog_item,
+    host_key, keying_for,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -148,27 +152,31 @@ fn log(market: Market, op: &str, what: impl std::fmt::Display) {
     eprintln!("[worker {}] {market} {op}: {what}", std::process::id());
 }
 
-/// Records the action decided for an order (a known key returns the stored entry).
-async fn enqueue(
+/// The worker-log marker of a host key reused for another request that the engine accepted
+/// (it must refuse it with `EngineError::IdempotencyConflict`). The parent counts these lines.
+pub const KEY_REUSE_UNDETECTED: &str = "key reused for another request was accepted";
+
+/// Submits an order's action once, with the request built now (a host rebuilds it on every
+/// click or retry: the shipment's time differs, nothing else).
+async fn submit(
     engine: &Engine,
-    market: Market,
     id: IntegrationId,
     order: &ChannelOrderId,
     action: Action,
-    now: DateTime<Utc>,
-) -> Result<(), BoxError> {
-    let key = Some(crate::idempotency_key(market, action, order));
+    key: Option<IdempotencyKey>,
+    tracking: &str,
+) -> Result<OutboxEntry, EngineError> {
     match action {
         Action::Ship => {
             let shipment = Shipment {
                 carrier: Some("UPS".into()),
                 method: Some("Ground".into()),
-                tracking_number: Some("1Z999AA10123456784".into()),
-                shipped_at: now,
+                tracking_number: Some(tracking.into()),
+                shipped_at: engine.clock().now(),
                 lines: vec![],
                 delivery: Default::default(),
             };
-            engine.ship(id, order, shipment, key).await?;
+            engine.ship(id, order, shipment, key).await
         }
         Action::Refund => {
             let refund = Refund {
@@ -178,30 +186,85 @@ async fn enqueue(
                 restock: false,
                 note: None,
             };
-            engine.refund(id, order, refund, key).await?;
+            engine.refund(id, order, refund, key).await
         }
         Action::Cancel => {
             let cancellation = Cancellation {
                 lines: vec![],
                 reason: AdjustmentReason::BuyerCancelled,
             };
-            engine.cancel(id, order, cancellation, key).await?;
+            engine.cancel(id, order, cancellation, key).await
+        }
+    }
+}
+
+/// The tracking number of every shipment the worker decides.
+const TRACKING: &str = "1Z999AA10123456784";
+
+/// Records the action decided for an order as a host does under failures: with a host key
+/// numbered per integration ([`host_key`]; the same keys in every integration) or with none
+/// ([`keying_for`]), and always twice in a row (a double click, a retry after a timeout), which
+/// must make one entry. A host key is then tried once for another request (another tracking
+/// number), which must be refused as a conflict.
+async fn enqueue(
+    engine: &Engine,
+    id: IntegrationId,
+    order: &ChannelOrderId,
+    action: Action,
+) -> Result<(), BoxError> {
+    let key = match keying_for(order) {
+        Keying::Derived => None,
+        Keying::Host => {
+            let outbox = engine.store().outbox(id).await?;
+            // A retry keeps the key it had; a new request takes the next number.
+            let known = outbox
+                .iter()
+                .find(|e| e.item.order_id == *order && e.item.action.name() == action.name());
+            Some(match known {
+                Some(e) => e.item.idempotency_key.clone(),
+                None => host_key(action, outbox.len() + 1),
+            })
+        }
+    };
+    for _ in 0..2 {
+        submit(engine, id, order, action, key.clone(), TRACKING).await?;
+    }
+    if let Some(key) = key {
+        match submit(
+            engine,
+            id,
+            order,
+            Action::Ship,
+            Some(key.clone()),
+            "1ZOTHER",
+        )
+        .await
+        {
+            Err(EngineError::IdempotencyConflict { .. }) => {}
+            Ok(entry) => eprintln!(
+                "[worker {}] {KEY_REUSE_UNDETECTED}: {key} for order {order} ({:?})",
+                std::process::id(),
+                entry.item.action.name()
+            ),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
 }
 
 /// Records the decided action of every imported order that has none in the outbox yet (a kill
-/// may have landed between an import and its enqueue). Returns how many were recorded.
-async fn catch_up(engine: &Engine, slot: &Slot) -> Result<usize, BoxError> {
+/// may have landed between an import and its enqueue). With `resubmit`, the actions recorded
+/// without a key are submitted again too, as a host that lost track of them after a restart
+/// does (each must stay one entry). Returns how many were recorded.
+async fn catch_up(engine: &Engine, slot: &Slot, resubmit: bool) -> Result<usize, BoxError> {
     let id = slot.entry.id;
     let caps = slot.channel.capabilities();
-    let known: BTreeSet<String> = engine
+    let known: BTreeSet<(String, &'static str)> = engine
         .store()
         .outbox(id)
         .await?
         .into_iter()
-        .map(|e| e.item.idempotency_key.as_str().to_owned())
+        .map(|e| (e.item.order_id.as_str().to_owned(), e.item.action.name()))
         .collect();
     let mut added = 0;
     for entry in engine.store().ledger(id, LedgerFilter::All).await? {
@@ -212,19 +275,13 @@ async fn catch_up(engine: &Engine, slot: &Slot) -> Result<usize, BoxError> {
         let Some(action) = action_for(order, &caps) else {
             continue;
         };
-        let key = crate::idempotency_key(slot.entry.market, action, order);
-        if known.contains(key.as_str()) {
+        if known.contains(&(order.as_str().to_owned(), action.name())) {
+            if resubmit && keying_for(order) == Keying::Derived {
+                submit(engine, id, order, action, None, TRACKING).await?;
+            }
             continue;
         }
-        enqueue(
-            engine,
-            slot.entry.market,
-            id,
-            order,
-            action,
-            engine.clock().now(),
-        )
-        .await?;
+        enqueue(engine, id, order, action).await?;
         added += 1;
     }
     Ok(added)
@@ -256,7 +313,7 @@ pub async fn work(plan: &Plan, drain: bool) -> Result<DrainEnd, BoxError> {
         });
     }
     for slot in &slots {
-        if let Err(e) = catch_up(&engine, slot).await {
+        if let Err(e) = catch_up(&engine, slot, false).await {
             log(slot.entry.market, "catch up", e);
         }
     }
@@ -386,8 +443,7 @@ async fn run_cycle(
             }
             for order in r.imported.iter().chain(&r.released) {
                 if let Some(action) = action_for(order, &caps)
-                    && let Err(e) =
-                        enqueue(engine, market, id, order, action, engine.clock().now()).await
+                    && let Err(e) = enqueue(engine, id, order, action).await
                 {
                     log(market, "enqueue", e);
                     quiet = false;
@@ -400,7 +456,7 @@ async fn run_cycle(
         }
     }
     if drain {
-        match catch_up(engine, slot).await {
+        match catch_up(engine, slot, true).await {
             Ok(0) => {}
             Ok(_) => quiet = false,
             Err(e) => {

@@ -2,7 +2,8 @@
 //! (auth, token renewal, 401s, 5xx and 429s, every operation) plus a walk that keeps the `Debug`
 //! and `Display` text of every result and error (verify, link, sync, import, explain, ship, refund,
 //! cancel, send, failures, revoked credentials, the broken integration's record, audit log and
-//! notifications, repair, stored credentials, the login flow's start and a refused completion) —
+//! notifications, repair, stored credentials, the login flow's request and start (its URL
+//! included) and a refused completion) —
 //! with a tracing subscriber capturing everything at TRACE (the `log` records of the HTTP stack
 //! included). At the end, none of the secrets the run used may appear in any captured text:
 //! application secrets, API keys, refresh and access tokens (the ones the run was given, and
@@ -276,17 +277,24 @@ async fn walk(name: &str, h: &dyn ChannelHarness, scan: &mut Scan) {
 
     // The login flow: its pending secret (PKCE verifier, Tradera's secret key) must not show.
     let request = AuthorizationRequest {
-        redirect_uri: Some("https://seller.example/callback".parse().expect("url")),
+        redirect_uri: Some(
+            "https://seller.example/callback?session=seller-session-SECRET-1"
+                .parse()
+                .expect("url"),
+        ),
         device_flow: false,
     };
+    scan.secret(&what("redirect session"), "seller-session-SECRET-1");
+    scan.debug(&what("authorization request"), &request);
     match engine.begin_authorization(id, &request).await {
         Ok(start) => {
             scan.secret(
                 &what("pending secret"),
                 start.pending.secret.expose_secret(),
             );
-            // The URL is for the seller's browser (Tradera's carries the secret key by design);
-            // everything else must keep the secret.
+            // The URL itself is for the seller's browser (Tradera's carries the secret key by
+            // design); every `Debug` of it, and of the whole start, keeps the secret.
+            scan.debug(&what("authorization start"), &start);
             scan.debug(&what("pending authorization"), &start.pending);
             scan.debug(&what("user code"), &start.user_code);
             let callback = AuthorizationCallback::from_params([

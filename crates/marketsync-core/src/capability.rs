@@ -62,6 +62,13 @@ pub struct Capabilities {
     /// at the first sync that does not send it.
     #[serde(default)]
     pub listings_update_reports_missing: bool,
+    /// Orders can be read again by id ([`Channel::fetch_orders_by_id`](crate::Channel)), in
+    /// their latest state. The engine re-reads a held order this way before it imports it (so a
+    /// buyer's cancellation since the first download is seen), and retries an unreadable order
+    /// by id until it reads. Off, it relies on the channel's order cursor showing changed orders
+    /// again.
+    #[serde(default)]
+    pub orders_get_by_id: bool,
     /// Most listing updates one call can carry (0 = one per call).
     pub listings_update_max_batch: u32,
     /// Most listings one end/delist call can carry (0 = one per call).
@@ -91,6 +98,7 @@ impl Capabilities {
             login_authorization: false,
             orders_carry_currency: true,
             listings_update_reports_missing: false,
+            orders_get_by_id: true,
             listings_update_max_batch: 100,
             listings_end_max_batch: 100,
             orders_page_max: 100,
@@ -107,6 +115,7 @@ impl Capabilities {
             Operation::PublishListings => self.listings_publish,
             Operation::EndListings => self.listings_reconcile,
             Operation::FetchOrders => self.orders_get,
+            Operation::FetchOrdersById => self.orders_get && self.orders_get_by_id,
             Operation::AcknowledgeOrder => self.orders_acknowledge,
             Operation::Ship => self.orders_ship,
             Operation::Refund => self.orders_refund,
@@ -143,6 +152,8 @@ pub enum Operation {
     EndListings,
     /// `fetch_orders`.
     FetchOrders,
+    /// `fetch_orders_by_id`.
+    FetchOrdersById,
     /// `acknowledge_order`.
     AcknowledgeOrder,
     /// `ship`.
@@ -157,13 +168,14 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation.
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 12] = [
         Operation::Verify,
         Operation::ListListings,
         Operation::UpdateListings,
         Operation::PublishListings,
         Operation::EndListings,
         Operation::FetchOrders,
+        Operation::FetchOrdersById,
         Operation::AcknowledgeOrder,
         Operation::Ship,
         Operation::Refund,
@@ -180,6 +192,7 @@ impl Operation {
             Operation::PublishListings => "publish_listings",
             Operation::EndListings => "end_listings",
             Operation::FetchOrders => "fetch_orders",
+            Operation::FetchOrdersById => "fetch_orders_by_id",
             Operation::AcknowledgeOrder => "acknowledge_order",
             Operation::Ship => "ship",
             Operation::Refund => "refund",

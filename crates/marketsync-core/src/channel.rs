@@ -188,6 +188,27 @@ pub trait Channel: Send + Sync + Debug {
     /// One page of orders. Requires `orders_get`.
     async fn fetch_orders(&self, query: &OrderQuery) -> Result<OrderPage, ChannelError>;
 
+    /// Reads the given orders again by id, in their latest state at the channel. Requires
+    /// [`Capabilities::orders_get_by_id`](crate::Capabilities); the default answers
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    ///
+    /// Returns one page: the orders read (`orders`), and those the channel sent but could not be
+    /// read (`rejected`, each with its id). An id the channel does not know is in neither (the
+    /// engine keeps what it has for it). `next_page` and `cursor` are always `None`: this read
+    /// never moves the order cursor. The engine asks for at most `orders_page_max` ids at once;
+    /// `default_currency` is the integration's, for channels whose orders carry none.
+    async fn fetch_orders_by_id(
+        &self,
+        ids: &[ChannelOrderId],
+        default_currency: crate::money::Currency,
+    ) -> Result<OrderPage, ChannelError> {
+        let _ = (ids, default_currency);
+        Err(ChannelError::unsupported(format!(
+            "{} cannot read orders by id",
+            self.kind()
+        )))
+    }
+
     /// Tells the channel the order has been recorded (ChannelAdvisor's export flag). Called only
     /// after the engine has stored the order. Requires `orders_acknowledge`.
     async fn acknowledge_order(&self, order: &ChannelOrderId) -> Result<(), ChannelError>;

@@ -316,7 +316,7 @@ impl Serialize for ExposedCredentials<'_> {
 }
 
 /// What the host supplies to start a login-type authorization.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
     /// Where the channel should send the seller back after logging in (authorization-code
     /// flows).
@@ -328,7 +328,9 @@ pub struct AuthorizationRequest {
 
 /// The first step of a login-type authorization: where to send the seller, and what to keep
 /// until the second step.
-#[derive(Debug)]
+///
+/// The URL can hold a secret (Tradera's `skey`): `Debug` prints it through
+/// [`RedactedUrl`](crate::redact::RedactedUrl). Send the seller to `url` itself.
 pub struct AuthorizationStart {
     /// The URL of the channel's login page.
     pub url: Url,
@@ -336,6 +338,28 @@ pub struct AuthorizationStart {
     pub user_code: Option<String>,
     /// What to keep for [`Channel::complete_authorization`](crate::Channel::complete_authorization).
     pub pending: PendingAuthorization,
+}
+
+impl fmt::Debug for AuthorizationRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationRequest")
+            .field(
+                "redirect_uri",
+                &crate::redact::redact_opt_url(self.redirect_uri.as_ref()),
+            )
+            .field("device_flow", &self.device_flow)
+            .finish()
+    }
+}
+
+impl fmt::Debug for AuthorizationStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationStart")
+            .field("url", &crate::redact::RedactedUrl(&self.url))
+            .field("user_code", &self.user_code)
+            .field("pending", &self.pending)
+            .finish()
+    }
 }
 
 /// State kept between the two steps of an authorization. Holds a secret (a PKCE verifier, a

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::CredentialKind;
 use crate::ids::ChannelKind;
 
 /// What kind of failure a [`ChannelError`] is. Decides what the engine does next.
@@ -69,8 +70,11 @@ pub enum BrokenReason {
     /// The channel refused the credentials as they are (wrong, revoked or regenerated elsewhere).
     /// Repair: enter the right credentials and verify them.
     CredentialsRejected,
-    /// A login-type credential could not be renewed, or expired. Repair: deactivate and
-    /// reactivate the integration, which sends the seller to the channel's login page again.
+    /// A credential that is renewed or expires (a login session, an OAuth refresh token) could
+    /// not be renewed, or expired. Repair depends on the credentials
+    /// ([`advice_for`](Self::advice_for)): a login session (Allegro, Tradera) by deactivating and
+    /// reactivating the integration, which sends the seller to the channel's login page again;
+    /// entered OAuth tokens (ChannelAdvisor's refresh token) by entering a new one and verifying.
     LoginRequired,
     /// The credentials are valid but lack a permission (scope) the operation needs.
     PermissionDenied,
@@ -79,14 +83,15 @@ pub enum BrokenReason {
 }
 
 impl BrokenReason {
-    /// What the seller should do about it, in one sentence.
+    /// What the seller should do about it, in one sentence, when the kind of credentials is not
+    /// known. [`advice_for`](Self::advice_for) is precise where it is.
     pub fn advice(&self) -> &'static str {
         match self {
             BrokenReason::CredentialsRejected => {
                 "The channel refused the credentials: check them against the channel, enter them again and verify."
             }
             BrokenReason::LoginRequired => {
-                "The login with the channel has expired or could not be renewed: deactivate and reactivate the integration to log in again."
+                "The login with the channel has expired or could not be renewed: log in again (deactivate, reactivate and log in), or, for credentials entered by hand such as a ChannelAdvisor refresh token, enter new ones and verify."
             }
             BrokenReason::PermissionDenied => {
                 "The credentials lack a permission this operation needs: grant it at the channel and verify again."
@@ -94,6 +99,31 @@ impl BrokenReason {
             BrokenReason::AccountNotUsable => {
                 "The channel says this account cannot be used through its API (for example not activated, or the wrong account type)."
             }
+        }
+    }
+}
+
+impl BrokenReason {
+    /// What the seller should do about it, for the kind of credentials the integration has: the
+    /// route that repairs it.
+    ///
+    /// For [`LoginRequired`](Self::LoginRequired): a [login session](CredentialKind::LoginSession)
+    /// is renewed by logging in again (deactivate, reactivate, log in); [OAuth
+    /// tokens](CredentialKind::OAuth) entered by hand (ChannelAdvisor's refresh token) by
+    /// entering a new refresh token and verifying; other entered credentials by entering new
+    /// ones and verifying. The other reasons do not depend on the kind.
+    pub fn advice_for(&self, credentials: CredentialKind) -> &'static str {
+        match (self, credentials) {
+            (BrokenReason::LoginRequired, CredentialKind::LoginSession) => {
+                "The login with the channel has expired or could not be renewed: deactivate and reactivate the integration, then log in again."
+            }
+            (BrokenReason::LoginRequired, CredentialKind::OAuth) => {
+                "The channel no longer accepts the refresh token (revoked or expired): create a new refresh token at the channel, enter it, then verify."
+            }
+            (BrokenReason::LoginRequired, _) => {
+                "The channel no longer accepts the credentials: enter new ones, then verify."
+            }
+            _ => self.advice(),
         }
     }
 }
@@ -384,5 +414,20 @@ mod tests {
         let e = ChannelError::auth(BrokenReason::LoginRequired, "invalid_grant");
         assert_eq!(e.broken_reason(), Some(BrokenReason::LoginRequired));
         assert!(!BrokenReason::LoginRequired.advice().is_empty());
+    }
+
+    #[test]
+    fn login_required_advice_follows_the_credentials() {
+        let login = BrokenReason::LoginRequired.advice_for(CredentialKind::LoginSession);
+        assert!(login.contains("deactivate and reactivate"), "{login}");
+        let oauth = BrokenReason::LoginRequired.advice_for(CredentialKind::OAuth);
+        assert!(oauth.contains("new refresh token"), "{oauth}");
+        assert!(!oauth.contains("deactivate"), "{oauth}");
+        let other = BrokenReason::LoginRequired.advice_for(CredentialKind::ApiToken);
+        assert!(other.contains("enter new ones") && !other.contains("deactivate"));
+        assert_eq!(
+            BrokenReason::CredentialsRejected.advice_for(CredentialKind::OAuth),
+            BrokenReason::CredentialsRejected.advice()
+        );
     }
 }

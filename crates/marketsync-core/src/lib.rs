@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod memory;
 pub mod money;
 pub mod order;
+pub mod redact;
 /// Conformance suites for implementors; not a stable API.
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -35,6 +36,7 @@ pub use engine::scheduler::{ScheduledOperation, Scheduler};
 pub use engine::settings::{Frequencies, IntegrationSettings};
 pub use engine::store::{
     LedgerEntry, LedgerFilter, NotImportedReason, OrderOutcome, Store, StoreError,
+    VersionedMappings,
 };
 pub use engine::vault::{CredentialKey, SealedCredentials, VaultError};
 pub use engine::{Engine, EngineError};

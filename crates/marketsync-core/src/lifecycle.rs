@@ -277,8 +277,18 @@ pub struct Tombstone {
 /// What deleting an integration means, shown before it is confirmed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletePlan {
-    /// Orders of this integration not yet fulfilled: the seller stays responsible for them.
+    /// Imported orders of this integration, managed here, not yet fulfilled: the seller stays
+    /// responsible for them.
     pub unfulfilled_orders: Vec<ChannelOrderId>,
+    /// Orders downloaded and awaiting shipment at the channel but not imported (held for a
+    /// mapping, or unreadable): paid orders the seller still has to fulfil, outside this
+    /// integration once it is deleted.
+    #[serde(default)]
+    pub held_orders: Vec<ChannelOrderId>,
+    /// Imported orders managed by a third party (fulfilments were off), not yet fulfilled: the
+    /// seller stays responsible for them with that party.
+    #[serde(default)]
+    pub third_party_orders: Vec<ChannelOrderId>,
     /// The consequences, in words.
     pub notices: Vec<String>,
     /// When the plan was made.
@@ -305,7 +315,9 @@ impl DeleteConfirmation {
     }
 }
 
-/// One change to the lifecycle, as recorded in the audit log.
+/// One change to an integration — its lifecycle, mappings or settings — as recorded in the
+/// audit log. Serialised with a `change` tag (`"mappings_changed"`, …); new variants are added,
+/// existing ones keep their shape, so older logs always read back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -369,6 +381,24 @@ pub enum Change {
         /// The unfulfilled orders the seller stays responsible for.
         unfulfilled_orders: Vec<ChannelOrderId>,
     },
+    /// The shipping and SKU mappings were edited
+    /// ([`Engine::edit_mappings`](crate::Engine::edit_mappings)); stored with the new mappings,
+    /// in the same write where the store allows. Recorded only when they changed.
+    MappingsChanged {
+        /// The whole set before the edit.
+        before: crate::mapping::MappingSet,
+        /// The whole set after it.
+        after: crate::mapping::MappingSet,
+    },
+    /// The integration's settings were replaced
+    /// ([`Engine::set_settings`](crate::Engine::set_settings)). Recorded only when they
+    /// changed.
+    SettingsChanged {
+        /// The settings before.
+        before: Box<crate::engine::settings::IntegrationSettings>,
+        /// The settings after.
+        after: Box<crate::engine::settings::IntegrationSettings>,
+    },
 }
 
 /// An entry of the audit log: who changed what, when, under which override.
@@ -429,6 +459,14 @@ pub enum LifecycleError {
     /// The override lacks who or why.
     #[error("a support override needs both who authorised it and why")]
     IncompleteOverride,
+    /// A support override was given by someone other than support.
+    #[error(
+        "{change} in Live is a change only support can make: ask support to make it (a support override is accepted only from Actor::Support)"
+    )]
+    SupportOnly {
+        /// The change refused, in words.
+        change: String,
+    },
     /// Deactivate/reactivate is the repair of login-type credentials only.
     #[error(
         "deactivate/reactivate repairs login-type connections only: replace the credentials and verify them instead"
@@ -587,7 +625,8 @@ impl Lifecycle {
         self.deleted.is_some()
     }
 
-    /// Whether the reconciler's dry-run plan has been confirmed since it was switched on.
+    /// Whether the reconciler's dry-run plan has been confirmed since it was switched on and
+    /// since the label last changed.
     pub fn reconcile_plan_confirmed(&self) -> bool {
         self.reconcile_plan_confirmed
     }
@@ -910,7 +949,7 @@ impl Lifecycle {
             _ => {}
         }
         let free_in_live = on && matches!(feature, Feature::Reconciler | Feature::Fulfillments);
-        let support_override = self.check_override(support_override, free_in_live, || {
+        let support_override = self.check_override(ctx, support_override, free_in_live, || {
             format!("turning {feature} {}", if on { "on" } else { "off" })
         })?;
         self.features.set(feature, on);
@@ -926,7 +965,8 @@ impl Lifecycle {
     }
 
     /// Sets or clears the label. In Live this needs a [`SupportOverride`]. The listing feed cannot
-    /// lose its label while listings are on.
+    /// lose its label while listings are on. A change re-arms the reconciler's dry run: its next
+    /// plan must be confirmed before it removes anything.
     pub fn set_label(
         &mut self,
         ctx: &Context,
@@ -949,9 +989,12 @@ impl Lifecycle {
         if label.is_none() && self.features.listings {
             return Err(LifecycleError::LabelRequired);
         }
-        let support_override =
-            self.check_override(support_override, false, || "changing the label".to_owned())?;
+        let support_override = self.check_override(ctx, support_override, false, || {
+            "changing the label".to_owned()
+        })?;
         let from = std::mem::replace(&mut self.label, label.clone());
+        // Another label is another feed: the reconciler's next plan is a dry run to confirm.
+        self.reconcile_plan_confirmed = false;
         events.push(event(
             ctx,
             Change::LabelChanged { from, to: label },
@@ -962,14 +1005,20 @@ impl Lifecycle {
 
     fn check_override(
         &self,
+        ctx: &Context,
         support_override: Option<SupportOverride>,
         free_in_live: bool,
         describe: impl FnOnce() -> String,
     ) -> Result<Option<SupportOverride>, LifecycleError> {
-        if let Some(o) = &support_override
-            && !o.is_complete()
-        {
-            return Err(LifecycleError::IncompleteOverride);
+        if let Some(o) = &support_override {
+            if !o.is_complete() {
+                return Err(LifecycleError::IncompleteOverride);
+            }
+            // Only support may authorise what Live otherwise refuses ("contact our Support
+            // team"); a host grants that power by acting as `Actor::Support`.
+            if !matches!(ctx.actor, Actor::Support(_)) {
+                return Err(LifecycleError::SupportOnly { change: describe() });
+            }
         }
         if self.phase == Phase::Live && !free_in_live && support_override.is_none() {
             return Err(LifecycleError::OverrideRequired { change: describe() });
@@ -1053,6 +1102,8 @@ impl Lifecycle {
         }
         Ok(DeletePlan {
             unfulfilled_orders,
+            held_orders: Vec::new(),
+            third_party_orders: Vec::new(),
             notices,
             planned_at: now,
         })
@@ -1101,10 +1152,7 @@ impl Lifecycle {
             Event::Deactivate => self.deactivate(ctx),
             Event::Reactivate => self.reactivate(ctx),
             Event::ConfirmReconcilePlan => self.confirm_reconcile_plan(ctx),
-            Event::Delete => {
-                let plan = self.plan_delete(Vec::new(), ctx.at)?;
-                self.delete(ctx, plan.confirm())
-            }
+            Event::Delete { confirmation } => self.delete(ctx, confirmation),
             Event::Tick => {
                 if self.deleted.is_some() {
                     return Err(LifecycleError::Deleted);
@@ -1166,9 +1214,13 @@ pub enum Event {
     Reactivate,
     /// [`Lifecycle::confirm_reconcile_plan`].
     ConfirmReconcilePlan,
-    /// [`Lifecycle::plan_delete`] with no unfulfilled orders, confirmed, then
-    /// [`Lifecycle::delete`].
-    Delete,
+    /// [`Lifecycle::delete`] with a confirmed [`DeletePlan`]. Through the engine, the plan is
+    /// checked against the orders the seller is responsible for at that moment
+    /// ([`Engine::delete`](crate::Engine::delete)).
+    Delete {
+        /// The confirmed plan.
+        confirmation: DeleteConfirmation,
+    },
     /// [`Lifecycle::tick`].
     Tick,
 }

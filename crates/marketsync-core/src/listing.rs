@@ -81,6 +81,11 @@ pub enum ListingStatus {
     BrokenLink,
     /// Linked, but the channel listing was ended (by reconcile or outside).
     Ended,
+    /// Being published: recorded before the channel is asked to create the listing, so that an
+    /// answer lost to a timeout or a crash cannot publish it twice. The next publish looks the
+    /// SKU up at the channel and links the listing it finds, or creates it when there is none;
+    /// linking treats it as unlinked. A publish the channel refused removes it again.
+    Publishing,
 }
 
 /// The engine's record of one item's listing on one integration.
@@ -100,6 +105,18 @@ pub struct Listing {
     pub last_sent: Option<Fingerprint>,
     /// When the status last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl Listing {
+    /// Whether no channel listing is linked: [`ListingStatus::Unlinked`], or
+    /// [`ListingStatus::Publishing`] (a publish whose outcome is not known yet), which linking
+    /// and the next publish may link.
+    pub fn is_unlinked(&self) -> bool {
+        matches!(
+            self.status,
+            ListingStatus::Unlinked | ListingStatus::Publishing
+        )
+    }
 }
 
 /// A change to send for one linked listing. Quantities are absolute, never deltas, so a change

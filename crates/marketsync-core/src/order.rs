@@ -181,11 +181,34 @@ pub enum Management {
 
 /// An idempotency key: the same on every attempt to send one shipment, refund or cancellation,
 /// so the channel (where it honours keys) never applies it twice.
+///
+/// A key names one request **within one integration**: several integrations may use the same
+/// key (a host building keys as `ship-{order}` for every shop), each gets its own outbox entry.
+/// Within an integration, the same key with the same request is the same entry (an idempotent
+/// retry), and the same key with another request (other order, action, tracking number,
+/// carrier, lines, amount, reason, …) is refused with
+/// [`EngineError::IdempotencyConflict`](crate::engine::EngineError::IdempotencyConflict).
+///
+/// When the host gives no key, `Engine::ship`, `refund` and `cancel` derive one from the
+/// request's content ([`OutboxItem::derived_key`](crate::engine::store::OutboxItem::derived_key),
+/// prefixed [`DERIVED_PREFIX`](Self::DERIVED_PREFIX)): the same request made twice — a double
+/// click, a host retrying after a timeout — is one entry and reaches the channel once. A host
+/// that really means a second identical request (a second partial refund of the same amount)
+/// passes its own key for it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
+    /// The prefix of the keys the engine derives from a request when the host gives none
+    /// (`auto-` and 48 hex digits). Hosts should not start their own keys with it.
+    pub const DERIVED_PREFIX: &'static str = "auto-";
+
+    /// Whether the engine derived this key from a request ([`DERIVED_PREFIX`](Self::DERIVED_PREFIX)).
+    pub fn is_derived(&self) -> bool {
+        self.0.starts_with(Self::DERIVED_PREFIX)
+    }
+
     /// A new random key (a UUID v4, accepted by every channel that takes keys).
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())

@@ -152,6 +152,21 @@ impl Store for FaultyStore {
     async fn mappings(&self, id: IntegrationId) -> Result<MappingSet, StoreError> {
         faulty!(self, self.inner.mappings(id))
     }
+    async fn mappings_versioned(
+        &self,
+        id: IntegrationId,
+    ) -> Result<marketsync_core::VersionedMappings, StoreError> {
+        faulty!(self, self.inner.mappings_versioned(id))
+    }
+    async fn replace_mappings(
+        &self,
+        id: IntegrationId,
+        m: &MappingSet,
+        v: u64,
+        a: &[AuditEvent],
+    ) -> Result<u64, StoreError> {
+        faulty!(self, self.inner.replace_mappings(id, m, v, a))
+    }
     async fn put_listing(&self, l: &Listing) -> Result<(), StoreError> {
         faulty!(self, self.inner.put_listing(l))
     }
@@ -215,11 +230,12 @@ impl Store for FaultyStore {
     }
     async fn finish_outbox(
         &self,
+        id: IntegrationId,
         k: &IdempotencyKey,
         t: &str,
         u: &OutboxUpdate,
     ) -> Result<(), StoreError> {
-        faulty!(self, self.inner.finish_outbox(k, t, u))
+        faulty!(self, self.inner.finish_outbox(id, k, t, u))
     }
     async fn outbox(&self, id: IntegrationId) -> Result<Vec<OutboxEntry>, StoreError> {
         faulty!(self, self.inner.outbox(id))

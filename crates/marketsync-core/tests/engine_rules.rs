@@ -51,8 +51,8 @@ fn service(name: &str) -> ShippingService {
 async fn map_shipping(w: &World, text: &str) {
     let m = ShippingMapping::new(text, service(&format!("svc:{text}")), w.clock.now_utc()).unwrap();
     w.engine
-        .edit_mappings(w.id, |set| {
-            set.insert_shipping(m);
+        .edit_mappings(w.id, marketsync_core::Actor::User("seller".into()), |set| {
+            set.insert_shipping(m.clone());
         })
         .await
         .unwrap();
@@ -65,8 +65,8 @@ async fn map_sku(w: &World, from: &str, to: &str) {
         created_at: w.clock.now_utc(),
     };
     w.engine
-        .edit_mappings(w.id, |set| {
-            set.insert_sku(m);
+        .edit_mappings(w.id, marketsync_core::Actor::User("seller".into()), |set| {
+            set.insert_sku(m.clone());
         })
         .await
         .unwrap();
@@ -363,8 +363,11 @@ async fn reconcile_plans_every_listing_then_confirm_ends_exactly_that_plan() {
     )
     .await;
     w.catalog.upsert(item("KEEP", "1", 1, true));
+    w.catalog.upsert(item("KEEP2", "1", 1, true));
     w.catalog.upsert(item("DROP", "1", 1, false));
     w.channel.add_listing(channel_listing("L-KEEP", "KEEP"));
+    // A second listing on the label keeps the plan within the share one run may end (50%).
+    w.channel.add_listing(channel_listing("L-KEEP2", "KEEP2"));
     w.channel.add_listing(channel_listing("L-DROP", "DROP"));
     w.channel
         .add_listing(channel_listing("L-OUTSIDE", "NOT-IN-CATALOG"));
@@ -607,7 +610,7 @@ async fn an_imported_order_keeps_the_mapping_it_was_imported_with() {
     w.channel.add_order(order("O1", t0(), &["A"], "Std"));
     w.engine.import_orders(w.id).await.unwrap();
     w.engine
-        .edit_mappings(w.id, |m| {
+        .edit_mappings(w.id, marketsync_core::Actor::User("seller".into()), |m| {
             m.insert_shipping(ShippingMapping::new("Std", service("changed"), t0()).unwrap());
         })
         .await
@@ -642,7 +645,14 @@ async fn the_default_currency_is_used_where_the_channel_gives_none() {
     .await;
     let mut settings = w.engine.integration(w.id).await.unwrap().settings;
     settings.default_currency = Currency::SEK;
-    w.engine.set_settings(w.id, settings).await.unwrap();
+    w.engine
+        .set_settings(
+            w.id,
+            settings,
+            marketsync_core::Actor::User("seller".into()),
+        )
+        .await
+        .unwrap();
     w.catalog.upsert(item("A", "1", 1, true));
     w.channel.add_order(order("O1", t0(), &["A"], "Std"));
     w.engine.import_orders(w.id).await.unwrap();

@@ -171,13 +171,16 @@ impl Model {
     }
 
     /// Why `ev` is refused in this (already time-advanced) state, if it is.
-    fn refusal(&self, ev: &Event) -> Option<LifecycleError> {
+    fn refusal(&self, actor: &Actor, ev: &Event) -> Option<LifecycleError> {
         use LifecycleError as E;
         let live = self.phase == Phase::Live;
+        let support = matches!(actor, Actor::Support(_));
         let needs_override = |free: bool, o: &Option<SupportOverride>, change: String| match o {
             Some(o) if o.by.trim().is_empty() || o.reason.trim().is_empty() => {
                 Some(E::IncompleteOverride)
             }
+            // Only support may give an override.
+            Some(_) if !support => Some(E::SupportOnly { change }),
             None if live && !free => Some(E::OverrideRequired { change }),
             _ => None,
         };
@@ -365,6 +368,8 @@ impl Model {
             } => {
                 if *label != self.label {
                     let from = std::mem::replace(&mut self.label, label.clone());
+                    // A label change re-arms the reconciler's dry run.
+                    self.plan_confirmed = false;
                     record(
                         log,
                         Change::LabelChanged {
@@ -390,7 +395,7 @@ impl Model {
                     record(log, Change::ReconcilePlanConfirmed, None);
                 }
             }
-            Event::Delete => {
+            Event::Delete { .. } => {
                 self.tombstone = Some((at, actor.clone()));
                 record(
                     log,
@@ -413,7 +418,7 @@ impl Model {
         let mut next = self.clone();
         let mut log = Vec::new();
         next.pass_time(&mut log);
-        if let Some(refused) = next.refusal(ev) {
+        if let Some(refused) = next.refusal(actor, ev) {
             return Err(refused);
         }
         next.effect(actor, ev, &mut log);
@@ -544,7 +549,7 @@ fn arb_step(m: &Model) -> BoxedStrategy<Step> {
         (2, plain(Event::Deactivate)),
         (2, plain(Event::Reactivate)),
         (3, plain(Event::ConfirmReconcilePlan)),
-        (w(1, 2), plain(Event::Delete)),
+        (w(1, 2), plain(delete_event())),
         (2, plain(Event::Tick)),
     ];
     let event = Union::new_weighted(events);
@@ -867,5 +872,19 @@ proptest! {
             prop_assert!(lc.check_exchange(now).is_err());
             prop_assert_eq!(lc.plan_delete(Vec::new(), now), Err(LifecycleError::Deleted));
         }
+    }
+}
+
+/// A delete with a confirmed plan that lists no orders.
+fn delete_event() -> Event {
+    Event::Delete {
+        confirmation: marketsync_core::lifecycle::DeletePlan {
+            unfulfilled_orders: Vec::new(),
+            held_orders: Vec::new(),
+            third_party_orders: Vec::new(),
+            notices: Vec::new(),
+            planned_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        }
+        .confirm(),
     }
 }

@@ -478,7 +478,7 @@ fn all_events() -> Vec<Event> {
         Event::Deactivate,
         Event::Reactivate,
         Event::ConfirmReconcilePlan,
-        Event::Delete,
+        delete_event(),
         Event::Tick,
     ];
     for feature in Feature::ALL {
@@ -529,6 +529,7 @@ fn override_is_complete(o: &SupportOverride) -> bool {
 /// The Live override rule: an override that is given must name who and why; in Live a change
 /// that is not free needs one.
 fn override_rule(
+    actor: &Actor,
     phase: Phase,
     free_in_live: bool,
     support_override: &Option<SupportOverride>,
@@ -540,6 +541,13 @@ fn override_rule(
                 .as_ref()
                 .is_some_and(|o| !override_is_complete(o)),
             LifecycleError::IncompleteOverride,
+        ),
+        // Only support may give an override.
+        (
+            support_override.is_some() && !matches!(actor, Actor::Support(_)),
+            LifecycleError::SupportOnly {
+                change: change.clone(),
+            },
         ),
         (
             phase == Phase::Live && !free_in_live && support_override.is_none(),
@@ -738,6 +746,7 @@ fn decide(before: &St, ev: &Event, ctx: &Context) -> Result<Decision, LifecycleE
                 // In Live only turning the reconciler or fulfilments on is free.
                 let free_in_live = on && matches!(f, Feature::Reconciler | Feature::Fulfillments);
                 override_rule(
+                    &ctx.actor,
                     s.phase,
                     free_in_live,
                     support_override,
@@ -769,6 +778,7 @@ fn decide(before: &St, ev: &Event, ctx: &Context) -> Result<Decision, LifecycleE
                     LifecycleError::LabelRequired,
                 )])?;
                 override_rule(
+                    &ctx.actor,
                     s.phase,
                     false,
                     support_override,
@@ -783,6 +793,8 @@ fn decide(before: &St, ev: &Event, ctx: &Context) -> Result<Decision, LifecycleE
                     support_override.clone(),
                 ));
                 s.label = label.clone();
+                // A label change re-arms the reconciler's dry run.
+                s.plan_confirmed = false;
             }
         }
         Event::Deactivate => {
@@ -806,7 +818,7 @@ fn decide(before: &St, ev: &Event, ctx: &Context) -> Result<Decision, LifecycleE
                 out.push(audit(ctx, Change::ReconcilePlanConfirmed, None));
             }
         }
-        Event::Delete => {
+        Event::Delete { .. } => {
             s.deleted = Some((ctx.at, ctx.actor.clone()));
             out.push(audit(
                 ctx,
@@ -1175,4 +1187,18 @@ fn a_refused_transition_does_not_swallow_the_live_phase_change() {
     };
     assert_eq!(lc.enable(&later), Ok(vec![live]));
     assert_eq!(lc.recorded_phase(), Phase::Live);
+}
+
+/// A delete with a confirmed plan that lists no orders.
+fn delete_event() -> Event {
+    Event::Delete {
+        confirmation: marketsync_core::lifecycle::DeletePlan {
+            unfulfilled_orders: Vec::new(),
+            held_orders: Vec::new(),
+            third_party_orders: Vec::new(),
+            notices: Vec::new(),
+            planned_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        }
+        .confirm(),
+    }
 }

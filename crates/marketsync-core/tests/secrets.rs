@@ -187,3 +187,52 @@ fn manual_fields_deserialise_as_secrets() {
     let names: BTreeMap<_, _> = m.fields.iter().collect();
     assert_eq!(names.len(), 2);
 }
+
+#[test]
+fn authorization_urls_print_without_their_secrets() {
+    use marketsync_core::AuthorizationStart;
+    // Tradera's token login carries the secret key in the URL the seller opens.
+    let url: url::Url =
+        "https://api.tradera.com/tokenlogin.aspx?appId=1234&pkey=pub-1&skey=key-SECRET-8"
+            .parse()
+            .unwrap();
+    let start = AuthorizationStart {
+        url: url.clone(),
+        user_code: Some("ABCD-EFGH".into()),
+        pending: PendingAuthorization {
+            state: "state-visible".into(),
+            secret: s("key-SECRET-8"),
+            started_at: Utc::now(),
+            expires_at: None,
+            poll_interval: None,
+        },
+    };
+    for text in [format!("{start:?}"), format!("{start:#?}")] {
+        assert_clean("start Debug", &text);
+        assert!(
+            text.contains("https://api.tradera.com/tokenlogin.aspx?appId=1234"),
+            "host, path and plain parameters stay readable: {text}"
+        );
+        assert!(text.contains("skey=[REDACTED]"), "{text}");
+        assert!(
+            text.contains("ABCD-EFGH"),
+            "the code the seller types is shown: {text}"
+        );
+    }
+    // The URL itself is untouched: the seller must be sent to the real one.
+    assert_eq!(start.url, url);
+
+    // A redirect URI with a code, a token and a password in it.
+    let request = AuthorizationRequest {
+        redirect_uri: Some(
+            "https://bob:pw-SECRET-7@seller.example.com/cb?code=code-SECRET-10&access_token=acc-SECRET-3&shop=main"
+                .parse()
+                .unwrap(),
+        ),
+        device_flow: false,
+    };
+    let text = format!("{request:?}");
+    assert_clean("request Debug", &text);
+    assert!(text.contains("seller.example.com/cb"), "{text}");
+    assert!(text.contains("shop=main"), "{text}");
+}

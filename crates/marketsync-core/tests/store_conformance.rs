@@ -35,6 +35,7 @@ checks!(
     outbox_enqueue_is_idempotent,
     outbox_claim_lease_and_finish,
     outbox_per_integration,
+    outbox_keys_per_integration,
     data_is_per_integration,
 );
 

@@ -86,7 +86,14 @@ pub struct HttpClientBuilder {
 impl fmt::Debug for HttpClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpClientBuilder")
-            .field("base_url", &self.base_url.as_ref().map(Url::as_str).ok())
+            .field(
+                "base_url",
+                &self
+                    .base_url
+                    .as_ref()
+                    .map(marketsync_core::redact::RedactedUrl)
+                    .ok(),
+            )
             .field("channel", &self.channel)
             .field("account", &self.account)
             .field("auth", &self.auth)
@@ -353,7 +360,10 @@ impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
         f.debug_struct("HttpClient")
-            .field("base_url", &i.base_url.as_str())
+            .field(
+                "base_url",
+                &marketsync_core::redact::RedactedUrl(&i.base_url),
+            )
             .field("channel", &i.channel)
             .field("account", &i.account)
             .field("default_headers", &i.headers)

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use marketsync_core::redact::{RedactedUrl, redact_opt_url, redact_url_str};
 use marketsync_core::{
     BrokenReason, ChannelError, Clock, ErrorKind, ExposeSecret, SecretString, SystemClock,
 };
@@ -78,16 +79,16 @@ impl fmt::Debug for OAuthConfig {
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "[REDACTED]"),
             )
-            .field("token_url", &self.token_url.as_str())
+            .field("token_url", &RedactedUrl(&self.token_url))
             .field(
                 "authorize_url",
-                &self.authorize_url.as_ref().map(Url::as_str),
+                &redact_opt_url(self.authorize_url.as_ref()),
             )
             .field(
                 "device_authorization_url",
-                &self.device_authorization_url.as_ref().map(Url::as_str),
+                &redact_opt_url(self.device_authorization_url.as_ref()),
             )
-            .field("redirect_url", &self.redirect_url.as_ref().map(Url::as_str))
+            .field("redirect_url", &redact_opt_url(self.redirect_url.as_ref()))
             .field("client_auth", &self.client_auth)
             .finish()
     }
@@ -210,7 +211,7 @@ pub struct AuthorizationCodeStart {
 impl fmt::Debug for AuthorizationCodeStart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthorizationCodeStart")
-            .field("url", &self.url.as_str())
+            .field("url", &RedactedUrl(&self.url))
             .field("state", &self.state)
             .field("pkce_verifier", &"[REDACTED]")
             .finish()
@@ -236,7 +237,14 @@ pub struct DeviceAuthorization {
 impl fmt::Debug for DeviceAuthorization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceAuthorization")
-            .field("verification_uri", &self.verification_uri)
+            .field("verification_uri", &redact_url_str(&self.verification_uri))
+            .field(
+                "verification_uri_complete",
+                &self
+                    .verification_uri_complete
+                    .as_deref()
+                    .map(redact_url_str),
+            )
             .field("user_code", &self.user_code)
             .field("device_code", &"[REDACTED]")
             .field("expires_in", &self.expires_in)

@@ -319,3 +319,82 @@ async fn no_secret_in_traces_debug_or_errors() {
     };
     assert_clean("device Debug", &format!("{device:?}"));
 }
+
+#[test]
+fn urls_in_oauth_types_and_clients_print_redacted() {
+    use marketsync_http::{AuthorizationCodeStart, DeviceAuthorization};
+    let config = OAuthConfig::new(
+        "app-1",
+        Some(SecretString::from(CLIENT_SECRET)),
+        Url::parse(&format!(
+            "https://auth.example/oauth/token?client_secret={CLIENT_SECRET}"
+        ))
+        .unwrap(),
+    )
+    .with_authorize_url(
+        Url::parse(&format!(
+            "https://auth.example/authorize?api_key={STATIC_TOKEN}"
+        ))
+        .unwrap(),
+    )
+    .with_device_authorization_url(
+        Url::parse(&format!("https://bob:{HEADER_SECRET}@auth.example/device")).unwrap(),
+    )
+    .with_redirect_url(
+        Url::parse(&format!("https://seller.example/cb?token={QUERY_TOKEN}")).unwrap(),
+    );
+    let client = OAuthClient::new(config.clone()).unwrap();
+    for text in [
+        format!("{config:?}"),
+        format!("{config:#?}"),
+        format!("{client:?}"),
+    ] {
+        assert_clean("OAuthConfig Debug", &text);
+        assert!(text.contains("https://auth.example/oauth/token"), "{text}");
+        assert!(text.contains("seller.example/cb"), "{text}");
+    }
+
+    let start = AuthorizationCodeStart {
+        url: Url::parse(&format!(
+            "https://auth.example/authorize?client_id=app-1&state=s-1&code_challenge=c&redirect_uri=https%3A%2F%2Fseller.example%2Fcb%3Ftoken%3D{QUERY_TOKEN}"
+        ))
+        .unwrap(),
+        state: "s-1".into(),
+        pkce_verifier: SecretString::from(AUTH_CODE),
+    };
+    let text = format!("{start:?}");
+    assert_clean("AuthorizationCodeStart Debug", &text);
+    assert!(text.contains("client_id=app-1&state=s-1"), "{text}");
+
+    let device = DeviceAuthorization {
+        verification_uri: format!("https://auth.example/device?session={ACCESS_OLD}"),
+        verification_uri_complete: Some(format!(
+            "https://auth.example/device?user_code=ABCD&device_code={DEVICE_CODE}"
+        )),
+        user_code: "ABCD".into(),
+        device_code: SecretString::from(DEVICE_CODE),
+        expires_in: Duration::from_secs(600),
+        interval: Duration::from_secs(5),
+    };
+    let text = format!("{device:?}");
+    assert_clean("DeviceAuthorization Debug", &text);
+    assert!(text.contains("user_code=ABCD"), "{text}");
+
+    // A base URL with a password (the query and fragment are dropped when it is parsed).
+    let builder = HttpClient::builder(&format!(
+        "https://bob:{HEADER_SECRET}@api.example/v1/?access_token={QUERY_TOKEN}"
+    ));
+    let builder_text = format!("{builder:?}");
+    assert_clean("HttpClientBuilder Debug", &builder_text);
+    // A base URL with credentials is refused, without showing them.
+    let refused = builder.build().unwrap_err();
+    assert_clean("refusal", &format!("{refused} {refused:?}"));
+    let http = HttpClient::builder(&format!(
+        "https://api.example/v1/?access_token={QUERY_TOKEN}"
+    ))
+    .build()
+    .unwrap();
+    let text = format!("{http:?}");
+    assert_clean("HttpClient Debug", &text);
+    assert!(text.contains("api.example/v1/"), "{text}");
+}

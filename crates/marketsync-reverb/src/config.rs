@@ -63,7 +63,10 @@ pub struct ReverbConfig {
 impl fmt::Debug for ReverbConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReverbConfig")
-            .field("base_url", &self.base_url.as_str())
+            .field(
+                "base_url",
+                &marketsync_core::redact::RedactedUrl(&self.base_url),
+            )
             .field("token", &"[REDACTED]")
             .field("connection_name", &self.connection_name)
             .field("default_currency", &self.default_currency)
@@ -163,7 +166,10 @@ impl Default for ReverbConfigBuilder {
 impl fmt::Debug for ReverbConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReverbConfigBuilder")
-            .field("base_url", &self.base_url)
+            .field(
+                "base_url",
+                &marketsync_core::redact::redact_url_str(&self.base_url),
+            )
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("connection_name", &self.connection_name)
             .field("default_currency", &self.default_currency)

@@ -25,6 +25,12 @@ pub struct DecodedOrders {
     pub next_link: Option<String>,
     /// The highest `updated_at` (else `created_at`) of the page's orders, read or not.
     pub latest_change: Option<DateTime<Utc>>,
+    /// The oldest `updated_at` (else `created_at`) of the page's rejected orders: the order
+    /// cursor must not pass it, or the order would never be downloaded again.
+    pub oldest_rejected_change: Option<DateTime<Utc>>,
+    /// A rejected order of the page has no readable `updated_at` or `created_at`: the order
+    /// cursor must stay where it was.
+    pub rejected_undated: bool,
 }
 
 /// One page of `GET /api/my/listings`, read.
@@ -96,7 +102,8 @@ pub fn orders_page_with(
         ..DecodedOrders::default()
     };
     for value in page.orders {
-        out.latest_change = out.latest_change.max(crate::changed_at(&value));
+        let changed = crate::changed_at(&value);
+        out.latest_change = out.latest_change.max(changed);
         let id = crate::order_number(&value);
         let read = serde_json::from_value::<wire::Order>(value)
             .map_err(|e| {
@@ -108,13 +115,39 @@ pub fn orders_page_with(
             .and_then(|o| convert::to_order(&o, default_currency));
         match read {
             Ok(o) => out.orders.push(o),
-            Err(e) => out.rejected.push(RejectedOrder {
-                channel_order_id: id,
-                error: tag(e, op),
-            }),
+            Err(e) => {
+                match changed {
+                    Some(at) => {
+                        out.oldest_rejected_change =
+                            Some(out.oldest_rejected_change.map_or(at, |o| o.min(at)));
+                    }
+                    None => out.rejected_undated = true,
+                }
+                out.rejected.push(RejectedOrder {
+                    channel_order_id: id,
+                    error: tag(e, op),
+                });
+            }
         }
     }
     Ok(out)
+}
+
+/// One order read on its own (`GET /api/my/orders/selling/{order_number}`), as
+/// `fetch_orders_by_id` reads it (`default_currency` for an order that carries none). A body
+/// that is not an order is an error naming why; the adapter rejects the order it asked for.
+pub fn order(body: &[u8], default_currency: Currency) -> Result<Order, ChannelError> {
+    let op = "fetch_orders_by_id";
+    let value: serde_json::Value = page(body, op)?;
+    serde_json::from_value::<wire::Order>(value)
+        .map_err(|e| {
+            ChannelError::new(
+                ErrorKind::Channel,
+                format!("a Reverb order could not be read: {e}"),
+            )
+        })
+        .and_then(|o| convert::to_order(&o, default_currency))
+        .map_err(|e| tag(e, op))
 }
 
 /// A listings page: every listing (an unreadable listing fails the page, as the adapter's

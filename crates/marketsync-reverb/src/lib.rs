@@ -66,6 +66,8 @@ pub fn capabilities() -> Capabilities {
         // sandbox answers 200 and the listing stays ended; Reverb documents nothing), so an
         // ended listing is found by the read-back of a later run in which it is not sent.
         listings_update_reports_missing: true,
+        // `GET /api/my/orders/selling/{order_number}`: one request per order.
+        orders_get_by_id: true,
         // Reverb has no batch endpoint: one request per listing.
         listings_update_max_batch: 1,
         listings_end_max_batch: 1,
@@ -220,20 +222,79 @@ fn scan_is_cheaper(pages: Option<u64>, skus: usize) -> bool {
     pages.is_some_and(|p| p.saturating_sub(1) < u64::try_from(skus).unwrap_or(u64::MAX))
 }
 
-/// An order page token: the highest `updated_at` seen so far in this download (`-` for none)
-/// and the next link.
-fn order_token(watermark: Option<DateTime<Utc>>, link: &str) -> PageToken {
-    let mark = watermark.map(cursor_text).unwrap_or_else(|| "-".to_owned());
-    PageToken(format!("{mark} {link}"))
+/// How far an order download's cursor may go, given the orders it could not read: a cursor
+/// never moves past an order that was not recorded (an unreadable order is downloaded again
+/// by the next run, from the cursor minus the overlap, until it reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Every order so far was read.
+    None,
+    /// The oldest change time of an unreadable order: the cursor stops there.
+    At(DateTime<Utc>),
+    /// An unreadable order has no readable change time: the cursor stays where it was.
+    Previous,
 }
 
-fn parse_order_token(token: &PageToken) -> Option<(Option<DateTime<Utc>>, String)> {
-    let (mark, link) = token.0.split_once(' ')?;
+impl Hold {
+    /// The hold of a download so far and one more page's.
+    fn and(self, page: &decode::DecodedOrders) -> Self {
+        if self == Hold::Previous || page.rejected_undated {
+            return Hold::Previous;
+        }
+        match (self, page.oldest_rejected_change) {
+            (Hold::At(a), Some(b)) => Hold::At(a.min(b)),
+            (Hold::At(a), None) => Hold::At(a),
+            (_, Some(b)) => Hold::At(b),
+            (_, None) => Hold::None,
+        }
+    }
+
+    /// The cursor of a download whose highest change time is `mark`, which started from
+    /// `previous`: never past the hold, never lower than `previous`.
+    fn cursor(
+        self,
+        mark: Option<DateTime<Utc>>,
+        previous: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        match self {
+            Hold::None => mark.max(previous),
+            Hold::At(at) => Some(mark.map_or(at, |m| m.min(at))).max(previous),
+            Hold::Previous => previous,
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Hold::None => "-".to_owned(),
+            Hold::At(at) => cursor_text(at),
+            Hold::Previous => "=".to_owned(),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "-" => Some(Hold::None),
+            "=" => Some(Hold::Previous),
+            t => parse_time(t).map(Hold::At),
+        }
+    }
+}
+
+/// An order page token: the highest `updated_at` seen so far in this download (`-` for none),
+/// the hold of the orders it could not read (see [`Hold`]) and the next link.
+fn order_token(watermark: Option<DateTime<Utc>>, hold: Hold, link: &str) -> PageToken {
+    let mark = watermark.map(cursor_text).unwrap_or_else(|| "-".to_owned());
+    PageToken(format!("{mark} {} {link}", hold.text()))
+}
+
+fn parse_order_token(token: &PageToken) -> Option<(Option<DateTime<Utc>>, Hold, String)> {
+    let (mark, rest) = token.0.split_once(' ')?;
+    let (hold, link) = rest.split_once(' ')?;
     let mark = match mark {
         "-" => None,
         m => Some(parse_time(m)?),
     };
-    Some((mark, link.to_owned()))
+    Some((mark, Hold::parse(hold)?, link.to_owned()))
 }
 
 fn cursor_text(at: DateTime<Utc>) -> String {
@@ -811,13 +872,16 @@ impl Channel for ReverbChannel {
     /// overlap, `created_start_date` = the engine's window, and `per_page`, then
     /// `_links.next.href` until Reverb sends none. The cursor is the highest `updated_at`
     /// returned (never lower than the previous one), given only with the last page, so it is
-    /// stored only once every page is recorded.
+    /// stored only once every page is recorded. It never passes an order that could not be
+    /// read: it stops at the oldest `updated_at` of the download's rejected orders, or stays
+    /// where it was when a rejected order has no readable time, so the next run downloads the
+    /// order again.
     async fn fetch_orders(&self, query: &OrderQuery) -> Result<OrderPage, ChannelError> {
         let op = "fetch_orders";
         let previous = query.cursor.as_ref().and_then(|c| parse_time(&c.0));
-        let (mark, response) = match &query.page {
+        let (mark, hold, response) = match &query.page {
             Some(token) => {
-                let (mark, link) = parse_order_token(token).ok_or_else(|| {
+                let (mark, hold, link) = parse_order_token(token).ok_or_else(|| {
                     self.err(
                         ChannelError::invalid("not a page token of a Reverb order download"),
                         op,
@@ -828,7 +892,7 @@ impl Channel for ReverbChannel {
                     .get_href_response(&link, op)
                     .await
                     .map_err(|e| self.err(e, op))?;
-                (mark.max(previous), response)
+                (mark.max(previous), hold, response)
             }
             None => {
                 let mut q: Vec<(&str, String)> = Vec::new();
@@ -844,12 +908,13 @@ impl Channel for ReverbChannel {
                     .get_response("api/my/orders/selling/all", &q, op)
                     .await
                     .map_err(|e| self.err(e, op))?;
-                (previous, response)
+                (previous, Hold::None, response)
             }
         };
         let page = decode::orders_page_with(response.bytes(), query.default_currency)
             .map_err(|e| self.err(with_status(e, &response), op))?;
         let watermark = mark.max(page.latest_change);
+        let hold = hold.and(&page);
         let mut out = OrderPage {
             orders: page.orders,
             rejected: page.rejected,
@@ -858,9 +923,49 @@ impl Channel for ReverbChannel {
         match page.next_link {
             Some(next) => {
                 let url = self.client.resolve(&next).map_err(|e| self.err(e, op))?;
-                out.next_page = Some(order_token(watermark, url.as_str()));
+                out.next_page = Some(order_token(watermark, hold, url.as_str()));
             }
-            None => out.cursor = watermark.map(|w| Cursor(cursor_text(w))),
+            None => {
+                out.cursor = hold
+                    .cursor(watermark, previous)
+                    .map(|w| Cursor(cursor_text(w)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /api/my/orders/selling/{order_number}`, one request per order (Reverb has no read
+    /// of several orders by number). An order Reverb does not know (404) is left out; one it
+    /// sends but that cannot be read is rejected with its number. Any other failure fails the
+    /// call. A number that cannot be a Reverb order number is one Reverb does not know.
+    async fn fetch_orders_by_id(
+        &self,
+        ids: &[ChannelOrderId],
+        default_currency: Currency,
+    ) -> Result<OrderPage, ChannelError> {
+        let op = "fetch_orders_by_id";
+        let mut out = OrderPage::default();
+        for id in ids {
+            let Ok(number) = path_id("order number", id.as_str()) else {
+                tracing::warn!(order = %id.as_str(), "not a Reverb order number; left out");
+                continue;
+            };
+            let response = match self
+                .client
+                .get_response(&format!("api/my/orders/selling/{number}"), &[], op)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.err(e, op)),
+            };
+            match decode::order(response.bytes(), default_currency) {
+                Ok(o) => out.orders.push(o),
+                Err(e) => out.rejected.push(marketsync_core::RejectedOrder {
+                    channel_order_id: Some(id.clone()),
+                    error: self.err(with_status(e, &response), op),
+                }),
+            }
         }
         Ok(out)
     }
@@ -1139,24 +1244,46 @@ mod tests {
     #[test]
     fn order_tokens_round_trip() {
         let at = Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
-        let t = order_token(Some(at), "https://x/api/my/orders/selling/all?page=2");
+        let t = order_token(
+            Some(at),
+            Hold::None,
+            "https://x/api/my/orders/selling/all?page=2",
+        );
         assert_eq!(
             t.0,
-            "2026-03-04T10:00:00Z https://x/api/my/orders/selling/all?page=2"
+            "2026-03-04T10:00:00Z - https://x/api/my/orders/selling/all?page=2"
         );
         assert_eq!(
             parse_order_token(&t),
             Some((
                 Some(at),
+                Hold::None,
                 "https://x/api/my/orders/selling/all?page=2".to_owned()
             ))
         );
-        let t = order_token(None, "https://x/p");
-        assert_eq!(
-            parse_order_token(&t),
-            Some((None, "https://x/p".to_owned()))
-        );
+        let held = Utc.with_ymd_and_hms(2026, 3, 4, 9, 0, 0).unwrap();
+        for hold in [Hold::At(held), Hold::Previous] {
+            let t = order_token(None, hold, "https://x/p");
+            assert_eq!(
+                parse_order_token(&t),
+                Some((None, hold, "https://x/p".to_owned()))
+            );
+        }
         assert_eq!(parse_order_token(&PageToken("nonsense".into())), None);
+        assert_eq!(parse_order_token(&PageToken("- https://x/p".into())), None);
+    }
+
+    #[test]
+    fn a_hold_keeps_the_cursor_at_or_before_an_unreadable_order() {
+        let t = |h| Utc.with_ymd_and_hms(2026, 3, 4, h, 0, 0).unwrap();
+        let (mark, previous) = (Some(t(12)), Some(t(8)));
+        assert_eq!(Hold::None.cursor(mark, previous), Some(t(12)));
+        assert_eq!(Hold::At(t(10)).cursor(mark, previous), Some(t(10)));
+        // Within the overlap, before the previous cursor: the cursor does not go back.
+        assert_eq!(Hold::At(t(7)).cursor(mark, previous), Some(t(8)));
+        assert_eq!(Hold::Previous.cursor(mark, previous), Some(t(8)));
+        assert_eq!(Hold::Previous.cursor(mark, None), None);
+        assert_eq!(Hold::At(t(10)).cursor(mark, None), Some(t(10)));
     }
 
     #[test]

@@ -1086,8 +1086,9 @@ async fn first_download_pages_parses_and_gives_the_cursor_only_at_the_end() {
     assert!(last.next_page.is_none());
     assert_eq!(
         last.cursor,
-        Some(Cursor("2026-03-04T16:00:00Z".into())),
-        "the highest updated_at of the whole download"
+        Some(Cursor("2026-03-04T14:00:00Z".into())),
+        "the highest updated_at of the whole download (16:00), held at the unreadable order's \
+         (08:00 -06:00) so that the next run downloads it again"
     );
 
     let reqs = requests(&server).await;

@@ -120,3 +120,35 @@ async fn no_token_in_debug_errors_or_traces() {
     );
     assert_clean("traces", &traces);
 }
+
+#[tokio::test]
+async fn base_urls_print_with_their_secrets_redacted() {
+    let url_secrets = ["URLPASS-a7k1", "URLTOKEN-b8m2"];
+    let server = MockServer::start().await;
+    let builder = builder(&server)
+        .base_url("https://bob:URLPASS-a7k1@api.reverb.example/api?access_token=URLTOKEN-b8m2");
+    let builder_text = format!("{builder:?}");
+    let config = builder.build().unwrap();
+    // The HTTP client refuses a base URL with a password; the refusal does not show it.
+    let refused = ReverbChannel::new(config.clone()).unwrap_err();
+    assert_clean("refusal", &format!("{refused} {refused:?}"));
+    let ch = ReverbChannel::new(
+        crate::builder(&server)
+            .base_url("https://api.reverb.example/api?access_token=URLTOKEN-b8m2")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    for text in [
+        builder_text,
+        format!("{config:?}"),
+        format!("{config:#?}"),
+        format!("{ch:?}"),
+    ] {
+        assert_clean("Debug", &text);
+        for s in url_secrets {
+            assert!(!text.contains(s), "Debug leaks {s}: {text}");
+        }
+        assert!(text.contains("api.reverb.example"), "{text}");
+    }
+}

@@ -63,6 +63,10 @@ pub enum Fault {
     ServerError,
     /// Close the connection without a response.
     Drop,
+    /// Handle the request (the marketplace applies it: a listing is created, an order shipped),
+    /// then close the connection without the response: the work is done but the caller never
+    /// hears of it, as when a timeout or a crash loses the answer.
+    DropAfterApplying,
     /// Answer with the marketplace's own 429 ([`Marketplace::throttled`] for a spent per-minute
     /// budget, one second to wait), as if the rate limit had been reached.
     Throttled,
@@ -473,6 +477,13 @@ async fn serve_request<M: Marketplace>(
     };
     match fault {
         Some(Fault::Drop) => {
+            lock(&shared.counters).dropped += 1;
+            log(&shared, &knobs, &request, &route, Outcome::Dropped);
+            drop(guard);
+            return Err(DroppedConnection);
+        }
+        Some(Fault::DropAfterApplying) => {
+            let _applied = market.handle(&request);
             lock(&shared.counters).dropped += 1;
             log(&shared, &knobs, &request, &route, Outcome::Dropped);
             drop(guard);

@@ -19,10 +19,20 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ledger outcome and import log",
         include_str!("../migrations/0002_ledger_outcome_and_import_log.sql"),
     ),
+    (
+        3,
+        "outbox keys per integration",
+        include_str!("../migrations/0003_outbox_keys_per_integration.sql"),
+    ),
+    (
+        4,
+        "mappings version",
+        include_str!("../migrations/0004_mappings_version.sql"),
+    ),
 ];
 
 /// The schema version this build writes (the highest migration).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A migrator with the migrations up to and including `up_to`.
 pub(crate) fn migrator(up_to: i64) -> Migrator {

@@ -10,7 +10,7 @@ use marketsync_core::channel::Cursor;
 use marketsync_core::engine::store::{
     IntegrationRecord, Lease, LedgerEntry, LedgerFilter, OrderBatch, OrderOutcome, OutboxEntry,
     OutboxItem, OutboxState, OutboxUpdate, RecordedOrder, SightingOutcome, Store, StoreError,
-    apply_write,
+    VersionedMappings, apply_write, check_key_reuse,
 };
 use marketsync_core::engine::vault::SealedCredentials;
 use marketsync_core::ids::{ChannelOrderId, IntegrationId, Sku};
@@ -384,17 +384,21 @@ async fn ledger_rows(
     Ok(rows)
 }
 
+/// The outbox entry of a key in an integration (keys are unique per integration).
 async fn outbox_row(
     conn: &mut SqliteConnection,
+    id: IntegrationId,
     key: &IdempotencyKey,
     operation: &str,
 ) -> Result<Option<OutboxEntry>, StoreError> {
-    let text: Option<String> =
-        sqlx::query_scalar("SELECT entry FROM outbox WHERE idempotency_key = ?1")
-            .bind(key.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(|e| backend(operation, e))?;
+    let text: Option<String> = sqlx::query_scalar(
+        "SELECT entry FROM outbox WHERE integration_id = ?1 AND idempotency_key = ?2",
+    )
+    .bind(key_of(id))
+    .bind(key.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| backend(operation, e))?;
     text.map(|t| from_json("outbox entry", &t)).transpose()
 }
 
@@ -403,13 +407,16 @@ async fn write_outbox_row(
     entry: &OutboxEntry,
     operation: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE outbox SET state = ?1, entry = ?2 WHERE idempotency_key = ?3")
-        .bind(outbox_state_column(&entry.state))
-        .bind(to_json("outbox entry", entry)?)
-        .bind(entry.item.idempotency_key.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| backend(operation, e))?;
+    sqlx::query(
+        "UPDATE outbox SET state = ?1, entry = ?2 WHERE integration_id = ?3 AND idempotency_key = ?4",
+    )
+    .bind(outbox_state_column(&entry.state))
+    .bind(to_json("outbox entry", entry)?)
+    .bind(key_of(entry.item.integration_id))
+    .bind(entry.item.idempotency_key.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| backend(operation, e))?;
     Ok(())
 }
 
@@ -567,8 +574,9 @@ impl Store for SqliteStore {
         const OP: &str = "put_mappings";
         let id = key_of(id);
         sqlx::query(
-            "INSERT INTO mappings (integration_id, mappings) VALUES (?1, ?2) \
-             ON CONFLICT (integration_id) DO UPDATE SET mappings = excluded.mappings",
+            "INSERT INTO mappings (integration_id, mappings, version) VALUES (?1, ?2, 1) \
+             ON CONFLICT (integration_id) DO UPDATE \
+             SET mappings = excluded.mappings, version = mappings.version + 1",
         )
         .bind(&id)
         .bind(to_json("mappings", mappings)?)
@@ -589,6 +597,71 @@ impl Store for SqliteStore {
             Some(t) => from_json("mappings", &t),
             None => Ok(MappingSet::default()),
         }
+    }
+
+    async fn mappings_versioned(&self, id: IntegrationId) -> Result<VersionedMappings, StoreError> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT mappings, version FROM mappings WHERE integration_id = ?1")
+                .bind(key_of(id))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| backend("mappings_versioned", e))?;
+        match row {
+            Some((text, version)) => Ok(VersionedMappings {
+                mappings: from_json("mappings", &text)?,
+                version: version_from_db(version)?,
+            }),
+            None => Ok(VersionedMappings::default()),
+        }
+    }
+
+    async fn replace_mappings(
+        &self,
+        id: IntegrationId,
+        mappings: &MappingSet,
+        expected_version: u64,
+        audit: &[AuditEvent],
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "replace_mappings";
+        let id = key_of(id);
+        let mut tx = self.begin(OP).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM integrations WHERE id = ?1")
+            .bind(&id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| backend(OP, e))?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("integration {id}")));
+        }
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM mappings WHERE integration_id = ?1")
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| backend(OP, e))?;
+        let stored = stored.map(version_from_db).transpose()?.unwrap_or(0);
+        if stored != expected_version {
+            return Err(StoreError::Conflict(format!(
+                "the mappings of integration {id} were changed concurrently (version {expected_version} expected, {stored} stored)"
+            )));
+        }
+        let next = stored
+            .checked_add(1)
+            .ok_or_else(|| out_of_range("mappings version"))?;
+        sqlx::query(
+            "INSERT INTO mappings (integration_id, mappings, version) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (integration_id) DO UPDATE \
+             SET mappings = excluded.mappings, version = excluded.version",
+        )
+        .bind(&id)
+        .bind(to_json("mappings", mappings)?)
+        .bind(version_to_db(next)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_failed(OP, &id, e))?;
+        append_audit(&mut tx, &id, audit, OP).await?;
+        tx.commit().await.map_err(|e| backend(OP, e))?;
+        Ok(next)
     }
 
     async fn put_listing(&self, listing: &Listing) -> Result<(), StoreError> {
@@ -737,7 +810,9 @@ impl Store for SqliteStore {
         // The indexed outcome column narrows the rows read; `LedgerEntry::matches` decides.
         let outcome = match filter {
             LedgerFilter::All => None,
-            LedgerFilter::Held | LedgerFilter::NotImported => Some("not_imported"),
+            LedgerFilter::Held | LedgerFilter::NotImported | LedgerFilter::Unreadable => {
+                Some("not_imported")
+            }
             LedgerFilter::Unfulfilled => Some("imported"),
         };
         let query = match outcome {
@@ -788,10 +863,11 @@ impl Store for SqliteStore {
             last_error: None,
         };
         let mut tx = self.begin(OP).await?;
-        // The idempotency key is UNIQUE: an existing entry is kept unchanged and returned.
+        // (integration, idempotency key) is UNIQUE: an existing entry is kept unchanged, and
+        // returned when it holds the same request (a conflict otherwise).
         sqlx::query(
             "INSERT INTO outbox (idempotency_key, integration_id, state, entry) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (idempotency_key) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (integration_id, idempotency_key) DO NOTHING",
         )
         .bind(item.idempotency_key.as_str())
         .bind(&key)
@@ -800,9 +876,11 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| write_failed(OP, &key, e))?;
-        let stored = outbox_row(&mut tx, &item.idempotency_key, OP)
+        let stored = outbox_row(&mut tx, item.integration_id, &item.idempotency_key, OP)
             .await?
             .ok_or_else(|| StoreError::backend("the outbox entry vanished while enqueued"))?;
+        // A refused enqueue wrote nothing (the insert did nothing); the transaction is dropped.
+        check_key_reuse(&stored.item, item)?;
         tx.commit().await.map_err(|e| backend(OP, e))?;
         Ok(stored)
     }
@@ -854,13 +932,14 @@ impl Store for SqliteStore {
 
     async fn finish_outbox(
         &self,
+        id: IntegrationId,
         key: &IdempotencyKey,
         lease_token: &str,
         update: &OutboxUpdate,
     ) -> Result<(), StoreError> {
         const OP: &str = "finish_outbox";
         let mut tx = self.begin(OP).await?;
-        let mut entry = outbox_row(&mut tx, key, OP)
+        let mut entry = outbox_row(&mut tx, id, key, OP)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("outbox entry {key}")))?;
         if entry.lease.as_ref().map(|l| l.token.as_str()) != Some(lease_token) {

@@ -121,7 +121,6 @@ async fn a_version_1_database_is_upgraded_in_place() {
 
     // Opening with the store migrates it to the current schema.
     let store = SqliteStore::open(db.path()).await.unwrap();
-    assert_eq!(SCHEMA_VERSION, 2);
     assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
 
     // The data is all there.
@@ -227,6 +226,13 @@ async fn a_database_from_a_newer_version_is_refused_and_left_alone() {
     let store = Arc::new(SqliteStore::open(db.path()).await.unwrap());
     store.close().await;
     let raw = raw_pool(db.path()).await;
+    // What this build applied (migration numbers are assigned ahead, so there may be gaps).
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&raw)
+            .await
+            .unwrap();
+    assert_eq!(applied.last(), Some(&SCHEMA_VERSION));
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (99, 'from the future', TRUE, x'00', 0)",
@@ -248,6 +254,239 @@ async fn a_database_from_a_newer_version_is_refused_and_left_alone() {
             .fetch_all(&raw)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 99]);
+    let want: Vec<i64> = applied.into_iter().chain([99]).collect();
+    assert_eq!(versions, want);
     raw.close().await;
+}
+
+/// The schema as version 2 left it: migrations 0001 and 0002 (outbox keys unique in the whole
+/// table).
+fn schema_v2() -> Migrator {
+    Migrator::with_migrations(
+        [
+            (1, "initial", include_str!("../migrations/0001_initial.sql")),
+            (
+                2,
+                "ledger outcome and import log",
+                include_str!("../migrations/0002_ledger_outcome_and_import_log.sql"),
+            ),
+        ]
+        .into_iter()
+        .map(|(v, d, sql)| {
+            Migration::new(
+                v,
+                Cow::Borrowed(d),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect(),
+    )
+}
+
+fn ship(
+    id: IntegrationId,
+    order: &str,
+    key: &str,
+    tracking: &str,
+) -> marketsync_core::engine::store::OutboxItem {
+    marketsync_core::engine::store::OutboxItem {
+        integration_id: id,
+        order_id: ChannelOrderId::new(order).unwrap(),
+        action: marketsync_core::engine::store::OutboxAction::Ship(marketsync_core::Shipment {
+            carrier: Some("UPS".into()),
+            method: None,
+            tracking_number: Some(tracking.into()),
+            shipped_at: t0(),
+            lines: vec![],
+            delivery: Default::default(),
+        }),
+        idempotency_key: marketsync_core::IdempotencyKey::new(key).unwrap(),
+        created_at: t0(),
+    }
+}
+
+#[tokio::test]
+async fn a_version_2_outbox_keeps_its_entries_and_scopes_keys_per_integration() {
+    use marketsync_core::engine::store::{OutboxEntry, OutboxState};
+    let db = TempDb::new("migrate-v2-outbox");
+    let (a, b) = (IntegrationId::new(), IntegrationId::new());
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db.path())
+                .create_if_missing(true)
+                .foreign_keys(true),
+        )
+        .await
+        .unwrap();
+    schema_v2().run(&pool).await.unwrap();
+    for id in [a, b] {
+        sqlx::query("INSERT INTO integrations (id, version, record) VALUES (?1, ?2, ?3)")
+            .bind(id.to_string())
+            .bind(3_i64)
+            .bind(serde_json::to_string(&record(id)).unwrap())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    // A's two entries, the first already sent, as version 2 wrote them.
+    let mut before = Vec::new();
+    for (order, key, sent) in [("V2-1", "ship-V2-1", true), ("V2-2", "ship-V2-2", false)] {
+        let entry = OutboxEntry {
+            item: ship(a, order, key, "1ZV2"),
+            state: if sent {
+                OutboxState::Sent { at: t0() }
+            } else {
+                OutboxState::Pending
+            },
+            attempts: u32::from(sent),
+            next_attempt_at: t0(),
+            lease: None,
+            last_error: None,
+        };
+        sqlx::query(
+            "INSERT INTO outbox (idempotency_key, integration_id, state, entry) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(key)
+        .bind(a.to_string())
+        .bind(if sent { "sent" } else { "pending" })
+        .bind(serde_json::to_string(&entry).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+        before.push(entry);
+    }
+    // Version 2 refused the same key in another integration.
+    assert!(
+        sqlx::query(
+            "INSERT INTO outbox (idempotency_key, integration_id, state, entry) VALUES ('ship-V2-1', ?1, 'pending', '{}')",
+        )
+        .bind(b.to_string())
+        .execute(&pool)
+        .await
+        .is_err(),
+        "version 2's keys are unique in the whole table"
+    );
+    pool.close().await;
+
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        store.outbox(a).await.unwrap(),
+        before,
+        "every entry survives the upgrade, in order"
+    );
+    // The pending one is still claimable, and only it.
+    let claimed = store
+        .claim_outbox(a, t0(), t0() + chrono::TimeDelta::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].item.order_id.as_str(), "V2-2");
+
+    // Keys are per integration now: B uses A's key for its own order.
+    let b_item = ship(b, "V2-1", "ship-V2-1", "1ZB");
+    let b_entry = store.enqueue_outbox(&b_item).await.unwrap();
+    assert_eq!(b_entry.item, b_item);
+    assert_eq!(store.outbox(b).await.unwrap().len(), 1);
+    // And within A the same key with other content is refused.
+    match store
+        .enqueue_outbox(&ship(a, "V2-1", "ship-V2-1", "1ZOTHER"))
+        .await
+    {
+        Err(StoreError::KeyReused { differs, .. }) => assert_eq!(differs, ["tracking number"]),
+        other => panic!("expected KeyReused, got {other:?}"),
+    }
+    let raw = raw_pool(db.path()).await;
+    let unique: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, \"unique\" FROM pragma_index_list('outbox') ORDER BY name")
+            .fetch_all(&raw)
+            .await
+            .unwrap();
+    assert!(
+        unique.contains(&("outbox_key_per_integration".to_owned(), 1)),
+        "{unique:?}"
+    );
+    assert!(
+        !unique
+            .iter()
+            .any(|(n, _)| n.starts_with("sqlite_autoindex")),
+        "no unique constraint on the key alone is left: {unique:?}"
+    );
+    raw.close().await;
+    store.integrity_check().await.unwrap();
+    store.close().await;
+}
+
+/// Migration 0004: mappings stored before it keep their content and start at version 0, so the
+/// first compare-and-swap edit expects 0 and a stale one is refused.
+#[tokio::test]
+async fn mappings_stored_before_versioning_start_at_version_0() {
+    use marketsync_core::engine::store::Store as _;
+    use marketsync_core::mapping::{MappingSet, ShippingMapping, ShippingService};
+
+    let db = TempDb::new("mappings-version");
+    let store = Arc::new(SqliteStore::open(db.path()).await.unwrap());
+    let engine = marketsync_core::Engine::new(
+        store.clone(),
+        Arc::new(marketsync_core::MemoryCatalog::new()),
+        Arc::new(marketsync_core::MemoryNotifier::new()),
+        Arc::new(marketsync_core::ManualClock::new(chrono::Utc::now())),
+    );
+    let id = engine
+        .create_integration(
+            "Reverb",
+            Arc::new(marketsync_core::MemoryChannel::new(
+                marketsync_core::ChannelKind::Reverb,
+            )),
+            marketsync_core::IntegrationSettings::new(
+                marketsync_core::ChannelKind::Reverb,
+                marketsync_core::Currency::USD,
+            ),
+            marketsync_core::Actor::System,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    // A row written without a version, as every row from before 0004 is: the column's
+    // default (what `ALTER TABLE .. ADD COLUMN` gives existing rows) applies.
+    let raw = raw_pool(db.path()).await;
+    let mut set = MappingSet::new();
+    set.insert_shipping(
+        ShippingMapping::new(
+            "Standard",
+            ShippingService {
+                name: "UPS Ground".into(),
+                carrier: None,
+                class: None,
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap(),
+    );
+    sqlx::query("INSERT INTO mappings (integration_id, mappings) VALUES (?1, ?2)")
+        .bind(id.to_string())
+        .bind(serde_json::to_string(&set).unwrap())
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    let store = SqliteStore::open(db.path()).await.unwrap();
+    let read = store.mappings_versioned(id).await.unwrap();
+    assert_eq!((read.mappings, read.version), (set.clone(), 0));
+    assert!(matches!(
+        store.replace_mappings(id, &MappingSet::new(), 1, &[]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .replace_mappings(id, &MappingSet::new(), 0, &[])
+            .await
+            .unwrap(),
+        1
+    );
+    store.close().await;
 }

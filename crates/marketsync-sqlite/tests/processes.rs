@@ -130,7 +130,7 @@ async fn child(db: PathBuf) -> Result<String, Box<dyn std::error::Error>> {
     engine.register_channel(id, Arc::new(channel));
     if env(CHILD_MAPPED) == "1" {
         engine
-            .edit_mappings(id, |m| {
+            .edit_mappings(id, marketsync_core::Actor::System, |m| {
                 m.insert_sku(rare_mapping());
             })
             .await?;
@@ -274,7 +274,7 @@ async fn setup(db: &TempDb, mapped: bool) -> IntegrationId {
     let id = ready_integration(&engine, MemoryChannel::new(ChannelKind::Reverb)).await;
     if mapped {
         engine
-            .edit_mappings(id, |m| {
+            .edit_mappings(id, marketsync_core::Actor::System, |m| {
                 m.insert_sku(rare_mapping());
             })
             .await

@@ -106,8 +106,14 @@ pub struct TraderaConfig {
 impl fmt::Debug for TraderaConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TraderaConfig")
-            .field("base_url", &self.base_url.as_str())
-            .field("login_url", &self.login_url.as_str())
+            .field(
+                "base_url",
+                &marketsync_core::redact::RedactedUrl(&self.base_url),
+            )
+            .field(
+                "login_url",
+                &marketsync_core::redact::RedactedUrl(&self.login_url),
+            )
             .field("app_id", &self.app_id)
             .field("app_key", &"[REDACTED]")
             .field("public_key", &self.public_key)
@@ -225,7 +231,14 @@ impl Default for TraderaConfigBuilder {
 impl fmt::Debug for TraderaConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TraderaConfigBuilder")
-            .field("base_url", &self.base_url)
+            .field(
+                "base_url",
+                &marketsync_core::redact::redact_url_str(&self.base_url),
+            )
+            .field(
+                "login_url",
+                &marketsync_core::redact::redact_url_str(&self.login_url),
+            )
             .field("app_id", &self.app_id)
             .field("app_key", &self.app_key.as_ref().map(|_| "[REDACTED]"))
             .field("public_key", &self.public_key)

@@ -28,6 +28,12 @@ pub struct DecodedOrders {
     pub rejected: Vec<RejectedOrder>,
     /// The highest `lastUpdatedDate` (else `createdDate`) of the answer's orders, read or not.
     pub latest_change: Option<DateTime<Utc>>,
+    /// The oldest `lastUpdatedDate` (else `createdDate`) of the answer's rejected orders: the
+    /// order cursor must not pass it, or the order would never be downloaded again.
+    pub oldest_rejected_change: Option<DateTime<Utc>>,
+    /// A rejected order of the answer has no readable `lastUpdatedDate` or `createdDate`: the
+    /// order cursor must stay where it was.
+    pub rejected_undated: bool,
 }
 
 /// Tags an error with the channel and the operation, unless it names them already.
@@ -60,11 +66,21 @@ fn page<T: DeserializeOwned>(body: &[u8], operation: &'static str) -> Result<T, 
 /// An orders answer: each order read on its own (amounts are whole SEK), and the answer's
 /// latest change time.
 pub fn orders_page(body: &[u8]) -> Result<DecodedOrders, ChannelError> {
-    let op = "fetch_orders";
+    read_orders(body, "fetch_orders")
+}
+
+/// An orders answer read for `operation` (`fetch_orders`, or `fetch_orders_by_id` for the
+/// answer of `GET /v4/orders/{orderIds}`, which has the same shape).
+pub(crate) fn read_orders(
+    body: &[u8],
+    operation: &'static str,
+) -> Result<DecodedOrders, ChannelError> {
+    let op = operation;
     let orders: Vec<Value> = page(body, op)?;
     let mut out = DecodedOrders::default();
     for value in orders {
-        out.latest_change = out.latest_change.max(crate::changed_at(&value));
+        let changed = crate::changed_at(&value);
+        out.latest_change = out.latest_change.max(changed);
         let id = crate::order_id(&value);
         let read = serde_json::from_value::<wire::SellerOrder>(value)
             .map_err(|e| {
@@ -76,10 +92,19 @@ pub fn orders_page(body: &[u8]) -> Result<DecodedOrders, ChannelError> {
             .and_then(|o| convert::to_order(&o));
         match read {
             Ok(o) => out.orders.push(o),
-            Err(e) => out.rejected.push(RejectedOrder {
-                channel_order_id: id,
-                error: tag(e, op),
-            }),
+            Err(e) => {
+                match changed {
+                    Some(at) => {
+                        out.oldest_rejected_change =
+                            Some(out.oldest_rejected_change.map_or(at, |o| o.min(at)));
+                    }
+                    None => out.rejected_undated = true,
+                }
+                out.rejected.push(RejectedOrder {
+                    channel_order_id: id,
+                    error: tag(e, op),
+                });
+            }
         }
     }
     Ok(out)

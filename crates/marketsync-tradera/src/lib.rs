@@ -39,6 +39,10 @@ use client::TraderaClient;
 use config::Session;
 use convert::numeric_id;
 
+/// The most orders one `GET /v4/orders/{orderIds}` asks for (Tradera documents no maximum;
+/// its shipping-codes read of the same shape takes 50).
+pub const ORDERS_BY_ID_BATCH: usize = 50;
+
 /// Why `acknowledge_order` is unsupported.
 pub const ACKNOWLEDGE_UNSUPPORTED: &str = "Tradera has no flag to mark an order as taken: the adapter's order cursor (a last-updated watermark) is the position in Tradera's orders";
 
@@ -62,6 +66,8 @@ pub fn capabilities(daily_budget: u32) -> Capabilities {
         listings_reconcile: true,
         orders_get: true,
         orders_acknowledge: false,
+        // `GET /v4/orders/{orderIds}`: up to 50 orders a call, each call one of the day's.
+        orders_get_by_id: true,
         orders_ship: true,
         orders_refund: false,
         orders_cancel: false,
@@ -118,6 +124,17 @@ pub struct TraderaChannel {
 /// Errors that concern the whole account, not one listing: returned for the whole call.
 fn whole_call(e: &ChannelError) -> bool {
     matches!(e.kind(), ErrorKind::Auth | ErrorKind::RateLimited)
+}
+
+/// Whether an error answered to ending a listing means there is nothing left to end, so the
+/// listing counts as ended: a 404 (`NotFound`). Tradera's v4 spec says of
+/// `GET /v4/listings/items/{itemId}` that it "returns 404 if the item does not exist or does
+/// not belong to the seller", and its `DELETE` answers the same way; either way the item is no
+/// longer on sale in this seller's account, which is what ending wanted. A queued removal whose
+/// result says the item is missing is read the same way (see `refused`). Every other error (400,
+/// an answer of `false`, a 5xx) is a failure of that listing.
+fn gone_already(e: &ChannelError) -> bool {
+    e.kind() == ErrorKind::NotFound
 }
 
 /// A copy of an error for each listing of a failed batch.
@@ -177,22 +194,89 @@ fn cursor_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// An order page token: `<mode> <from> <end> <watermark or ->`, the next window of one download.
+/// How far an order download's cursor may go, given the orders it could not read: a cursor
+/// never moves past an order that was not recorded (an unreadable order is downloaded again
+/// by the next run, from the cursor minus the overlap, until it reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Every order so far was read.
+    None,
+    /// The oldest change time of an unreadable order: the cursor stops there.
+    At(DateTime<Utc>),
+    /// An unreadable order has no readable change time: the cursor stays where it was.
+    Previous,
+}
+
+impl Hold {
+    /// The hold of a download so far and one more answer's.
+    fn and(self, page: &decode::DecodedOrders) -> Self {
+        if self == Hold::Previous || page.rejected_undated {
+            return Hold::Previous;
+        }
+        match (self, page.oldest_rejected_change) {
+            (Hold::At(a), Some(b)) => Hold::At(a.min(b)),
+            (Hold::At(a), None) => Hold::At(a),
+            (_, Some(b)) => Hold::At(b),
+            (_, None) => Hold::None,
+        }
+    }
+
+    /// The cursor of a download whose highest change time is `mark`, which started from
+    /// `previous`: never past the hold, never lower than `previous`.
+    fn cursor(
+        self,
+        mark: Option<DateTime<Utc>>,
+        previous: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        match self {
+            Hold::None => mark.max(previous),
+            Hold::At(at) => Some(mark.map_or(at, |m| m.min(at))).max(previous),
+            Hold::Previous => previous,
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Hold::None => "-".to_owned(),
+            Hold::At(at) => cursor_text(at),
+            Hold::Previous => "=".to_owned(),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "-" => Some(Hold::None),
+            "=" => Some(Hold::Previous),
+            t => convert::parse_time(t).map(Hold::At),
+        }
+    }
+}
+
+/// An order page token: `<mode> <from> <end> <watermark or -> <hold>`, the next window of one
+/// download (see [`Hold`]).
 fn order_token(
     mode: u8,
     from: DateTime<Utc>,
     end: DateTime<Utc>,
     mark: Option<DateTime<Utc>>,
+    hold: Hold,
 ) -> PageToken {
     PageToken(format!(
-        "{mode} {} {} {}",
+        "{mode} {} {} {} {}",
         cursor_text(from),
         cursor_text(end),
-        mark.map(cursor_text).unwrap_or_else(|| "-".into())
+        mark.map(cursor_text).unwrap_or_else(|| "-".into()),
+        hold.text()
     ))
 }
 
-type Window = (u8, DateTime<Utc>, DateTime<Utc>, Option<DateTime<Utc>>);
+type Window = (
+    u8,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Hold,
+);
 
 fn parse_order_token(token: &PageToken) -> Option<Window> {
     let mut parts = token.0.split(' ');
@@ -203,7 +287,8 @@ fn parse_order_token(token: &PageToken) -> Option<Window> {
         "-" => None,
         m => Some(convert::parse_time(m)?),
     };
-    Some((mode, from, end, mark))
+    let hold = Hold::parse(parts.next()?)?;
+    Some((mode, from, end, mark, hold))
 }
 
 /// When an order (as sent) was last changed: `lastUpdatedDate`, else `createdDate`.
@@ -354,6 +439,50 @@ impl TraderaChannel {
             .iter()
             .map(|o| convert::to_order(o).map_err(|e| self.err(e, op)))
             .collect()
+    }
+
+    /// Ends an auction or fixed-price item: `DELETE /v4/listings/items/{id}`, answered with the
+    /// spec's `boolean` (`false`: Tradera did not end it, a failure of this listing).
+    async fn end_item(&self, id: i64, op: &'static str) -> Result<(), ChannelError> {
+        let ended = self
+            .client
+            .call(Method::DELETE, &format!("v4/listings/items/{id}"), true, op)
+            .await?
+            .json::<bool>()?;
+        if ended {
+            Ok(())
+        } else {
+            Err(ChannelError::new(
+                ErrorKind::Channel,
+                format!("Tradera did not end item {id}"),
+            ))
+        }
+    }
+
+    /// Ends an item whose shop-item removal answered 404 and whose type no listing read told:
+    /// reads it (`GET /v4/listings/items/{id}`) and ends an auction or fixed-price item with
+    /// [`end_item`](Self::end_item). A 404 to the read leaves the 404 (gone already); a shop
+    /// item that Tradera does not find for removal is gone too.
+    async fn end_unknown_item(&self, id: i64, op: &'static str) -> Result<(), ChannelError> {
+        let item_type = self
+            .client
+            .get_response(&format!("v4/listings/items/{id}"), &[], op)
+            .await?
+            .json::<Value>()?
+            .get("itemType")
+            .and_then(Value::as_i64);
+        match item_type.and_then(|t| i32::try_from(t).ok()) {
+            Some(t) if convert::NON_SHOP_ITEM_TYPES.contains(&t) => {
+                self.non_shop_items
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id);
+                self.end_item(id, op).await
+            }
+            _ => Err(ChannelError::not_found(format!(
+                "Tradera found no shop item {id} to remove"
+            ))),
+        }
     }
 
     fn err(&self, e: ChannelError, operation: &'static str) -> ChannelError {
@@ -712,7 +841,10 @@ impl Channel for TraderaChannel {
     /// One call per listing: `DELETE /v4/listings/items/{id}` for an auction or fixed-price item
     /// (item type 1 or 3, as seen in a listing read), else
     /// `DELETE /v4/listings/shop-items/{id}` (queued; results polled once for the batch when
-    /// configured). A 404 means the item is gone already: done.
+    /// configured). Where the removal of an item not seen in a listing read answers 404, the
+    /// item is read (`GET /v4/listings/items/{id}`): an auction or fixed-price item is ended
+    /// with its own route, a missing one is gone. What counts as gone already (done, not an
+    /// error) is [`gone_already`].
     async fn end_listings(
         &self,
         listings: &[EndListing],
@@ -733,22 +865,10 @@ impl Channel for TraderaChannel {
                 .unwrap_or_else(|e| e.into_inner())
                 .contains(&id);
             let sent = if non_shop {
-                self.client
-                    .call(Method::DELETE, &format!("v4/listings/items/{id}"), true, op)
-                    .await
-                    .and_then(|r| r.json::<bool>())
-                    .and_then(|ended| {
-                        if ended {
-                            Ok(None)
-                        } else {
-                            Err(ChannelError::new(
-                                ErrorKind::Channel,
-                                format!("Tradera did not end item {id}"),
-                            ))
-                        }
-                    })
+                self.end_item(id, op).await.map(|()| None)
             } else {
-                self.client
+                let removed = self
+                    .client
                     .call(
                         Method::DELETE,
                         &format!("v4/listings/shop-items/{id}"),
@@ -757,12 +877,18 @@ impl Channel for TraderaChannel {
                     )
                     .await
                     .and_then(|r| r.json::<wire::Queued>())
-                    .map(|q| Some(q.request_id))
+                    .map(|q| Some(q.request_id));
+                match removed {
+                    // Not a shop item, or gone: its own read says which.
+                    Err(e) if gone_already(&e) => {
+                        self.end_unknown_item(id, op).await.map(|()| None)
+                    }
+                    r => r,
+                }
             };
             match sent {
                 Err(e) if whole_call(&e) => return Err(self.err(e, op)),
-                // Gone already: nothing is left to end.
-                Err(e) if e.kind() == ErrorKind::NotFound => results.push(Ok(None)),
+                Err(e) if gone_already(&e) => results.push(Ok(None)),
                 r => results.push(r),
             }
         }
@@ -802,7 +928,10 @@ impl Channel for TraderaChannel {
     /// (no cursor) asks by creation date (`queryDateMode=0`) from the engine's created-since
     /// time; later runs ask by last-updated date (`queryDateMode=1`, mapping assumed) from the
     /// cursor minus the overlap, to now. The cursor — the highest `lastUpdatedDate` seen, never
-    /// lower than the previous one — is returned only with the last window.
+    /// lower than the previous one — is returned only with the last window. It never passes an
+    /// order that could not be read: it stops at the oldest `lastUpdatedDate` of the
+    /// download's rejected orders, or stays where it was when a rejected order has no readable
+    /// time, so the next run downloads the order again.
     async fn fetch_orders(&self, query: &OrderQuery) -> Result<OrderPage, ChannelError> {
         let op = "fetch_orders";
         let previous = query
@@ -810,7 +939,7 @@ impl Channel for TraderaChannel {
             .as_ref()
             .and_then(|c| convert::parse_time(&c.0));
         let now = self.config.clock.now();
-        let (mode, from, end, mark) = match &query.page {
+        let (mode, from, end, mark, hold) = match &query.page {
             Some(token) => parse_order_token(token).ok_or_else(|| {
                 self.err(
                     ChannelError::invalid("not a page token of a Tradera order download"),
@@ -818,11 +947,17 @@ impl Channel for TraderaChannel {
                 )
             })?,
             None => match query.cursor.as_ref().and_then(|c| self.updated_since(c)) {
-                Some(since) => (1, since, now, previous),
+                Some(since) => (1, since, now, previous, Hold::None),
                 None => {
                     let first = TimeDelta::from_std(self.config.first_window)
                         .unwrap_or(TimeDelta::days(30));
-                    (0, query.created_since.unwrap_or(now - first), now, None)
+                    (
+                        0,
+                        query.created_since.unwrap_or(now - first),
+                        now,
+                        None,
+                        Hold::None,
+                    )
                 }
             },
         };
@@ -853,15 +988,119 @@ impl Channel for TraderaChannel {
             self.err(e, op)
         })?;
         let watermark = mark.max(previous).max(page.latest_change);
+        let hold = hold.and(&page);
         let mut out = OrderPage {
             orders: page.orders,
             rejected: page.rejected,
             ..OrderPage::default()
         };
         if to < end {
-            out.next_page = Some(order_token(mode, to, end, watermark));
+            out.next_page = Some(order_token(mode, to, end, watermark, hold));
         } else {
-            out.cursor = watermark.map(|w| Cursor(cursor_text(w)));
+            out.cursor = hold
+                .cursor(watermark, previous)
+                .map(|w| Cursor(cursor_text(w)));
+        }
+        Ok(out)
+    }
+
+    /// `GET /v4/orders/{orderIds}` (comma-separated), [`ORDERS_BY_ID_BATCH`] orders a call,
+    /// each call one of the day's budget. Tradera leaves an order it does not know out of the
+    /// answer, and so does this read. Should Tradera answer 404 for several orders, the orders
+    /// are asked again in two halves until the unknown ones are alone (each half one more
+    /// call). An order of the answer that cannot be read is rejected with its id; when its id
+    /// cannot be read either, every asked order missing from the answer is rejected (one of
+    /// them is that order). An id that cannot be a Tradera order (not a positive number) is
+    /// not sent. A refused token, a rate limit or an answer that is not a list of orders fails
+    /// the call. Tradera's money is SEK: `default_currency` is not used.
+    async fn fetch_orders_by_id(
+        &self,
+        ids: &[ChannelOrderId],
+        _default_currency: Currency,
+    ) -> Result<OrderPage, ChannelError> {
+        let op = "fetch_orders_by_id";
+        let mut asked: Vec<(i64, ChannelOrderId)> = Vec::new();
+        for id in ids {
+            match numeric_id("order id", id.as_str()) {
+                Ok(n) if !asked.iter().any(|(m, _)| *m == n) => asked.push((n, id.clone())),
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(order = %id.as_str(), "not a Tradera order id; left out");
+                }
+            }
+        }
+        // The calls to make, the next one last.
+        let mut calls: Vec<Vec<(i64, ChannelOrderId)>> = asked
+            .chunks(ORDERS_BY_ID_BATCH)
+            .rev()
+            .map(<[_]>::to_vec)
+            .collect();
+        let mut out = OrderPage::default();
+        while let Some(call) = calls.pop() {
+            let numbers: Vec<String> = call.iter().map(|(n, _)| n.to_string()).collect();
+            let response = match self
+                .client
+                .get_response(&format!("v4/orders/{}", numbers.join(",")), &[], op)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    if call.len() > 1 {
+                        let (first, second) = call.split_at(call.len() / 2);
+                        calls.push(second.to_vec());
+                        calls.push(first.to_vec());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(self.err(e, op)),
+            };
+            let page = decode::read_orders(response.bytes(), op).map_err(|e| {
+                let e = if e.http_status().is_none() {
+                    e.with_http_status(response.status().as_u16())
+                } else {
+                    e
+                };
+                self.err(e, op)
+            })?;
+            let answered: HashSet<&str> = page
+                .orders
+                .iter()
+                .map(|o| o.channel_order_id.as_str())
+                .chain(
+                    page.rejected
+                        .iter()
+                        .filter_map(|r| r.channel_order_id.as_ref().map(|i| i.as_str())),
+                )
+                .collect();
+            let anonymous = page.rejected.iter().any(|r| r.channel_order_id.is_none());
+            let missing: Vec<ChannelOrderId> = call
+                .iter()
+                .filter(|(n, _)| !answered.contains(n.to_string().as_str()))
+                .map(|(_, id)| id.clone())
+                .collect();
+            out.orders.extend(page.orders);
+            for r in page.rejected {
+                if r.channel_order_id.is_some() {
+                    out.rejected.push(marketsync_core::RejectedOrder {
+                        channel_order_id: r.channel_order_id,
+                        error: self.err(r.error, op),
+                    });
+                }
+            }
+            if anonymous {
+                for id in missing {
+                    out.rejected.push(marketsync_core::RejectedOrder {
+                        channel_order_id: Some(id),
+                        error: self.err(
+                            ChannelError::new(
+                                ErrorKind::Channel,
+                                "Tradera sent an order of this read that could not be read, without a readable orderId, and this order was not among those read",
+                            ),
+                            op,
+                        ),
+                    });
+                }
+            }
         }
         Ok(out)
     }
@@ -1010,18 +1249,26 @@ mod tests {
     fn order_tokens_round_trip() {
         let a = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
         let b = Utc.with_ymd_and_hms(2026, 3, 5, 9, 0, 0).unwrap();
-        let t = order_token(1, a, b, Some(b));
+        let t = order_token(1, a, b, Some(b), Hold::None);
         assert_eq!(
             t.0,
-            "1 2026-03-01T00:00:00Z 2026-03-05T09:00:00Z 2026-03-05T09:00:00Z"
+            "1 2026-03-01T00:00:00Z 2026-03-05T09:00:00Z 2026-03-05T09:00:00Z -"
         );
-        assert_eq!(parse_order_token(&t), Some((1, a, b, Some(b))));
-        assert_eq!(
-            parse_order_token(&order_token(0, a, b, None)),
-            Some((0, a, b, None))
-        );
+        assert_eq!(parse_order_token(&t), Some((1, a, b, Some(b), Hold::None)));
+        for hold in [Hold::At(a), Hold::Previous] {
+            assert_eq!(
+                parse_order_token(&order_token(0, a, b, None, hold)),
+                Some((0, a, b, None, hold))
+            );
+        }
         assert_eq!(parse_order_token(&PageToken("nonsense".into())), None);
         assert_eq!(parse_order_token(&PageToken("7 x y -".into())), None);
+        assert_eq!(
+            parse_order_token(&PageToken(
+                "1 2026-03-01T00:00:00Z 2026-03-05T09:00:00Z -".into()
+            )),
+            None
+        );
     }
 
     #[test]

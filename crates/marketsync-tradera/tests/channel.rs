@@ -670,7 +670,10 @@ async fn the_first_download_asks_by_creation_date_and_parses_integer_sek() {
         "fromDate=2026-02-03T09%3A00%3A00Z&toDate=2026-03-05T09%3A00%3A00Z&queryDateMode=0"
     );
     assert!(page.next_page.is_none());
-    assert_eq!(page.cursor, Some(Cursor("2026-03-04T12:00:00Z".into())));
+    assert_eq!(
+        page.cursor, None,
+        "the unreadable order has no readable date: the cursor is held (tests/order_rereads.rs)"
+    );
     assert_eq!(page.orders.len(), 2);
     assert_eq!(page.rejected.len(), 1);
     assert_eq!(page.rejected[0].channel_order_id, Some(oid("41000003")));

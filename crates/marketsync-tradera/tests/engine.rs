@@ -264,4 +264,10 @@ async fn a_401_breaks_the_integration_with_login_required() {
             ..
         }
     )));
+    // A login session is repaired by logging in again, and the notice says so.
+    assert!(w.notifier.all().iter().any(|n| matches!(
+        n,
+        Notification::ConnectionBroken { advice, .. }
+            if advice.contains("deactivate and reactivate") && advice.contains("log in")
+    )));
 }

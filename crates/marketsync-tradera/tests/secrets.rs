@@ -73,7 +73,18 @@ async fn no_secret_in_debug_errors_or_traces() {
         .await
         .unwrap();
     let skey = start.pending.secret.expose_secret().to_owned();
+    assert!(start.url.as_str().contains(&skey), "the URL carries it");
     assert_clean("pending Debug", &format!("{:?}", start.pending), &[&skey]);
+    // Its Debug (and pretty Debug) keeps the login page readable but not the secret key.
+    for text in [format!("{start:?}"), format!("{start:#?}")] {
+        assert_clean("start Debug", &text, &[&skey]);
+        let page = start.url.as_str().split('?').next().unwrap().to_owned();
+        assert!(
+            text.contains(&page),
+            "the login page stays readable: {text}"
+        );
+        assert!(text.contains("skey=[REDACTED]"), "{text}");
+    }
     app("POST", "/v4/auth/token")
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({
             "error": {"code": "BadRequest", "message": format!("Secret key {skey} already used (app key {APP_KEY})")}

@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::capability::Operation;
 use crate::channel::{Channel, ListingQuery};
 use crate::error::{ChannelError, ErrorKind};
 use crate::ids::{ChannelListingId, IntegrationId, Label, Sku};
-use crate::lifecycle::{Actor, Feature};
+use crate::lifecycle::{Actor, Change, Feature};
 use crate::listing::{
     ChannelListing, ChannelListingState, EndListing, EndReason, InventoryItem, Listing,
     ListingStatus, ListingUpdate, NewListing,
@@ -89,7 +89,12 @@ pub struct SyncReport {
 pub struct PublishReport {
     /// Newly created listings.
     pub published: Vec<(Sku, ChannelListingId)>,
-    /// Items the channel refused.
+    /// Listings an earlier publish created although its answer was lost (a timeout, a dropped
+    /// connection, a crash): found at the channel by SKU and linked instead of created again.
+    #[serde(default)]
+    pub linked: Vec<(Sku, ChannelListingId)>,
+    /// Items the channel refused, or whose outcome is unknown (a temporary failure: the next
+    /// publish looks them up before creating them).
     pub failed: Vec<ListingFailure>,
 }
 
@@ -113,6 +118,61 @@ pub struct ReconcileReport {
     pub ended: Vec<ChannelListingId>,
     /// Listings the channel refused to end, with the reason.
     pub failed: Vec<(ChannelListingId, String)>,
+    /// Listings of the plan left alone because checking the plan again at confirmation showed
+    /// it no longer applies to them.
+    #[serde(default)]
+    pub dropped: Vec<DroppedFromPlan>,
+}
+
+/// A listing taken out of a reconcile plan when the plan was checked again at confirmation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedFromPlan {
+    /// The channel listing.
+    pub listing_id: ChannelListingId,
+    /// Its SKU on the channel, when it has one.
+    pub sku: Option<Sku>,
+    /// Why it was left alone.
+    pub reason: DropReason,
+}
+
+/// Why a listing was taken out of a reconcile plan at confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Its item carries the integration's label now (labelled after the plan was made).
+    NowLabelled,
+    /// The channel no longer has it, or it is ended already.
+    NotOnChannel,
+}
+
+/// Whether a failed publish certainly created nothing: the channel answered and said no. A
+/// temporary failure (a 5xx, a timeout, a dropped connection) or an answer the adapter could
+/// not read may hide a listing the channel created.
+fn refused_cleanly(e: &ChannelError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Auth
+            | ErrorKind::RateLimited
+            | ErrorKind::NotFound
+            | ErrorKind::Invalid
+            | ErrorKind::Conflict
+            | ErrorKind::Unsupported
+    )
+}
+
+/// Refuses a reconcile that ends more than `max_percent` of the channel's `listings`.
+fn check_share(to_end: usize, listings: usize, max_percent: u8) -> Result<(), EngineError> {
+    let max_percent = max_percent.min(100);
+    if to_end > 0 && to_end.saturating_mul(100) > usize::from(max_percent).saturating_mul(listings)
+    {
+        return Err(EngineError::ReconcileTooLarge {
+            to_end,
+            listings,
+            max_percent,
+        });
+    }
+    Ok(())
 }
 
 /// The result of a scheduled reconcile.
@@ -285,13 +345,12 @@ impl Engine {
                         }
                     }
                     Some(l)
-                        if l.status != ListingStatus::Unlinked
-                            && l.channel_listing_id.as_ref() == Some(&cl.id) =>
+                        if !l.is_unlinked() && l.channel_listing_id.as_ref() == Some(&cl.id) =>
                     {
                         report.already_linked += 1;
                     }
                     // Linked to another listing, before or earlier in this run.
-                    Some(l) if l.status != ListingStatus::Unlinked => {
+                    Some(l) if !l.is_unlinked() => {
                         report.duplicates.push((sku, cl.id));
                     }
                     _ => {
@@ -319,11 +378,7 @@ impl Engine {
         report.items_without_listing = items
             .iter()
             .filter(|s| !matched.contains(*s))
-            .filter(|s| {
-                links
-                    .get(*s)
-                    .is_none_or(|l| l.status == ListingStatus::Unlinked)
-            })
+            .filter(|s| links.get(*s).is_none_or(Listing::is_unlinked))
             .cloned()
             .collect();
         Ok(report)
@@ -611,6 +666,14 @@ impl Engine {
 
     /// Creates channel listings for labelled items that have none (drafts unless `publish`).
     /// Where the channel cannot publish, fails with [`EngineError::Unsupported`] and its rule.
+    ///
+    /// Published once: before the channel is asked to create a listing, the item's record is
+    /// stored as [`ListingStatus::Publishing`]. When the answer is lost (a timeout, a dropped
+    /// connection, a crash), the record stays, and the next publish first looks the SKU up at the
+    /// channel: the listing found is linked ([`PublishReport::linked`]) instead of created again;
+    /// when there is none, it is created. A publish the channel refused (validation, conflict,
+    /// credentials, rate limit) leaves the record as it was. A channel that cannot list listings
+    /// by SKU gets the create again.
     pub async fn publish_listings(
         &self,
         id: IntegrationId,
@@ -626,15 +689,63 @@ impl Engine {
             .into_iter()
             .map(|l| (l.sku.clone(), l))
             .collect();
-        let todo: Vec<NewListing> = self
+        let items: Vec<InventoryItem> = self
             .labelled_items(&label)
             .await?
             .into_iter()
+            .filter(|i| links.get(&i.sku).is_none_or(Listing::is_unlinked))
+            .collect();
+        let mut report = PublishReport::default();
+        let now = self.now();
+
+        // Items an earlier publish may have created: look them up by SKU before creating.
+        let pending: BTreeSet<Sku> = items
+            .iter()
             .filter(|i| {
                 links
                     .get(&i.sku)
-                    .is_none_or(|l| l.status == ListingStatus::Unlinked)
+                    .is_some_and(|l| l.status == ListingStatus::Publishing)
             })
+            .map(|i| i.sku.clone())
+            .collect();
+        let mut found: BTreeMap<Sku, ChannelListingId> = BTreeMap::new();
+        if !pending.is_empty() && caps.supports(Operation::ListListings) {
+            let listings = self
+                .all_channel_listings(
+                    id,
+                    channel.as_ref(),
+                    pending.iter().cloned().collect(),
+                    false,
+                )
+                .await?;
+            for cl in listings {
+                if cl.state == ChannelListingState::Ended {
+                    continue;
+                }
+                if let Some(s) = cl.sku.filter(|s| pending.contains(s)) {
+                    found.entry(s).or_insert(cl.id);
+                }
+            }
+            let relinked: Vec<Listing> = found
+                .iter()
+                .map(|(sku, listing_id)| Listing {
+                    integration_id: id,
+                    sku: sku.clone(),
+                    channel_listing_id: Some(listing_id.clone()),
+                    channel_sku: Some(sku.clone()),
+                    status: ListingStatus::Linked,
+                    // Its content at the channel is not known: the next sync sends it.
+                    last_sent: None,
+                    updated_at: now,
+                })
+                .collect();
+            self.store.put_listings(&relinked).await?;
+            report.linked = found.iter().map(|(s, l)| (s.clone(), l.clone())).collect();
+        }
+
+        let todo: Vec<NewListing> = items
+            .into_iter()
+            .filter(|i| !found.contains_key(&i.sku))
             .map(|i| NewListing {
                 sku: i.sku,
                 title: i.title,
@@ -643,21 +754,39 @@ impl Engine {
                 publish,
             })
             .collect();
-        let mut report = PublishReport::default();
-        let now = self.now();
         for batch in todo.chunks(caps.update_batch()) {
+            // The intent, stored before the call.
+            let intents: Vec<Listing> = batch
+                .iter()
+                .map(|n| Listing {
+                    integration_id: id,
+                    sku: n.sku.clone(),
+                    channel_listing_id: None,
+                    channel_sku: Some(n.sku.clone()),
+                    status: ListingStatus::Publishing,
+                    last_sent: None,
+                    updated_at: now,
+                })
+                .collect();
+            self.store.put_listings(&intents).await?;
             let outcomes = match channel.publish_listings(batch).await {
                 Ok(o) => o,
-                Err(e) if e.kind() == ErrorKind::Auth => {
-                    return Err(self.channel_failed(id, e).await);
-                }
                 Err(e) => {
+                    if refused_cleanly(&e) {
+                        for n in batch {
+                            self.clear_intent(id, &n.sku, links.get(&n.sku)).await?;
+                        }
+                    }
+                    if e.kind() == ErrorKind::Auth {
+                        return Err(self.channel_failed(id, e).await);
+                    }
                     report
                         .failed
                         .extend(batch.iter().map(|n| ListingFailure::new(n.sku.clone(), &e)));
                     continue;
                 }
             };
+            let mut done = Vec::with_capacity(batch.len());
             for (n, outcome) in batch.iter().zip(outcomes) {
                 match outcome.result {
                     Ok(listing_id) => {
@@ -669,24 +798,45 @@ impl Engine {
                             title: Some(n.title.clone()),
                         }
                         .fingerprint();
-                        self.store
-                            .put_listing(&Listing {
-                                integration_id: id,
-                                sku: n.sku.clone(),
-                                channel_listing_id: Some(listing_id.clone()),
-                                channel_sku: Some(n.sku.clone()),
-                                status: ListingStatus::Linked,
-                                last_sent: Some(fp),
-                                updated_at: now,
-                            })
-                            .await?;
+                        done.push(Listing {
+                            integration_id: id,
+                            sku: n.sku.clone(),
+                            channel_listing_id: Some(listing_id.clone()),
+                            channel_sku: Some(n.sku.clone()),
+                            status: ListingStatus::Linked,
+                            last_sent: Some(fp),
+                            updated_at: now,
+                        });
                         report.published.push((n.sku.clone(), listing_id));
                     }
-                    Err(e) => report.failed.push(ListingFailure::new(n.sku.clone(), &e)),
+                    Err(e) => {
+                        // Refused: nothing was created. Otherwise the intent stays, and the next
+                        // publish looks the SKU up first.
+                        if refused_cleanly(&e) {
+                            self.clear_intent(id, &n.sku, links.get(&n.sku)).await?;
+                        }
+                        report.failed.push(ListingFailure::new(n.sku.clone(), &e));
+                    }
                 }
             }
+            self.store.put_listings(&done).await?;
         }
         Ok(report)
+    }
+
+    /// Undoes the intent of a publish the channel refused: the record is as before the publish,
+    /// or gone when there was none (an earlier intent is gone too: the lookup found nothing).
+    async fn clear_intent(
+        &self,
+        id: IntegrationId,
+        sku: &Sku,
+        before: Option<&Listing>,
+    ) -> Result<(), EngineError> {
+        match before {
+            Some(l) if l.status == ListingStatus::Unlinked => self.store.put_listing(l).await?,
+            _ => self.store.remove_listing(id, sku).await?,
+        }
+        Ok(())
     }
 
     /// Removes the link of a SKU (e.g. a broken link), so it can be relinked.
@@ -736,6 +886,14 @@ impl Engine {
     /// The dry run of a reconcile: every channel listing (not ended) whose SKU, after mapping,
     /// is not a labelled item. Nothing is changed.
     pub async fn plan_reconcile(&self, id: IntegrationId) -> Result<ReconcilePlan, EngineError> {
+        Ok(self.plan_with_count(id).await?.0)
+    }
+
+    /// The plan, with the number of the channel's listings that are not ended.
+    async fn plan_with_count(
+        &self,
+        id: IntegrationId,
+    ) -> Result<(ReconcilePlan, usize), EngineError> {
         let (rec, channel, caps) = self.gate(id, Feature::Reconciler).await?;
         Self::require(&caps, channel.as_ref(), Operation::EndListings)?;
         let label = rec.lifecycle.label().cloned().ok_or(EngineError::NoLabel)?;
@@ -746,12 +904,15 @@ impl Engine {
             .map(|i| i.sku)
             .collect();
         let mappings = self.store.mappings(id).await?;
-        let listings = self
+        let listings: Vec<ChannelListing> = self
             .all_channel_listings(id, channel.as_ref(), Vec::new(), false)
-            .await?;
-        let to_end = listings
+            .await?
             .into_iter()
             .filter(|cl| cl.state != ChannelListingState::Ended)
+            .collect();
+        let count = listings.len();
+        let to_end = listings
+            .into_iter()
             .filter(|cl| match &cl.sku {
                 Some(s) => !labelled.contains(&Self::inventory_sku(&mappings, s)),
                 None => true,
@@ -762,30 +923,162 @@ impl Engine {
                 reason: EndReason::NotOnLabel,
             })
             .collect();
-        Ok(ReconcilePlan {
-            integration: id,
-            label,
-            made_at: self.now(),
-            listings: to_end,
-        })
+        Ok((
+            ReconcilePlan {
+                integration: id,
+                label,
+                made_at: self.now(),
+                listings: to_end,
+            },
+            count,
+        ))
     }
 
-    /// Carries out exactly `plan` (and records that the reconciler's first plan was confirmed).
+    /// Carries out `plan` once it is checked again (and records that the reconciler's first
+    /// plan was confirmed). Nothing irreversible happens on stale information:
+    ///
+    /// - a plan older than the integration's `reconcile_plan_expiry` (24 hours by default) is
+    ///   refused with [`EngineError::ReconcilePlanExpired`];
+    /// - a plan made before the integration's label last changed is refused with
+    ///   [`EngineError::ReconcilePlanRearmed`]: a new dry run is required;
+    /// - the plan is checked against the current catalogue and the channel's listings: a listing
+    ///   whose item carries the label now, or that the channel no longer has, is left alone and
+    ///   reported in [`ReconcileReport::dropped`]; a catalogue that fails ends nothing;
+    /// - a plan that ends more than the integration's `reconcile_max_end_percent` (50% by
+    ///   default) of the channel's listings is refused with [`EngineError::ReconcileTooLarge`]
+    ///   (an empty or partial catalogue answer looks like this); a person confirms such a plan
+    ///   with [`confirm_large_reconcile`](Self::confirm_large_reconcile).
     pub async fn confirm_reconcile(
         &self,
         id: IntegrationId,
         plan: &ReconcilePlan,
         actor: Actor,
     ) -> Result<ReconcileReport, EngineError> {
+        self.confirm_checked(id, plan, actor, false).await
+    }
+
+    /// The explicit confirmation of a plan that ends more than the share of the channel's
+    /// listings one reconcile may end: checked again as [`confirm_reconcile`](Self::confirm_reconcile)
+    /// does (expiry, label, catalogue), then carried out whatever its share. Only a person can
+    /// give it: for [`Actor::System`] the share still applies.
+    pub async fn confirm_large_reconcile(
+        &self,
+        id: IntegrationId,
+        plan: &ReconcilePlan,
+        actor: Actor,
+    ) -> Result<ReconcileReport, EngineError> {
+        let large = actor != Actor::System;
+        self.confirm_checked(id, plan, actor, large).await
+    }
+
+    async fn confirm_checked(
+        &self,
+        id: IntegrationId,
+        plan: &ReconcilePlan,
+        actor: Actor,
+        large: bool,
+    ) -> Result<ReconcileReport, EngineError> {
         if plan.integration != id {
             return Err(EngineError::PlanMismatch);
         }
         let (rec, channel, caps) = self.gate(id, Feature::Reconciler).await?;
         Self::require(&caps, channel.as_ref(), Operation::EndListings)?;
+        let now = self.now();
+
+        // The label: the plan is re-armed by any change after it was made.
+        let label = rec.lifecycle.label().cloned();
+        let changed_at = self
+            .store
+            .audit_log(id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|e| matches!(e.change, Change::LabelChanged { .. }))
+            .map(|e| e.at);
+        if label.as_ref() != Some(&plan.label) || changed_at.is_some_and(|t| t > plan.made_at) {
+            return Err(EngineError::ReconcilePlanRearmed {
+                label,
+                changed_at: changed_at.unwrap_or(plan.made_at),
+            });
+        }
+
+        // Expiry, by the engine's clock.
+        let expired_at = TimeDelta::from_std(rec.settings.reconcile_plan_expiry)
+            .ok()
+            .and_then(|d| plan.made_at.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if now >= expired_at {
+            return Err(EngineError::ReconcilePlanExpired {
+                made_at: plan.made_at,
+                expired_at,
+            });
+        }
+
+        // The plan against the catalogue and the channel as they are now.
+        let labelled: BTreeSet<Sku> = self
+            .labelled_items(&plan.label)
+            .await?
+            .into_iter()
+            .map(|i| i.sku)
+            .collect();
+        let mappings = self.store.mappings(id).await?;
+        let current: HashMap<ChannelListingId, ChannelListing> = self
+            .all_channel_listings(id, channel.as_ref(), Vec::new(), false)
+            .await?
+            .into_iter()
+            .filter(|cl| cl.state != ChannelListingState::Ended)
+            .map(|cl| (cl.id.clone(), cl))
+            .collect();
+        let mut to_end = Vec::new();
+        let mut dropped = Vec::new();
+        for e in &plan.listings {
+            let reason = match current.get(&e.listing_id) {
+                None => Some(DropReason::NotOnChannel),
+                Some(cl) => cl
+                    .sku
+                    .as_ref()
+                    .filter(|s| labelled.contains(&Self::inventory_sku(&mappings, s)))
+                    .map(|_| DropReason::NowLabelled),
+            };
+            match reason {
+                Some(reason) => dropped.push(DroppedFromPlan {
+                    listing_id: e.listing_id.clone(),
+                    sku: current
+                        .get(&e.listing_id)
+                        .and_then(|cl| cl.sku.clone())
+                        .or_else(|| e.sku.clone()),
+                    reason,
+                }),
+                None => to_end.push(e.clone()),
+            }
+        }
+        if !large {
+            check_share(
+                to_end.len(),
+                current.len(),
+                rec.settings.reconcile_max_end_percent,
+            )?;
+        }
         if !rec.lifecycle.reconcile_plan_confirmed() {
             self.apply(id, actor, crate::lifecycle::Event::ConfirmReconcilePlan)
                 .await?;
         }
+        let mut report = self
+            .end_planned(id, channel.as_ref(), &caps, &to_end)
+            .await?;
+        report.dropped = dropped;
+        Ok(report)
+    }
+
+    /// Ends the listings, batched to the channel's maximum, and records the linked ones as
+    /// ended.
+    async fn end_planned(
+        &self,
+        id: IntegrationId,
+        channel: &dyn Channel,
+        caps: &crate::capability::Capabilities,
+        listings: &[EndListing],
+    ) -> Result<ReconcileReport, EngineError> {
         let mut report = ReconcileReport::default();
         let links: BTreeMap<ChannelListingId, Listing> = self
             .store
@@ -794,7 +1087,7 @@ impl Engine {
             .into_iter()
             .filter_map(|l| l.channel_listing_id.clone().map(|c| (c, l)))
             .collect();
-        for batch in plan.listings.chunks(caps.end_batch()) {
+        for batch in listings.chunks(caps.end_batch()) {
             let outcomes = match channel.end_listings(batch).await {
                 Ok(o) => o,
                 Err(e) if e.kind() == ErrorKind::Auth => {
@@ -825,16 +1118,34 @@ impl Engine {
         Ok(report)
     }
 
-    /// A scheduled reconcile: the first run after the reconciler is switched on only returns
-    /// the plan for the host to confirm; later runs plan and carry out.
+    /// A scheduled reconcile: the first run after the reconciler is switched on, or after the
+    /// label changed, only returns the plan for the host to confirm; later runs plan and carry
+    /// out, never more than the integration's `reconcile_max_end_percent` of the channel's
+    /// listings in one run ([`EngineError::ReconcileTooLarge`] otherwise: nothing is ended, and
+    /// a person confirms the plan with [`confirm_large_reconcile`](Self::confirm_large_reconcile)).
+    /// A catalogue that fails ends nothing.
     pub async fn run_reconcile(&self, id: IntegrationId) -> Result<ReconcileOutcome, EngineError> {
-        let plan = self.plan_reconcile(id).await?;
-        let rec = self.integration(id).await?;
+        let (plan, count) = self.plan_with_count(id).await?;
+        let (rec, channel, caps) = self.gate(id, Feature::Reconciler).await?;
         if !rec.lifecycle.reconcile_plan_confirmed() {
             return Ok(ReconcileOutcome::AwaitingConfirmation(plan));
         }
+        if rec.lifecycle.label() != Some(&plan.label) {
+            // The label changed while planning: plan again next run.
+            return Err(EngineError::ReconcilePlanRearmed {
+                label: rec.lifecycle.label().cloned(),
+                changed_at: self.now(),
+            });
+        }
+        // Made just now from a fresh read: checking it again would read the same.
+        check_share(
+            plan.listings.len(),
+            count,
+            rec.settings.reconcile_max_end_percent,
+        )?;
         Ok(ReconcileOutcome::Done(
-            self.confirm_reconcile(id, &plan, Actor::System).await?,
+            self.end_planned(id, channel.as_ref(), &caps, &plan.listings)
+                .await?,
         ))
     }
 }

@@ -45,10 +45,13 @@ use store::{IntegrationRecord, LedgerFilter, NoticeState, Store, StoreError};
 use vault::{CredentialKey, VaultError};
 
 pub use listings::{
-    LinkReport, ListingFailure, PublishReport, ReconcileOutcome, ReconcilePlan, ReconcileReport,
-    SyncReport,
+    DropReason, DroppedFromPlan, LinkReport, ListingFailure, PublishReport, ReconcileOutcome,
+    ReconcilePlan, ReconcileReport, SyncReport,
 };
-pub use orders::{ImportReport, OrderExplanation, OutboxFailure, OutboxReport, evaluate_order};
+pub use orders::{
+    ImportReport, OrderExplanation, OutboxFailure, OutboxReport, UNREADABLE_WITHOUT_ID_PREFIX,
+    evaluate_order,
+};
 
 /// Why an engine operation failed as a whole. Failures of single listings or orders are not
 /// errors: they are in the operation's report.
@@ -58,6 +61,16 @@ pub enum EngineError {
     /// No such integration.
     #[error("no integration {0}")]
     UnknownIntegration(IntegrationId),
+    /// The confirmed delete plan does not list every order the seller is responsible for now
+    /// (orders arrived since it was made): make a new plan, show it, and confirm that one.
+    #[error(
+        "the delete plan is out of date: it does not list order(s) {} that the seller is responsible for; make a new plan with plan_delete and confirm it",
+        missing.iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
+    )]
+    DeletePlanOutdated {
+        /// The orders the confirmed plan did not list.
+        missing: Vec<ChannelOrderId>,
+    },
     /// The integration has no channel registered in this engine.
     #[error(
         "no channel is registered for integration {0}: call Engine::register_channel after start-up"
@@ -126,9 +139,65 @@ pub enum EngineError {
     /// The reconcile plan no longer matches the integration (made for another one).
     #[error("the reconcile plan was made for another integration")]
     PlanMismatch,
+    /// The reconcile plan is older than the integration's `reconcile_plan_expiry`: nothing was
+    /// ended.
+    #[error(
+        "the reconcile plan made at {made_at} expired at {expired_at}: nothing was ended; make a new dry run (plan_reconcile) and confirm that"
+    )]
+    ReconcilePlanExpired {
+        /// When the plan was made.
+        made_at: DateTime<Utc>,
+        /// When it expired.
+        expired_at: DateTime<Utc>,
+    },
+    /// The integration's label changed after the reconcile plan was made, which re-arms the
+    /// reconciler: nothing was ended.
+    #[error(
+        "the integration's label changed at {changed_at} (now {}), after the reconcile plan was made: nothing was ended; a new dry run is required (plan_reconcile) and must be confirmed",
+        label.as_ref().map_or("none", |l| l.as_str())
+    )]
+    ReconcilePlanRearmed {
+        /// The label now.
+        label: Option<crate::ids::Label>,
+        /// When it last changed.
+        changed_at: DateTime<Utc>,
+    },
+    /// The reconcile would end more than the share of the channel's listings one run may end
+    /// (the integration's `reconcile_max_end_percent`): nothing was ended.
+    #[error(
+        "this reconcile would end {to_end} of the channel's {listings} listings, more than the {max_percent}% one run may end: nothing was ended. An empty or partial answer from the catalogue looks like this; check it, and if the plan is right have a person confirm it with confirm_large_reconcile"
+    )]
+    ReconcileTooLarge {
+        /// Listings the plan would end (after checking it again).
+        to_end: usize,
+        /// The channel's listings that are not ended.
+        listings: usize,
+        /// The share one run may end, in percent.
+        max_percent: u8,
+    },
     /// No credentials are stored.
     #[error("no credentials are stored for integration {0}")]
     NoCredentials(IntegrationId),
+    /// The idempotency key was already used in this integration for another request (another
+    /// order, action or content). Nothing was recorded. Use a new key for a new request, the
+    /// same request to retry, or no key (the engine derives one from the request).
+    #[error(
+        "integration {integration}: idempotency key {key} is already used for the {existing_action} of order {existing_order}, and this request differs in {}: a key names one request; use another key for another request",
+        .differs.join(", ")
+    )]
+    IdempotencyConflict {
+        /// The integration.
+        integration: IntegrationId,
+        /// The key.
+        key: crate::order::IdempotencyKey,
+        /// The order of the entry recorded under the key.
+        existing_order: ChannelOrderId,
+        /// Its action: `ship`, `refund` or `cancel`.
+        existing_action: &'static str,
+        /// What differs: `order`, `action`, `tracking number`, `carrier`, `lines`, `amount`,
+        /// `reason`, … ([`OutboxItem::differences`](store::OutboxItem::differences)).
+        differs: Vec<&'static str>,
+    },
 }
 
 /// The engine. Cheap to share behind an `Arc`; every method works on one integration.
@@ -191,6 +260,9 @@ impl CredentialSink for VaultSink {
 /// The most times a lifecycle update is retried when another writer changed the integration
 /// first.
 const UPDATE_ATTEMPTS: usize = 5;
+
+/// How many times a mapping edit is tried when other edits keep winning the compare-and-swap.
+const MAPPING_ATTEMPTS: usize = 16;
 
 impl Engine {
     /// An engine over a store, the host's catalog, a notifier and a clock. Credentials cannot be
@@ -304,15 +376,30 @@ impl Engine {
             .ok_or(EngineError::UnknownIntegration(id))
     }
 
-    /// Replaces an integration's settings.
+    /// Replaces an integration's settings on behalf of `actor`. The audit log gets a
+    /// [`Change::SettingsChanged`](crate::lifecycle::Change::SettingsChanged) with who, when,
+    /// and the settings before and after, in the same write; setting what is already set
+    /// writes nothing.
     pub async fn set_settings(
         &self,
         id: IntegrationId,
         settings: IntegrationSettings,
+        actor: Actor,
     ) -> Result<(), EngineError> {
-        self.update_record(id, |rec, _| {
-            rec.settings = settings.clone();
-            Ok(Vec::new())
+        self.update_record(id, |rec, now| {
+            if rec.settings == settings {
+                return Ok(Vec::new());
+            }
+            let before = std::mem::replace(&mut rec.settings, settings.clone());
+            Ok(vec![AuditEvent {
+                at: now,
+                actor: actor.clone(),
+                change: Change::SettingsChanged {
+                    before: Box::new(before),
+                    after: Box::new(settings.clone()),
+                },
+                support_override: None,
+            }])
         })
         .await
         .map(|_| ())
@@ -326,6 +413,10 @@ impl Engine {
         actor: Actor,
         event: Event,
     ) -> Result<Vec<AuditEvent>, EngineError> {
+        if let Event::Delete { confirmation } = event {
+            // Deleting goes through its plan, checked against today's orders.
+            return self.delete(id, confirmation, actor).await;
+        }
         let ctx = self.ctx(actor);
         self.update_record(id, |rec, _| Ok(rec.lifecycle.apply(&ctx, event.clone())?))
             .await
@@ -362,14 +453,42 @@ impl Engine {
             }
             match self.store.update_integration(&rec, &events).await {
                 Ok(_) => {
-                    for n in &notes {
-                        self.notifier.notify(n).await;
+                    for n in notes {
+                        let n = self.with_repair_advice(id, n).await;
+                        self.notifier.notify(&n).await;
                     }
                     return Ok(events);
                 }
                 Err(StoreError::Conflict(_)) if attempt < UPDATE_ATTEMPTS => continue,
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// A "connection broken" notice with the advice for the integration's kind of credentials
+    /// ([`BrokenReason::advice_for`](crate::BrokenReason::advice_for)): a login session is
+    /// repaired by logging in again, an entered refresh token by entering a new one. Without
+    /// readable credentials the general advice stays.
+    async fn with_repair_advice(&self, id: IntegrationId, note: Notification) -> Notification {
+        match note {
+            Notification::ConnectionBroken {
+                integration,
+                reason,
+                channel_message,
+                advice,
+            } => {
+                let advice = match self.credentials(id).await {
+                    Ok(c) => reason.advice_for(c.kind()).to_owned(),
+                    Err(_) => advice,
+                };
+                Notification::ConnectionBroken {
+                    integration,
+                    reason,
+                    channel_message,
+                    advice,
+                }
+            }
+            other => other,
         }
     }
 
@@ -471,10 +590,8 @@ impl Engine {
             let reason = error
                 .broken_reason()
                 .unwrap_or(crate::error::BrokenReason::CredentialsRejected);
-            let message = error
-                .channel_message()
-                .map(str::to_owned)
-                .or_else(|| Some(error.message().to_owned()));
+            // Only the channel's own words: our diagnosis is the reason (and its advice).
+            let message = error.channel_message().map(str::to_owned);
             let ctx = self.ctx(Actor::System);
             // A failure to record the break must not hide the channel's error.
             let _ = self
@@ -670,15 +787,12 @@ impl Engine {
         if at <= now {
             // Expired: nothing will work until the seller logs in again (or replaces the
             // credentials), so say so now rather than at the next refused call.
+            // The channel said nothing: the diagnosis (login required) is ours, and the expiry
+            // is what this method returns.
             let ctx = self.ctx(Actor::System);
-            let message = format!("the credentials expired at {at}");
             self.update_record(id, |r, _| {
                 Ok(r.lifecycle
-                    .mark_broken(
-                        &ctx,
-                        crate::error::BrokenReason::LoginRequired,
-                        Some(message.clone()),
-                    )
+                    .mark_broken(&ctx, crate::error::BrokenReason::LoginRequired, None)
                     .unwrap_or_default())
             })
             .await?;
@@ -711,24 +825,64 @@ impl Engine {
         Ok(self.store.mappings(id).await?)
     }
 
-    /// Changes the mappings with `f`. Mappings apply to orders downloaded (or re-evaluated)
-    /// after the change; imported orders keep the mapping they were imported with.
+    /// Changes the mappings with `f` on behalf of `actor`, and returns them as stored. Mappings
+    /// apply to orders downloaded (or re-evaluated) after the change; imported orders keep the
+    /// mapping they were imported with.
+    ///
+    /// The edit is a compare-and-swap on the mappings' version ([`Store::replace_mappings`]):
+    /// when another edit was stored in between, `f` runs again on the newer mappings, so two
+    /// concurrent edits both survive (`f` may therefore run more than once). The audit log gets
+    /// a [`Change::MappingsChanged`](crate::lifecycle::Change::MappingsChanged) with who, when,
+    /// and the whole set before and after, written together with the mappings; an edit that
+    /// changes nothing writes nothing.
     pub async fn edit_mappings(
         &self,
         id: IntegrationId,
-        f: impl FnOnce(&mut MappingSet),
+        actor: Actor,
+        mut f: impl FnMut(&mut MappingSet),
     ) -> Result<MappingSet, EngineError> {
         self.integration(id).await?;
-        let mut m = self.store.mappings(id).await?;
-        f(&mut m);
-        self.store.put_mappings(id, &m).await?;
-        Ok(m)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = self.store.mappings_versioned(id).await?;
+            let mut after = current.mappings.clone();
+            f(&mut after);
+            if after == current.mappings {
+                return Ok(after);
+            }
+            let ctx = self.ctx(actor.clone());
+            let event = AuditEvent {
+                at: ctx.at,
+                actor: ctx.actor,
+                change: Change::MappingsChanged {
+                    before: current.mappings,
+                    after: after.clone(),
+                },
+                support_override: None,
+            };
+            match self
+                .store
+                .replace_mappings(id, &after, current.version, &[event])
+                .await
+            {
+                Ok(_) => return Ok(after),
+                Err(StoreError::Conflict(_)) if attempt < MAPPING_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     // ----- delete -----
 
-    /// Step one of deleting: every unfulfilled order of the integration (the seller stays
-    /// responsible for them), and what deleting means.
+    /// Step one of deleting: every order the seller is still responsible for, by kind, and
+    /// what deleting means.
+    ///
+    /// - `unfulfilled_orders`: imported, managed here, not yet shipped or cancelled (through the
+    ///   outbox or at the channel);
+    /// - `held_orders`: downloaded and awaiting shipment at the channel but not imported (held
+    ///   for a mapping, or unreadable) — paid orders nobody will fulfil through this integration;
+    /// - `third_party_orders`: imported as third-party-managed and not yet fulfilled.
     pub async fn plan_delete(&self, id: IntegrationId) -> Result<DeletePlan, EngineError> {
         let rec = self.integration(id).await?;
         // Shipped or cancelled through the outbox counts as fulfilled, even before the channel
@@ -747,24 +901,80 @@ impl Engine {
             })
             .map(|e| e.item.order_id)
             .collect();
-        let unfulfilled = self
-            .store
-            .ledger(id, LedgerFilter::Unfulfilled)
-            .await?
-            .into_iter()
-            .map(|e| e.channel_order_id)
-            .filter(|o| !done.contains(o))
-            .collect();
-        Ok(rec.lifecycle.plan_delete(unfulfilled, self.now())?)
+        let mut unfulfilled = Vec::new();
+        let mut held = Vec::new();
+        let mut third_party = Vec::new();
+        for e in self.store.ledger(id, LedgerFilter::All).await? {
+            if done.contains(&e.channel_order_id) {
+                continue;
+            }
+            let open = e
+                .order
+                .as_ref()
+                .is_some_and(|o| o.status.state.is_unfulfilled());
+            match (&e.outcome, &e.imported) {
+                (store::OrderOutcome::Imported, Some(i)) if open => match i.management {
+                    crate::order::Management::Managed => unfulfilled.push(e.channel_order_id),
+                    crate::order::Management::ThirdPartyManaged => {
+                        third_party.push(e.channel_order_id)
+                    }
+                },
+                (store::OrderOutcome::NotImported { reason }, _)
+                    if (reason.is_held() && open)
+                        || matches!(reason, store::NotImportedReason::Unreadable { .. }) =>
+                {
+                    held.push(e.channel_order_id)
+                }
+                _ => {}
+            }
+        }
+        let mut plan = rec.lifecycle.plan_delete(unfulfilled, self.now())?;
+        if !held.is_empty() {
+            plan.notices.push(format!(
+                "{} order(s) were downloaded but not imported (waiting for a mapping, or unreadable): they are still open at the channel and nobody will fulfil them through this integration.",
+                held.len()
+            ));
+        }
+        if !third_party.is_empty() {
+            plan.notices.push(format!(
+                "{} order(s) are managed by a third party and not yet fulfilled: you stay responsible for them with that party.",
+                third_party.len()
+            ));
+        }
+        plan.held_orders = held;
+        plan.third_party_orders = third_party;
+        Ok(plan)
     }
 
     /// Step two: the integration becomes a tombstone; its orders stay readable.
+    ///
+    /// The confirmed plan is checked against the orders the seller is responsible for now: an
+    /// order that appeared since the plan (or a plan made up without
+    /// [`plan_delete`](Self::plan_delete)) refuses the delete with
+    /// [`EngineError::DeletePlanOutdated`], and a new plan must be shown and confirmed.
     pub async fn delete(
         &self,
         id: IntegrationId,
         confirmation: DeleteConfirmation,
         actor: Actor,
     ) -> Result<Vec<AuditEvent>, EngineError> {
+        let current = self.plan_delete(id).await?;
+        let confirmed = confirmation.plan();
+        let missing: Vec<ChannelOrderId> = current
+            .unfulfilled_orders
+            .iter()
+            .chain(&current.held_orders)
+            .chain(&current.third_party_orders)
+            .filter(|o| {
+                !confirmed.unfulfilled_orders.contains(o)
+                    && !confirmed.held_orders.contains(o)
+                    && !confirmed.third_party_orders.contains(o)
+            })
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(EngineError::DeletePlanOutdated { missing });
+        }
         let ctx = self.ctx(actor);
         self.update_record(id, |rec, _| {
             Ok(rec.lifecycle.delete(&ctx, confirmation.clone())?)

@@ -37,7 +37,8 @@ pub struct ImportReport {
     pub already_imported: Vec<ChannelOrderId>,
     /// Orders not imported, each with its reason.
     pub not_imported: Vec<(ChannelOrderId, NotImportedReason)>,
-    /// Held orders that imported now that their mapping exists.
+    /// Orders downloaded in an earlier run (held for a mapping, or unreadable then) that
+    /// imported in this one.
     pub released: Vec<ChannelOrderId>,
     /// Imported orders whose shipping text has no mapping (imported with the channel's text,
     /// where the channel does not require mappings).
@@ -104,7 +105,42 @@ pub fn evaluate_order(
     in_catalog: &BTreeSet<Sku>,
     now: DateTime<Utc>,
 ) -> Decision {
-    if let Some(days) = settings.created_within_days
+    decide(
+        order,
+        settings,
+        capabilities,
+        lifecycle,
+        mappings,
+        in_catalog,
+        now,
+        AgeCheck::Apply,
+    )
+}
+
+/// Whether the "created within the last N days" window applies to a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AgeCheck {
+    /// A first download: the window decides which orders are taken at all.
+    Apply,
+    /// An order downloaded before (held, or unreadable then): it stays importable whatever its
+    /// age, so a mapping added after N days still imports it.
+    Skip,
+}
+
+/// [`evaluate_order`], with the age window optional.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    order: &Order,
+    settings: &IntegrationSettings,
+    capabilities: &Capabilities,
+    lifecycle: &Lifecycle,
+    mappings: &MappingSet,
+    in_catalog: &BTreeSet<Sku>,
+    now: DateTime<Utc>,
+    age: AgeCheck,
+) -> Decision {
+    if age == AgeCheck::Apply
+        && let Some(days) = settings.created_within_days
         && order.created_at < now - TimeDelta::days(i64::from(days))
     {
         return Decision::Skip {
@@ -174,6 +210,24 @@ fn retry_delay(attempts: u32, error: &ChannelError) -> TimeDelta {
     TimeDelta::seconds(secs.min(3600))
 }
 
+/// The prefix of the ledger rows that stand for orders the channel sent without a readable id.
+pub const UNREADABLE_WITHOUT_ID_PREFIX: &str = "unreadable-without-id-";
+
+/// The ledger row that stands for an order sent without a readable id: keyed by the channel's
+/// error (the same unreadable order gives the same row on every run, while the cursor waits
+/// before it), so it stays visible in the ledger until it reads.
+fn unreadable_placeholder(message: &str) -> ChannelOrderId {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(message.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    ChannelOrderId::new(format!("{UNREADABLE_WITHOUT_ID_PREFIX}{hex}"))
+        .expect("a fixed prefix and hex digits are a valid order id")
+}
+
+/// The reason written on a placeholder row once the channel no longer sends that unreadable
+/// order (it read, and has its own row under its id, or the channel dropped it).
+const NO_LONGER_SENT: &str = "the channel no longer sends this unreadable order: once it read, it was recorded under its own id";
+
 impl Engine {
     /// The catalog's SKUs among those of `orders` (one lookup for the lot).
     async fn catalog_skus(&self, orders: &[&Order]) -> Result<BTreeSet<Sku>, EngineError> {
@@ -198,10 +252,17 @@ impl Engine {
 
     /// Downloads orders not yet imported and records exactly one outcome per order.
     ///
-    /// Held orders (waiting for a mapping) are re-evaluated first and import once their mapping
-    /// exists. Then the channel is read page by page from the stored cursor; each page's outcomes
-    /// and the cursor covering them are written in one store transaction, so a failure never
-    /// moves the cursor past unrecorded orders. Imported orders are acknowledged at the channel
+    /// The channel is read page by page from the stored cursor; each page's outcomes and the
+    /// cursor covering them are written in one store transaction, so a failure never moves the
+    /// cursor past unrecorded orders. Then the orders downloaded before that still wait — held
+    /// for a mapping, or unreadable then — and were not in this download are revisited: a held
+    /// order that would import now is first read again by id where the channel can
+    /// ([`Capabilities::orders_get_by_id`]), so it is imported on its latest state (a buyer's
+    /// cancellation since is seen, and nothing is imported); an unreadable order is read again
+    /// by id until it reads. Where the channel cannot read by id, its order cursor shows a
+    /// changed order again and the download above has already re-evaluated it. An order
+    /// downloaded once stays importable whatever its age: the "created within the last N days"
+    /// window decides only what is downloaded. Imported orders are acknowledged at the channel
     /// only after they are recorded.
     pub async fn import_orders(&self, id: IntegrationId) -> Result<ImportReport, EngineError> {
         let (rec, channel, caps) = self.gate(id, Feature::Orders).await?;
@@ -214,67 +275,19 @@ impl Engine {
         }
         let mut report = ImportReport::default();
         let mut newly_held: BTreeMap<MissingMapping, usize> = BTreeMap::new();
-
-        // 1. Held orders, re-evaluated with today's mappings and catalog.
+        // Every order id this download recorded a sighting for.
+        let mut seen: BTreeSet<ChannelOrderId> = BTreeSet::new();
+        // The orders that wait from earlier runs (held for a mapping, or unreadable): revisited
+        // after the download unless it sees them again, and "released" when they import.
         let held = self.store.ledger(id, LedgerFilter::Held).await?;
-        let held_orders: Vec<&Order> = held.iter().filter_map(|e| e.order.as_ref()).collect();
-        if !held_orders.is_empty() {
-            let in_catalog = self.catalog_skus(&held_orders).await?;
-            let now = self.now();
-            // Only decisions that changed are written: a held order still waiting on the same
-            // mapping was not seen again at the channel, and is not recorded as if it were.
-            let writes: Vec<LedgerWrite> = held
-                .iter()
-                .filter_map(|e| {
-                    let o = e.order.as_ref()?;
-                    let decision = evaluate_order(
-                        o,
-                        &rec.settings,
-                        &caps,
-                        &rec.lifecycle,
-                        &mappings,
-                        &in_catalog,
-                        now,
-                    );
-                    let unchanged = matches!(
-                        (&decision, &e.outcome),
-                        (Decision::Skip { reason }, OrderOutcome::NotImported { reason: was })
-                            if reason == was
-                    );
-                    (!unchanged).then(|| LedgerWrite {
-                        channel_order_id: o.channel_order_id.clone(),
-                        order: Some(o.clone()),
-                        decision,
-                    })
-                })
-                .collect();
-            let recorded = self
-                .store
-                .record_orders(
-                    id,
-                    &OrderBatch {
-                        seen_at: now,
-                        writes,
-                        cursor: None,
-                    },
-                )
-                .await?;
-            for r in recorded {
-                if r.outcome == SightingOutcome::Imported {
-                    report.released.push(r.channel_order_id.clone());
-                    self.acknowledge(
-                        id,
-                        channel.as_ref(),
-                        &caps,
-                        &r.channel_order_id,
-                        &mut report,
-                    )
-                    .await?;
-                }
-            }
-        }
+        let unreadable = self.store.ledger(id, LedgerFilter::Unreadable).await?;
+        let waiting: BTreeSet<ChannelOrderId> = held
+            .iter()
+            .chain(&unreadable)
+            .map(|e| e.channel_order_id.clone())
+            .collect();
 
-        // 2. New orders from the cursor on.
+        // 1. New and changed orders from the cursor on.
         let created_since = rec
             .settings
             .created_within_days
@@ -304,7 +317,7 @@ impl Engine {
                 Err(e) if e.kind() == ErrorKind::Auth => {
                     return Err(self.channel_failed(id, e).await);
                 }
-                Err(e) if report.pages > 0 || !report.released.is_empty() => {
+                Err(e) if report.pages > 0 => {
                     report.stopped = Some(e.to_string());
                     break;
                 }
@@ -327,6 +340,7 @@ impl Engine {
                 fetch_next
             );
             let (recorded, writes) = recorded?;
+            seen.extend(writes.iter().map(|w| w.channel_order_id.clone()));
             for (r, w) in recorded.iter().zip(&writes) {
                 let oid = r.channel_order_id.clone();
                 match &r.outcome {
@@ -341,7 +355,11 @@ impl Engine {
                                 .unwrap_or_default();
                             report.unmapped_shipping_imported.push((oid.clone(), text));
                         }
-                        report.imported.push(oid.clone());
+                        if waiting.contains(&oid) {
+                            report.released.push(oid.clone());
+                        } else {
+                            report.imported.push(oid.clone());
+                        }
                         to_acknowledge.push(oid.clone());
                     }
                     SightingOutcome::AlreadyImported => {
@@ -376,6 +394,28 @@ impl Engine {
                 _ => break,
             }
         }
+        // 2. Orders downloaded before that still wait, and were not in this download.
+        let held = held
+            .into_iter()
+            .filter(|e| !seen.contains(&e.channel_order_id))
+            .collect();
+        let unreadable = unreadable
+            .into_iter()
+            .filter(|e| !seen.contains(&e.channel_order_id))
+            .collect();
+        self.revisit(
+            id,
+            &rec,
+            &channel,
+            &caps,
+            &mappings,
+            held,
+            unreadable,
+            &mut to_acknowledge,
+            &mut newly_held,
+            &mut report,
+        )
+        .await?;
         self.acknowledge_all(id, &channel, &caps, to_acknowledge, &mut report)
             .await?;
 
@@ -427,19 +467,48 @@ impl Engine {
                 ),
             })
             .collect();
-        for r in &page.rejected {
-            match &r.channel_order_id {
-                Some(oid) => writes.push(LedgerWrite {
-                    channel_order_id: oid.clone(),
-                    order: None,
-                    decision: Decision::Skip {
-                        reason: NotImportedReason::Unreadable {
-                            message: r.error.to_string(),
-                        },
-                    },
-                }),
-                None => report.unreadable_without_id.push(r.error.to_string()),
+        // Outside the age window, but downloaded before (and not imported): still importable.
+        for w in &mut writes {
+            if let Decision::Skip {
+                reason: NotImportedReason::TooOld { .. },
+            } = &w.decision
+                && let Some(known) = self.store.ledger_entry(id, &w.channel_order_id).await?
+                && !matches!(
+                    &known.outcome,
+                    OrderOutcome::NotImported {
+                        reason: NotImportedReason::TooOld { .. }
+                    }
+                )
+                && let Some(o) = &w.order
+            {
+                w.decision = decide(
+                    o,
+                    &rec.settings,
+                    caps,
+                    &rec.lifecycle,
+                    mappings,
+                    &in_catalog,
+                    now,
+                    AgeCheck::Skip,
+                );
             }
+        }
+        for r in &page.rejected {
+            let message = r.error.to_string();
+            let oid = match &r.channel_order_id {
+                Some(oid) => oid.clone(),
+                None => {
+                    report.unreadable_without_id.push(message.clone());
+                    unreadable_placeholder(&message)
+                }
+            };
+            writes.push(LedgerWrite {
+                channel_order_id: oid,
+                order: None,
+                decision: Decision::Skip {
+                    reason: NotImportedReason::Unreadable { message },
+                },
+            });
         }
         let batch = OrderBatch {
             seen_at: now,
@@ -448,6 +517,208 @@ impl Engine {
         };
         let recorded = self.store.record_orders(id, &batch).await?;
         Ok((recorded, batch.writes))
+    }
+
+    /// Revisits the orders downloaded before that still wait and were not in this download
+    /// (`held`, `unreadable`):
+    /// held orders (re-evaluated with today's mappings and catalog) and unreadable ones (read
+    /// again by id). Nothing is imported on a stale snapshot where the channel can read the
+    /// order again: a held order that would import now is read by id first and decided on what
+    /// the channel says today. Only decisions that changed are written.
+    #[allow(clippy::too_many_arguments)]
+    async fn revisit(
+        &self,
+        id: IntegrationId,
+        rec: &IntegrationRecord,
+        channel: &Arc<dyn Channel>,
+        caps: &Capabilities,
+        mappings: &MappingSet,
+        held: Vec<LedgerEntry>,
+        unreadable: Vec<LedgerEntry>,
+        to_acknowledge: &mut Vec<ChannelOrderId>,
+        newly_held: &mut BTreeMap<MissingMapping, usize>,
+        report: &mut ImportReport,
+    ) -> Result<(), EngineError> {
+        if held.is_empty() && unreadable.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let by_id = caps.supports(Operation::FetchOrdersById);
+        let snapshots: Vec<&Order> = held.iter().filter_map(|e| e.order.as_ref()).collect();
+        let in_catalog = self.catalog_skus(&snapshots).await?;
+        let decide_now = |o: &Order, in_catalog: &BTreeSet<Sku>| {
+            decide(
+                o,
+                &rec.settings,
+                caps,
+                &rec.lifecycle,
+                mappings,
+                in_catalog,
+                now,
+                AgeCheck::Skip,
+            )
+        };
+        let same = |decision: &Decision, outcome: &OrderOutcome| {
+            matches!(
+                (decision, outcome),
+                (Decision::Skip { reason }, OrderOutcome::NotImported { reason: was })
+                    if reason == was
+            )
+        };
+
+        let mut writes: Vec<LedgerWrite> = Vec::new();
+        // Held orders that would import now (to be read again first, where the channel can).
+        let mut to_read: Vec<ChannelOrderId> = Vec::new();
+        for e in &held {
+            let Some(o) = &e.order else { continue };
+            let decision = decide_now(o, &in_catalog);
+            if same(&decision, &e.outcome) {
+                continue;
+            }
+            if by_id && matches!(decision, Decision::Import(_)) {
+                to_read.push(e.channel_order_id.clone());
+            } else {
+                // Either it still waits (on another mapping now: nothing irreversible), or the
+                // channel cannot read orders by id and its cursor would have shown a change.
+                writes.push(LedgerWrite {
+                    channel_order_id: e.channel_order_id.clone(),
+                    order: Some(o.clone()),
+                    decision,
+                });
+            }
+        }
+        let mut placeholders_gone = Vec::new();
+        for e in &unreadable {
+            if e.channel_order_id
+                .as_str()
+                .starts_with(UNREADABLE_WITHOUT_ID_PREFIX)
+            {
+                // Sent without an id: nothing to read it by. Once a whole download no longer
+                // shows it, say so on its row (once).
+                let still = matches!(
+                    &e.outcome,
+                    OrderOutcome::NotImported { reason: NotImportedReason::Unreadable { message } }
+                        if message != NO_LONGER_SENT
+                );
+                if still && report.stopped.is_none() {
+                    placeholders_gone.push(e.channel_order_id.clone());
+                }
+            } else if by_id {
+                to_read.push(e.channel_order_id.clone());
+            }
+        }
+        for oid in placeholders_gone {
+            writes.push(LedgerWrite {
+                channel_order_id: oid,
+                order: None,
+                decision: Decision::Skip {
+                    reason: NotImportedReason::Unreadable {
+                        message: NO_LONGER_SENT.to_owned(),
+                    },
+                },
+            });
+        }
+
+        // Read again by id, a page at a time; decide on what the channel says today.
+        let chunk = caps.orders_page_max.max(1) as usize;
+        for ids in to_read.chunks(chunk) {
+            let page = match channel
+                .fetch_orders_by_id(ids, rec.settings.default_currency)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) if e.kind() == ErrorKind::Auth => {
+                    return Err(self.channel_failed(id, e).await);
+                }
+                Err(e) => {
+                    // Not read: nothing is decided on the old snapshot; next run tries again.
+                    report.stopped.get_or_insert_with(|| e.to_string());
+                    break;
+                }
+            };
+            let fresh: Vec<&Order> = page
+                .orders
+                .iter()
+                .filter(|o| ids.contains(&o.channel_order_id))
+                .collect();
+            let in_catalog = self.catalog_skus(&fresh).await?;
+            for o in fresh {
+                let decision = decide_now(o, &in_catalog);
+                let was = held
+                    .iter()
+                    .chain(&unreadable)
+                    .find(|e| e.channel_order_id == o.channel_order_id);
+                if was.is_some_and(|e| same(&decision, &e.outcome) && e.order.as_ref() == Some(o)) {
+                    continue;
+                }
+                writes.push(LedgerWrite {
+                    channel_order_id: o.channel_order_id.clone(),
+                    order: Some(o.clone()),
+                    decision,
+                });
+            }
+            for r in page.rejected {
+                // Still unreadable: the row says so with the channel's latest words.
+                if let Some(oid) = r.channel_order_id.filter(|o| ids.contains(o)) {
+                    let reason = NotImportedReason::Unreadable {
+                        message: r.error.to_string(),
+                    };
+                    let unchanged = unreadable.iter().any(|e| {
+                        e.channel_order_id == oid
+                            && matches!(&e.outcome, OrderOutcome::NotImported { reason: was } if *was == reason)
+                    });
+                    if !unchanged {
+                        writes.push(LedgerWrite {
+                            channel_order_id: oid,
+                            order: None,
+                            decision: Decision::Skip { reason },
+                        });
+                    }
+                }
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let recorded = self
+            .store
+            .record_orders(
+                id,
+                &OrderBatch {
+                    seen_at: now,
+                    writes,
+                    cursor: None,
+                },
+            )
+            .await?;
+        for r in recorded {
+            match r.outcome {
+                SightingOutcome::Imported => {
+                    report.released.push(r.channel_order_id.clone());
+                    to_acknowledge.push(r.channel_order_id);
+                }
+                SightingOutcome::AlreadyImported => {}
+                SightingOutcome::NotImported { reason } => {
+                    match &reason {
+                        NotImportedReason::UnmappedShipping { text } => {
+                            *newly_held
+                                .entry(MissingMapping::Shipping(text.clone()))
+                                .or_default() += 1;
+                        }
+                        NotImportedReason::UnmappedSku { skus } => {
+                            for s in skus {
+                                *newly_held
+                                    .entry(MissingMapping::Sku(s.clone()))
+                                    .or_default() += 1;
+                            }
+                        }
+                        _ => {}
+                    }
+                    report.not_imported.push((r.channel_order_id, reason));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Acknowledges the orders, as many at once as the channel allows in flight (one by one when
@@ -686,21 +957,45 @@ impl Engine {
                 });
             }
         }
-        Ok(self
-            .store
-            .enqueue_outbox(&OutboxItem {
-                integration_id: id,
-                order_id: order_id.clone(),
-                action,
-                idempotency_key: key.unwrap_or_else(IdempotencyKey::generate),
-                created_at: self.now(),
-            })
-            .await?)
+        let idempotency_key = key.unwrap_or_else(|| OutboxItem::derived_key(id, order_id, &action));
+        let item = OutboxItem {
+            integration_id: id,
+            order_id: order_id.clone(),
+            action,
+            idempotency_key,
+            created_at: self.now(),
+        };
+        match self.store.enqueue_outbox(&item).await {
+            Ok(entry) => Ok(entry),
+            Err(super::store::StoreError::KeyReused {
+                key,
+                existing_order,
+                existing_action,
+                differs,
+            }) => Err(EngineError::IdempotencyConflict {
+                integration: id,
+                key,
+                existing_order,
+                existing_action,
+                differs,
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    /// Records a shipment to send (sent by [`sync_orders`](Self::sync_orders)). Giving the same
-    /// `key` again returns the existing entry: a host that retries after a crash never records
-    /// the shipment twice.
+    /// Records a shipment to send (sent by [`sync_orders`](Self::sync_orders)) and returns its
+    /// outbox entry.
+    ///
+    /// Idempotency keys are scoped per integration ([`IdempotencyKey`]):
+    /// - `Some(key)`: the same key with the same request returns the existing entry (a host that
+    ///   retries after a crash never records the shipment twice); the same key with another
+    ///   request (other order, action, tracking number, carrier, lines, …) is
+    ///   [`EngineError::IdempotencyConflict`] naming what differs. Other integrations may use
+    ///   the same key.
+    /// - `None`: the key is derived from the request ([`OutboxItem::derived_key`]: integration,
+    ///   order, action and its whole content except `shipped_at`), so the same shipment recorded
+    ///   twice — a double click, a retry after a timeout — is one entry and one shipment at the
+    ///   channel. Another tracking number or other lines make another entry.
     pub async fn ship(
         &self,
         id: IntegrationId,
@@ -718,7 +1013,10 @@ impl Engine {
         .await
     }
 
-    /// Records a refund to send.
+    /// Records a refund to send and returns its outbox entry. Keys as for
+    /// [`ship`](Self::ship): with `None` the key is derived from the request (amount, lines,
+    /// reason, restock, note), so the same refund recorded twice is one refund. A host that
+    /// really means a second refund of the same amount passes its own key for each.
     pub async fn refund(
         &self,
         id: IntegrationId,
@@ -736,7 +1034,8 @@ impl Engine {
         .await
     }
 
-    /// Records a cancellation to send.
+    /// Records a cancellation to send and returns its outbox entry. Keys as for
+    /// [`ship`](Self::ship): with `None` the key is derived from the request (lines, reason).
     pub async fn cancel(
         &self,
         id: IntegrationId,
@@ -802,7 +1101,7 @@ impl Engine {
                     ),
                 };
                 // Losing the lease means another worker took the entry; it will finish it.
-                match self.store.finish_outbox(&key, &token, &update).await {
+                match self.store.finish_outbox(id, &key, &token, &update).await {
                     Ok(()) | Err(super::store::StoreError::Conflict(_)) => {}
                     Err(e) => return Err(e.into()),
                 }

@@ -64,11 +64,35 @@ pub struct IntegrationSettings {
     pub expiry_warning: Duration,
     /// How often the scheduler runs each operation.
     pub frequencies: Frequencies,
+    /// How long a reconcile dry-run plan may be confirmed after it was made (by the engine's
+    /// clock); an older plan is refused and a new dry run is needed. Default 24 hours.
+    #[serde(default = "default_reconcile_plan_expiry")]
+    pub reconcile_plan_expiry: Duration,
+    /// The largest share of the channel's listings (not ended), in percent, that one reconcile
+    /// may end. A plan that ends more is refused with
+    /// [`EngineError::ReconcileTooLarge`](crate::EngineError::ReconcileTooLarge) until a person
+    /// confirms it explicitly ([`Engine::confirm_large_reconcile`](crate::Engine::confirm_large_reconcile)),
+    /// so an empty or partial catalogue answer never delists the shop. Default 50: in normal
+    /// use only a few items leave the label between two runs, while a catalogue that answers
+    /// with nothing (or with one page of several) asks to end all or most of the shop; a seller
+    /// who really moves most of the shop off a channel confirms that once. Values above 100 act
+    /// as 100.
+    #[serde(default = "default_reconcile_max_end_percent")]
+    pub reconcile_max_end_percent: u8,
+}
+
+fn default_reconcile_plan_expiry() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn default_reconcile_max_end_percent() -> u8 {
+    50
 }
 
 impl IntegrationSettings {
     /// Defaults for a channel: import paid orders awaiting shipment created within 30 days, warn
-    /// 7 days before credentials expire, the channel's default frequencies.
+    /// 7 days before credentials expire, the channel's default frequencies; a reconcile plan
+    /// expires after 24 hours and one reconcile ends at most 50% of the channel's listings.
     pub fn new(kind: ChannelKind, default_currency: Currency) -> Self {
         Self {
             default_currency,
@@ -76,6 +100,8 @@ impl IntegrationSettings {
             created_within_days: Some(30),
             expiry_warning: Duration::from_secs(7 * 24 * 3600),
             frequencies: Frequencies::for_channel(kind),
+            reconcile_plan_expiry: default_reconcile_plan_expiry(),
+            reconcile_max_end_percent: default_reconcile_max_end_percent(),
         }
     }
 }

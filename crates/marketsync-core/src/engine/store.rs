@@ -3,8 +3,10 @@
 //! Exactly-once comes from the store, never from a lock inside one process: the order ledger has
 //! one row per (integration, channel order id), and [`Store::record_orders`] writes a batch of
 //! order outcomes together with the cursor that covers them in one transaction. Outbox entries
-//! are unique per idempotency key and claimed with leases, so several workers can share one
-//! store.
+//! are unique per (integration, idempotency key) — a key reused for another request is refused
+//! ([`StoreError::KeyReused`]) — and claimed with leases, so several workers can share one
+//! store. Mappings are versioned: [`Store::replace_mappings`] is a compare-and-swap that writes
+//! the edit and its audit event together, so two concurrent edits never lose one.
 
 use std::fmt::Debug;
 
@@ -36,6 +38,23 @@ pub enum StoreError {
     /// Stored data could not be read back.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// The integration already used this outbox idempotency key for another request (another
+    /// order, action, or content: tracking number, carrier, lines, amount, reason, …). Nothing
+    /// was written: a key names one request, and a retry of it must carry the same content.
+    #[error(
+        "idempotency key {key} is already used in this integration for the {existing_action} of order {existing_order}; this request differs in: {}",
+        .differs.join(", ")
+    )]
+    KeyReused {
+        /// The key.
+        key: IdempotencyKey,
+        /// The order of the entry recorded under the key.
+        existing_order: ChannelOrderId,
+        /// Its action: `ship`, `refund` or `cancel`.
+        existing_action: &'static str,
+        /// What differs, as named by [`OutboxItem::differences`].
+        differs: Vec<&'static str>,
+    },
     /// The backend failed (I/O, connection, a database error). Usually temporary.
     #[error("store backend failed: {message}")]
     Backend {
@@ -159,7 +178,7 @@ impl NotImportedReason {
                 "Line {line_id} carries no SKU on the channel: give the listing a SKU at the channel."
             ),
             NotImportedReason::Unreadable { message } => format!(
-                "The channel sent data that could not be read ({message}); it is retried on the next run."
+                "The channel sent data that could not be read ({message}). It is read again on every run (by its id where the channel allows it; otherwise the order cursor waits before it) and imports once it reads; if it never does, check the order at the channel."
             ),
         }
     }
@@ -332,6 +351,9 @@ pub enum LedgerFilter {
     All,
     /// Not imported because a mapping is missing (re-evaluated each run).
     Held,
+    /// Not imported because the channel sent something that could not be read (retried by id
+    /// on every run where the channel can read orders by id).
+    Unreadable,
     /// Not imported for any reason.
     NotImported,
     /// Imported and managed, in a state where the seller still has work to do.
@@ -346,6 +368,12 @@ impl LedgerEntry {
             LedgerFilter::Held => matches!(
                 &self.outcome,
                 OrderOutcome::NotImported { reason } if reason.is_held()
+            ),
+            LedgerFilter::Unreadable => matches!(
+                &self.outcome,
+                OrderOutcome::NotImported {
+                    reason: NotImportedReason::Unreadable { .. }
+                }
             ),
             LedgerFilter::NotImported => matches!(self.outcome, OrderOutcome::NotImported { .. }),
             LedgerFilter::Unfulfilled => {
@@ -384,6 +412,57 @@ impl OutboxAction {
             OutboxAction::Cancel(_) => "cancel",
         }
     }
+
+    /// The request's content, field by field, each value in one canonical text: what makes two
+    /// requests the same request. Amounts compare by value (`5.0` is `5.00`), lines in any
+    /// order. A shipment's `shipped_at` is not part of it: a host that builds the shipment
+    /// again on a second click or a retry stamps it again, and it is still the same shipment.
+    fn identity(&self) -> Vec<(&'static str, String)> {
+        fn text<T: Serialize + ?Sized>(value: &T) -> String {
+            serde_json::to_string(value).unwrap_or_default()
+        }
+        fn money(m: &Option<crate::money::Money>) -> String {
+            text(&m.map(|m| {
+                (
+                    m.amount().normalize().to_string(),
+                    m.currency().code().to_owned(),
+                )
+            }))
+        }
+        fn lines(l: &[crate::order::LineQuantity]) -> String {
+            let mut l: Vec<(&str, u32)> =
+                l.iter().map(|l| (l.line_id.as_str(), l.quantity)).collect();
+            l.sort_unstable();
+            text(&l)
+        }
+        match self {
+            OutboxAction::Ship(s) => vec![
+                ("carrier", text(&s.carrier)),
+                ("method", text(&s.method)),
+                ("tracking number", text(&s.tracking_number)),
+                ("lines", lines(&s.lines)),
+                ("delivery", text(&s.delivery)),
+            ],
+            OutboxAction::Refund(r) => {
+                let mut l: Vec<(&str, Option<u32>, String)> = r
+                    .lines
+                    .iter()
+                    .map(|l| (l.line_id.as_str(), l.quantity, money(&l.amount)))
+                    .collect();
+                l.sort_unstable();
+                vec![
+                    ("amount", money(&r.amount)),
+                    ("lines", text(&l)),
+                    ("reason", text(&r.reason)),
+                    ("restock", text(&r.restock)),
+                    ("note", text(&r.note)),
+                ]
+            }
+            OutboxAction::Cancel(c) => {
+                vec![("lines", lines(&c.lines)), ("reason", text(&c.reason))]
+            }
+        }
+    }
 }
 
 /// A message for the channel, recorded before it is sent.
@@ -395,10 +474,66 @@ pub struct OutboxItem {
     pub order_id: ChannelOrderId,
     /// What to send.
     pub action: OutboxAction,
-    /// Unique per item, and the same on every attempt.
+    /// Unique per item within the integration (other integrations may use the same key), and
+    /// the same on every attempt.
     pub idempotency_key: IdempotencyKey,
     /// When recorded.
     pub created_at: DateTime<Utc>,
+}
+
+impl OutboxItem {
+    /// What differs between two requests, by name: `integration`, `order`, `action`, then the
+    /// action's content (`carrier`, `method`, `tracking number`, `lines`, `delivery` for a
+    /// shipment; `amount`, `lines`, `reason`, `restock`, `note` for a refund; `lines`, `reason`
+    /// for a cancellation). Empty when they are the same request: `created_at` and a
+    /// shipment's `shipped_at` are not compared (a host stamps them again on a retry), amounts
+    /// compare by value and lines in any order.
+    pub fn differences(&self, other: &OutboxItem) -> Vec<&'static str> {
+        let mut differs = Vec::new();
+        if self.integration_id != other.integration_id {
+            differs.push("integration");
+        }
+        if self.order_id != other.order_id {
+            differs.push("order");
+        }
+        if self.action.name() != other.action.name() {
+            differs.push("action");
+            return differs;
+        }
+        for ((name, a), (_, b)) in self.action.identity().iter().zip(other.action.identity()) {
+            if *a != b {
+                differs.push(*name);
+            }
+        }
+        differs
+    }
+
+    /// The default idempotency key of a request, used when the host gives none: derived from
+    /// the integration, the order, the action and its whole content as
+    /// [`differences`](Self::differences) compares it, so the same request made twice (a double
+    /// click, a retry after a timeout) gets the same key and is one entry, and any other request
+    /// gets another key. It is `auto-` and 48 hex digits of a SHA-256 over a canonical text of
+    /// the request (see [`IdempotencyKey::DERIVED_PREFIX`]).
+    pub fn derived_key(
+        integration_id: IntegrationId,
+        order_id: &ChannelOrderId,
+        action: &OutboxAction,
+    ) -> IdempotencyKey {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(b"marketsync outbox request v1\n");
+        let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
+        hash.update(format!("integration={integration_id}\n").as_bytes());
+        hash.update(format!("order={}\n", text(order_id.as_str())).as_bytes());
+        hash.update(format!("action={}\n", action.name()).as_bytes());
+        for (name, value) in action.identity() {
+            hash.update(format!("{name}={value}\n").as_bytes());
+        }
+        let digest = hash.finalize();
+        let hex: String = digest[..24].iter().map(|b| format!("{b:02x}")).collect();
+        IdempotencyKey::new(format!("{}{hex}", IdempotencyKey::DERIVED_PREFIX))
+            .expect("auto- and 48 hex digits is a valid key")
+    }
 }
 
 /// Where an outbox entry stands.
@@ -472,6 +607,16 @@ pub enum OutboxUpdate {
     },
 }
 
+/// An integration's mappings and the version they were read at
+/// ([`Store::mappings_versioned`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionedMappings {
+    /// The mappings.
+    pub mappings: MappingSet,
+    /// Their version: 0 while none were stored, incremented by every write.
+    pub version: u64,
+}
+
 /// Persistence for the engine. See the [module docs](self) for the guarantees.
 ///
 /// Every method is required and every backend must pass the public conformance suite
@@ -525,6 +670,23 @@ pub trait Store: Send + Sync + Debug {
     /// The mappings (empty when none were stored).
     async fn mappings(&self, id: IntegrationId) -> Result<MappingSet, StoreError>;
 
+    /// The mappings with their version, for a compare-and-swap with
+    /// [`Store::replace_mappings`]. The version is 0 while none were stored, and every write
+    /// ([`Store::put_mappings`] too) increments it.
+    async fn mappings_versioned(&self, id: IntegrationId) -> Result<VersionedMappings, StoreError>;
+
+    /// Replaces the mappings only if their stored version still equals `expected_version`,
+    /// stores them with the version incremented and appends `audit` to the integration's audit
+    /// log — in one transaction. Returns the new version; `Conflict` (nothing written) when
+    /// someone else changed the mappings first, `NotFound` when the integration is missing.
+    async fn replace_mappings(
+        &self,
+        id: IntegrationId,
+        mappings: &MappingSet,
+        expected_version: u64,
+        audit: &[AuditEvent],
+    ) -> Result<u64, StoreError>;
+
     /// Inserts or replaces the listing record for `(listing.integration_id, listing.sku)`.
     async fn put_listing(&self, listing: &Listing) -> Result<(), StoreError>;
 
@@ -575,9 +737,15 @@ pub trait Store: Send + Sync + Debug {
     /// The stored order cursor.
     async fn cursor(&self, id: IntegrationId) -> Result<Option<Cursor>, StoreError>;
 
-    /// Records an outbox item. Idempotent: an item whose idempotency key exists already returns
-    /// the existing entry unchanged. Keys are unique across the whole store, not per
-    /// integration (they are UUIDs unless a host chooses its own).
+    /// Records an outbox item. Keys are scoped per integration: several integrations may use
+    /// the same key, each gets its own entry. Within the item's integration, atomically (two
+    /// concurrent enqueues of one key make one entry):
+    /// - a new key makes a new pending entry;
+    /// - a key recorded with the same request ([`OutboxItem::differences`] is empty) returns the
+    ///   existing entry unchanged, whatever state it is in (an idempotent retry);
+    /// - a key recorded with another request (other order, action or content) is
+    ///   [`StoreError::KeyReused`] naming what differs ([`check_key_reuse`]), and nothing is
+    ///   written. Never a silent success.
     async fn enqueue_outbox(&self, item: &OutboxItem) -> Result<OutboxEntry, StoreError>;
 
     /// Claims up to `limit` pending entries of an integration that are due at `now` (their
@@ -592,11 +760,13 @@ pub trait Store: Send + Sync + Debug {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    /// Finishes an attempt. Only the holder of the current lease may: otherwise `Conflict`
-    /// (the lease lapsed and another worker took the entry). A holder whose lease lapsed but
-    /// was not taken over may still finish: the work it reports was done.
+    /// Finishes an attempt on the entry of `key` in integration `id`. Only the holder of the
+    /// current lease may: otherwise `Conflict` (the lease lapsed and another worker took the
+    /// entry). A holder whose lease lapsed but was not taken over may still finish: the work it
+    /// reports was done. `NotFound` when the integration has no entry with the key.
     async fn finish_outbox(
         &self,
+        id: IntegrationId,
         key: &IdempotencyKey,
         lease_token: &str,
         update: &OutboxUpdate,
@@ -666,6 +836,24 @@ pub fn apply_write(
         entry.sightings.drain(..extra);
     }
     (entry, outcome)
+}
+
+/// The rule of [`Store::enqueue_outbox`] for a key the integration already used: `Ok` when
+/// `new` is the same request as the `existing` entry's item (the existing entry is returned),
+/// [`StoreError::KeyReused`] naming what differs otherwise. Stores call it inside their
+/// transaction, after finding the existing entry (the conformance suite checks they behave the
+/// same).
+pub fn check_key_reuse(existing: &OutboxItem, new: &OutboxItem) -> Result<(), StoreError> {
+    let differs = existing.differences(new);
+    if differs.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::KeyReused {
+        key: existing.idempotency_key.clone(),
+        existing_order: existing.order_id.clone(),
+        existing_action: existing.action.name(),
+        differs,
+    })
 }
 
 /// Compile-time check that [`Store`] stays dyn-compatible.

@@ -9,7 +9,7 @@ use url::Url;
 use crate::capability::{Capabilities, Operation};
 use crate::channel::{
     AccountInfo, Channel, CredentialSink, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery,
-    PageToken,
+    PageToken, RejectedOrder,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{
@@ -69,6 +69,8 @@ struct State {
     next_listing: u64,
     orders: BTreeMap<u64, Order>,
     order_seq: HashMap<ChannelOrderId, u64>,
+    /// Orders sent as unreadable: the channel's error, and whether their id can still be read.
+    unreadable: HashMap<ChannelOrderId, (String, bool)>,
     next_seq: u64,
     acknowledged: BTreeSet<ChannelOrderId>,
     shipments: Vec<ShipmentRequest>,
@@ -119,6 +121,7 @@ impl MemoryChannel {
                 next_listing: 1,
                 orders: BTreeMap::new(),
                 order_seq: HashMap::new(),
+                unreadable: HashMap::new(),
                 next_seq: 1,
                 acknowledged: BTreeSet::new(),
                 shipments: Vec::new(),
@@ -207,6 +210,48 @@ impl MemoryChannel {
         edit(&mut order);
         self.add_order(order);
         true
+    }
+
+    /// Changes an order at the channel without moving it in the feed, as a channel whose order
+    /// feed does not show every change again (an event journal that reported the order once):
+    /// only a read by id sees the change. Returns false when there is no such order.
+    pub fn edit_order_in_place(&self, id: &ChannelOrderId, edit: impl FnOnce(&mut Order)) -> bool {
+        let mut s = self.lock();
+        let Some(seq) = s.order_seq.get(id).copied() else {
+            return false;
+        };
+        match s.orders.get_mut(&seq) {
+            Some(o) => {
+                edit(o);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends an order as data that cannot be read (a malformed record), with the channel's
+    /// `message`: the download returns it among the page's `rejected`, with its id when
+    /// `id_readable`, else without one. The cursor never moves past it unless the engine can
+    /// record it under its id and read it again by id (`orders_get_by_id`), as a careful adapter
+    /// does. Returns false when there is no such order.
+    pub fn make_order_unreadable(
+        &self,
+        id: &ChannelOrderId,
+        message: impl Into<String>,
+        id_readable: bool,
+    ) -> bool {
+        let mut s = self.lock();
+        if !s.order_seq.contains_key(id) {
+            return false;
+        }
+        s.unreadable
+            .insert(id.clone(), (message.into(), id_readable));
+        true
+    }
+
+    /// Sends the order as readable data again (the channel fixed it).
+    pub fn make_order_readable(&self, id: &ChannelOrderId) {
+        self.lock().unreadable.remove(id);
     }
 
     /// Makes every call fail with an `Auth` error carrying `channel_message`, as when the seller
@@ -681,7 +726,10 @@ impl Channel for MemoryChannel {
         };
         let size = Self::page_size(&s, query.page_size, caps.orders_page_max);
         let mut orders = Vec::new();
+        let mut rejected = Vec::new();
         let mut last_seq = None;
+        // The cursor stops before the first unreadable order that cannot be read again by id.
+        let mut hold_before: Option<u64> = None;
         let mut more = false;
         for (seq, o) in s.orders.range(start + 1..) {
             let skip = (caps.orders_acknowledge && s.acknowledged.contains(&o.channel_order_id))
@@ -690,22 +738,35 @@ impl Channel for MemoryChannel {
             if skip {
                 continue;
             }
-            if orders.len() == size {
+            if orders.len() + rejected.len() == size {
                 more = true;
                 break;
+            }
+            last_seq = Some(*seq);
+            if let Some((message, id_readable)) = s.unreadable.get(&o.channel_order_id) {
+                if !(*id_readable && caps.orders_get_by_id) {
+                    hold_before.get_or_insert(*seq);
+                }
+                rejected.push(RejectedOrder {
+                    channel_order_id: id_readable.then(|| o.channel_order_id.clone()),
+                    error: ChannelError::invalid(message.clone()),
+                });
+                continue;
             }
             let mut o = o.clone();
             if !caps.orders_carry_currency {
                 recurrency(&mut o, query.default_currency);
             }
             orders.push(o);
-            last_seq = Some(*seq);
         }
         drop(s);
         let cursor = if caps.orders_acknowledge {
             None
         } else {
-            last_seq.map(|q| Cursor(q.to_string()))
+            match hold_before {
+                Some(seq) => Some(Cursor((seq - 1).to_string())),
+                None => last_seq.map(|q| Cursor(q.to_string())),
+            }
         };
         let next_page = if more {
             last_seq.map(|q| PageToken(q.to_string()))
@@ -716,9 +777,49 @@ impl Channel for MemoryChannel {
             after,
             OrderPage {
                 orders,
-                rejected: Vec::new(),
+                rejected,
                 next_page,
                 cursor,
+            },
+        )
+    }
+
+    async fn fetch_orders_by_id(
+        &self,
+        ids: &[ChannelOrderId],
+        default_currency: Currency,
+    ) -> Result<OrderPage, ChannelError> {
+        let op = Operation::FetchOrdersById;
+        let after = self.enter(op)?;
+        let s = self.lock();
+        let carry = s.capabilities.orders_carry_currency;
+        let mut orders = Vec::new();
+        let mut rejected = Vec::new();
+        for o in s.orders.values() {
+            if !ids.contains(&o.channel_order_id) {
+                continue;
+            }
+            if let Some((message, _)) = s.unreadable.get(&o.channel_order_id) {
+                rejected.push(RejectedOrder {
+                    channel_order_id: Some(o.channel_order_id.clone()),
+                    error: ChannelError::invalid(message.clone()),
+                });
+                continue;
+            }
+            let mut o = o.clone();
+            if !carry {
+                recurrency(&mut o, default_currency);
+            }
+            orders.push(o);
+        }
+        drop(s);
+        self.finish(
+            after,
+            OrderPage {
+                orders,
+                rejected,
+                next_page: None,
+                cursor: None,
             },
         )
     }

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use crate::channel::Cursor;
 use crate::engine::store::{
     IntegrationRecord, Lease, LedgerEntry, LedgerFilter, OrderBatch, OutboxEntry, OutboxItem,
-    OutboxState, OutboxUpdate, RecordedOrder, Store, StoreError, apply_write,
+    OutboxState, OutboxUpdate, RecordedOrder, Store, StoreError, VersionedMappings, apply_write,
+    check_key_reuse,
 };
 use crate::engine::vault::SealedCredentials;
 use crate::ids::{ChannelOrderId, IntegrationId, Sku};
@@ -22,11 +23,14 @@ struct Inner {
     audit: HashMap<IntegrationId, Vec<AuditEvent>>,
     credentials: HashMap<IntegrationId, SealedCredentials>,
     mappings: HashMap<IntegrationId, MappingSet>,
+    /// The version of each integration's mappings (absent: 0).
+    mapping_versions: HashMap<IntegrationId, u64>,
     listings: HashMap<IntegrationId, BTreeMap<Sku, Listing>>,
     ledger: HashMap<IntegrationId, BTreeMap<ChannelOrderId, LedgerEntry>>,
     cursors: HashMap<IntegrationId, Cursor>,
     outbox: Vec<OutboxEntry>,
-    outbox_index: HashMap<IdempotencyKey, usize>,
+    /// Keys are unique per integration.
+    outbox_index: HashMap<(IntegrationId, IdempotencyKey), usize>,
     next_lease: u64,
 }
 
@@ -135,8 +139,42 @@ impl Store for MemoryStore {
         id: IntegrationId,
         mappings: &MappingSet,
     ) -> Result<(), StoreError> {
-        self.lock().mappings.insert(id, mappings.clone());
+        let mut s = self.lock();
+        s.mappings.insert(id, mappings.clone());
+        *s.mapping_versions.entry(id).or_default() += 1;
         Ok(())
+    }
+
+    async fn mappings_versioned(&self, id: IntegrationId) -> Result<VersionedMappings, StoreError> {
+        let s = self.lock();
+        Ok(VersionedMappings {
+            mappings: s.mappings.get(&id).cloned().unwrap_or_default(),
+            version: s.mapping_versions.get(&id).copied().unwrap_or(0),
+        })
+    }
+
+    async fn replace_mappings(
+        &self,
+        id: IntegrationId,
+        mappings: &MappingSet,
+        expected_version: u64,
+        audit: &[AuditEvent],
+    ) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        if !s.integrations.contains_key(&id) {
+            return Err(StoreError::NotFound(format!("integration {id}")));
+        }
+        let stored = s.mapping_versions.get(&id).copied().unwrap_or(0);
+        if stored != expected_version {
+            return Err(StoreError::Conflict(format!(
+                "the mappings of integration {id} were changed concurrently (version {expected_version} expected, {stored} stored)"
+            )));
+        }
+        let next = stored + 1;
+        s.mappings.insert(id, mappings.clone());
+        s.mapping_versions.insert(id, next);
+        s.audit.entry(id).or_default().extend_from_slice(audit);
+        Ok(next)
     }
 
     async fn mappings(&self, id: IntegrationId) -> Result<MappingSet, StoreError> {
@@ -228,7 +266,9 @@ impl Store for MemoryStore {
 
     async fn enqueue_outbox(&self, item: &OutboxItem) -> Result<OutboxEntry, StoreError> {
         let mut s = self.lock();
-        if let Some(&i) = s.outbox_index.get(&item.idempotency_key) {
+        let index = (item.integration_id, item.idempotency_key.clone());
+        if let Some(&i) = s.outbox_index.get(&index) {
+            check_key_reuse(&s.outbox[i].item, item)?;
             return Ok(s.outbox[i].clone());
         }
         let entry = OutboxEntry {
@@ -241,7 +281,7 @@ impl Store for MemoryStore {
         };
         let i = s.outbox.len();
         s.outbox.push(entry.clone());
-        s.outbox_index.insert(item.idempotency_key.clone(), i);
+        s.outbox_index.insert(index, i);
         Ok(entry)
     }
 
@@ -283,6 +323,7 @@ impl Store for MemoryStore {
 
     async fn finish_outbox(
         &self,
+        id: IntegrationId,
         key: &IdempotencyKey,
         lease_token: &str,
         update: &OutboxUpdate,
@@ -290,7 +331,7 @@ impl Store for MemoryStore {
         let mut s = self.lock();
         let i = *s
             .outbox_index
-            .get(key)
+            .get(&(id, key.clone()))
             .ok_or_else(|| StoreError::NotFound(format!("outbox entry {key}")))?;
         let e = &mut s.outbox[i];
         if e.lease.as_ref().map(|l| l.token.as_str()) != Some(lease_token) {

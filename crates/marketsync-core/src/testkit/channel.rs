@@ -367,8 +367,8 @@ impl<'a> Rig<'a> {
         )
         .expect("valid mapping");
         self.engine
-            .edit_mappings(self.id, |set| {
-                set.insert_shipping(m);
+            .edit_mappings(self.id, seller(), |set| {
+                set.insert_shipping(m.clone());
             })
             .await
             .expect("store mapping");
@@ -624,7 +624,7 @@ pub async fn import_records_every_reason(h: &dyn ChannelHarness, store: Arc<dyn 
     );
     // The mappings appear: the held orders import on the next run.
     rig.engine
-        .edit_mappings(rig.id, |m| {
+        .edit_mappings(rig.id, seller(), |m| {
             m.insert_sku(SkuMapping {
                 channel_sku: sku("CONF-CH-1"),
                 inventory_sku: sku("CONF-OK"),

@@ -1,4 +1,9 @@
-//! Request bodies checked against a marketplace's official OpenAPI 3.0 document.
+//! Request bodies (and response bodies) checked against a marketplace's official OpenAPI 3.0
+//! document.
+//!
+//! A sandbox's answers are checked the same way against the response schema of their
+//! operation, status and content type with
+//! [`RequestSchemas::check_response`].
 //!
 //! An adapter's wiremock tests capture the JSON bodies it sends and check each one against the
 //! request-body schema of its operation and content type:
@@ -222,6 +227,121 @@ impl RequestSchemas {
             .map_err(|e| vec![format!("{operation}: the body is not JSON: {e}")])?;
         self.check_request_body(&method, template, content_type.unwrap_or_default(), &value)
             .map(|()| operation)
+    }
+
+    /// The response of `method path_template` for `status`, as the document lists it: the exact
+    /// status code, else its range (`4XX`), else `default`. `None` if the operation or such a
+    /// response is missing.
+    pub fn response(&self, method: &str, path_template: &str, status: u16) -> Option<&Value> {
+        let responses = self
+            .spec
+            .get("paths")?
+            .get(path_template)?
+            .get(method.to_ascii_lowercase())?
+            .get("responses")?;
+        let range = format!("{}XX", status / 100);
+        let response = responses
+            .get(status.to_string())
+            .or_else(|| {
+                responses.as_object().and_then(|m| {
+                    m.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(&range))
+                        .map(|(_, v)| v)
+                })
+            })
+            .or_else(|| responses.get("default"))?;
+        self.resolve(response)
+    }
+
+    /// The response-body schema of `method path_template` for `status` and `content_type`
+    /// (chosen as in [`response`](Self::response) and
+    /// [`request_schema`](Self::request_schema)), if the document has one.
+    pub fn response_schema(
+        &self,
+        method: &str,
+        path_template: &str,
+        status: u16,
+        content_type: &str,
+    ) -> Option<&Value> {
+        let content = self
+            .response(method, path_template, status)?
+            .get("content")?
+            .as_object()?;
+        let wanted = essence(content_type);
+        let media = content
+            .iter()
+            .find(|(k, _)| essence(k) == wanted)
+            .or_else(|| {
+                content
+                    .iter()
+                    .filter(|(k, _)| media_range_matches(&essence(k), &wanted))
+                    .max_by_key(|(k, _)| specificity(k))
+            })?
+            .1;
+        media.get("schema").and_then(|s| self.resolve(s))
+    }
+
+    /// Checks one response as a server answered it: the operation is found by `method` and the
+    /// concrete request `path` (see [`path_template`](Self::path_template)), the response by
+    /// `status` (see [`response`](Self::response)); a body is parsed as JSON and checked against
+    /// that response's schema for `content_type`. An empty body passes only where the response
+    /// declares no content; a status the operation does not list (and no `default`), or a
+    /// content type it has no schema for, are violations. Returns the operation and status as
+    /// `"METHOD template → status"` — with `" (body not described)"` appended where a body was
+    /// sent for a response that the document lists without content, so it could not be
+    /// checked — or every violation.
+    pub fn check_response(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<String, Vec<String>> {
+        let method = method.to_ascii_uppercase();
+        let Some(template) = self.path_template(path) else {
+            return Err(vec![format!("{method} {path}: no such path in the spec")]);
+        };
+        let operation = format!("{method} {template} → {status}");
+        let Some(response) = self.response(&method, template, status) else {
+            return Err(vec![format!(
+                "{operation}: the spec lists no such response for the operation"
+            )]);
+        };
+        let declares_content = response
+            .get("content")
+            .and_then(Value::as_object)
+            .is_some_and(|c| !c.is_empty());
+        if body.is_empty() {
+            return if declares_content {
+                Err(vec![format!(
+                    "{operation}: the spec's response has a body, none sent"
+                )])
+            } else {
+                Ok(operation)
+            };
+        }
+        if !declares_content {
+            // Marketplaces often list an error status without describing its body (Allegro's
+            // `422` of `GET /order/events`): there is nothing to check the body against.
+            return Ok(format!("{operation} (body not described)"));
+        }
+        let media = essence(content_type.unwrap_or_default());
+        let Some(schema) = self.response_schema(&method, template, status, &media) else {
+            return Err(vec![format!(
+                "{operation}: the spec has no response schema for {media}"
+            )]);
+        };
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| vec![format!("{operation}: the body is not JSON: {e}")])?;
+        self.check_value(schema, &value)
+            .map(|()| operation.clone())
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| format!("{operation}: {e}"))
+                    .collect()
+            })
     }
 
     /// Checks `value` against `schema`, resolving the schema's references in this document
@@ -1162,5 +1282,67 @@ mod tests {
         );
         assert_eq!(loose("text/json", json!({"text": true})), Ok(()));
         assert!(loose("text/plain", json!({})).is_err());
+    }
+
+    #[test]
+    fn responses_are_checked_by_status_and_content_type() {
+        let s = RequestSchemas::from_json(json!({
+            "paths": {"/items/{id}": {
+                "get": {"responses": {
+                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                    "4XX": {"content": {"application/json": {"schema": {
+                        "type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}
+                    }}}}
+                }},
+                "delete": {"responses": {"204": {"description": "gone"}}}
+            }},
+            "components": {"schemas": {"Item": {
+                "type": "object",
+                "required": ["id"],
+                "properties": {"id": {"type": "integer"}, "note": {"type": "string"}}
+            }}}
+        }));
+        let get = |status: u16, body: &str| {
+            s.check_response(
+                "GET",
+                "/items/7",
+                status,
+                Some("application/json; charset=utf-8"),
+                body.as_bytes(),
+            )
+        };
+        assert_eq!(get(200, r#"{"id": 7}"#), Ok("GET /items/{id} → 200".into()));
+        assert_eq!(
+            get(200, r#"{"id": 7, "note": null}"#),
+            Err(vec![
+                "GET /items/{id} → 200: $.note: expected string, got null".into()
+            ])
+        );
+        assert_eq!(
+            get(404, r#"{"code": "NotFound"}"#),
+            Ok("GET /items/{id} → 404".into())
+        );
+        assert!(get(404, r#"{"message": "x"}"#).is_err());
+        assert_eq!(
+            get(500, r#"{"code": "x"}"#),
+            Err(vec![
+                "GET /items/{id} → 500: the spec lists no such response for the operation".into()
+            ])
+        );
+        assert!(get(200, "").is_err());
+        assert!(get(200, "not json").is_err());
+        assert!(
+            s.check_response("GET", "/items/7", 200, Some("text/html"), b"{}")
+                .is_err()
+        );
+        assert_eq!(
+            s.check_response("DELETE", "/items/7", 204, None, b""),
+            Ok("DELETE /items/{id} → 204".into())
+        );
+        assert_eq!(
+            s.check_response("DELETE", "/items/7", 204, None, b"{}"),
+            Ok("DELETE /items/{id} → 204 (body not described)".into())
+        );
+        assert!(s.check_response("GET", "/nothing", 200, None, b"").is_err());
     }
 }

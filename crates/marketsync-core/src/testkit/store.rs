@@ -52,6 +52,8 @@ where
     update_is_optimistic_and_appends_audit(&*make_store().await).await;
     credentials_are_stored_as_given(&*make_store().await).await;
     mappings_round_trip(&*make_store().await).await;
+    mappings_compare_and_swap(&*make_store().await).await;
+    concurrent_mapping_edits_all_survive(make_store().await).await;
     listings_upsert_and_remove(&*make_store().await).await;
     record_orders_imports_each_order_once(&*make_store().await).await;
     held_order_imports_later(&*make_store().await).await;
@@ -63,6 +65,7 @@ where
     outbox_enqueue_is_idempotent(&*make_store().await).await;
     outbox_claim_lease_and_finish(&*make_store().await).await;
     outbox_per_integration(&*make_store().await).await;
+    outbox_keys_per_integration(&*make_store().await).await;
     data_is_per_integration(&*make_store().await).await;
 }
 
@@ -434,6 +437,210 @@ pub async fn mappings_round_trip(store: &dyn Store) {
         MappingSet::new(),
         "{CHECK}: putting an empty set must clear the mappings"
     );
+}
+
+fn mappings_event(who: &str, before: &MappingSet, after: &MappingSet, minute: i64) -> AuditEvent {
+    AuditEvent {
+        at: at(minute),
+        actor: Actor::User(who.into()),
+        change: crate::lifecycle::Change::MappingsChanged {
+            before: before.clone(),
+            after: after.clone(),
+        },
+        support_override: None,
+    }
+}
+
+fn shipping(text: &str, minute: i64) -> ShippingMapping {
+    ShippingMapping::new(
+        text,
+        ShippingService {
+            name: format!("{text} service"),
+            carrier: None,
+            class: None,
+        },
+        at(minute),
+    )
+    .unwrap()
+}
+
+/// Mappings are versioned: 0 while none were stored, every write increments it.
+/// `replace_mappings` stores the mappings and appends the audit events only when the expected
+/// version is the stored one; a stale version is `Conflict` and writes nothing (neither the
+/// mappings nor the audit event); an unknown integration is `NotFound`.
+pub async fn mappings_compare_and_swap(store: &dyn Store) {
+    const CHECK: &str = "mappings_compare_and_swap";
+    add_integration(store, CHECK, id_a()).await;
+    let log0 = ok(CHECK, "audit_log", store.audit_log(id_a()).await);
+    let v0 = ok(
+        CHECK,
+        "mappings_versioned",
+        store.mappings_versioned(id_a()).await,
+    );
+    assert_eq!(
+        v0,
+        crate::engine::store::VersionedMappings::default(),
+        "{CHECK}: an integration without mappings must read an empty set at version 0"
+    );
+
+    let mut one = MappingSet::new();
+    one.insert_shipping(shipping("Standard", 1));
+    let e1 = mappings_event("ann", &MappingSet::new(), &one, 1);
+    let v1 = ok(
+        CHECK,
+        "replace_mappings(0)",
+        store
+            .replace_mappings(id_a(), &one, 0, std::slice::from_ref(&e1))
+            .await,
+    );
+    assert_eq!(v1, 1, "{CHECK}: the first replace must return version 1");
+    let read = ok(
+        CHECK,
+        "mappings_versioned",
+        store.mappings_versioned(id_a()).await,
+    );
+    assert_eq!((read.mappings, read.version), (one.clone(), 1));
+    assert_eq!(ok(CHECK, "mappings", store.mappings(id_a()).await), one);
+    let mut log = log0.clone();
+    log.push(e1);
+    assert_eq!(
+        ok(CHECK, "audit_log", store.audit_log(id_a()).await),
+        log,
+        "{CHECK}: replace_mappings must append its audit events to the integration's log"
+    );
+
+    // A stale version (someone stored version 1 since) writes nothing at all.
+    let mut lost = MappingSet::new();
+    lost.insert_shipping(shipping("Express", 2));
+    let stale = store
+        .replace_mappings(
+            id_a(),
+            &lost,
+            0,
+            &[mappings_event("bob", &MappingSet::new(), &lost, 2)],
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict(_))),
+        "{CHECK}: replace_mappings with a stale version must be Conflict, got {stale:?}"
+    );
+    assert_eq!(
+        ok(CHECK, "mappings", store.mappings(id_a()).await),
+        one,
+        "{CHECK}: a refused replace must not write the mappings"
+    );
+    assert_eq!(
+        ok(CHECK, "audit_log", store.audit_log(id_a()).await),
+        log,
+        "{CHECK}: a refused replace must not write its audit event"
+    );
+
+    // put_mappings (unconditional) also moves the version, so an edit read before it fails.
+    ok(
+        CHECK,
+        "put_mappings",
+        store.put_mappings(id_a(), &lost).await,
+    );
+    let read = ok(
+        CHECK,
+        "mappings_versioned",
+        store.mappings_versioned(id_a()).await,
+    );
+    assert_eq!(
+        (read.mappings, read.version),
+        (lost.clone(), 2),
+        "{CHECK}: put_mappings must increment the version"
+    );
+    let after_put = store.replace_mappings(id_a(), &one, 1, &[]).await;
+    assert!(
+        matches!(after_put, Err(StoreError::Conflict(_))),
+        "{CHECK}: a version read before a put_mappings must be stale, got {after_put:?}"
+    );
+    assert_eq!(
+        ok(
+            CHECK,
+            "replace_mappings(2)",
+            store.replace_mappings(id_a(), &one, 2, &[]).await
+        ),
+        3
+    );
+
+    let missing = store
+        .replace_mappings(id_c(), &one, 0, &[mappings_event("ann", &one, &one, 3)])
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{CHECK}: replace_mappings of an unknown integration must be NotFound, got {missing:?}"
+    );
+}
+
+/// Many tasks each add their own mapping with read → compare-and-swap → retry on `Conflict`, all
+/// at once: every edit survives, the version counts every write, and the audit log has one event
+/// per edit, each one's `before` being what the previous one stored.
+pub async fn concurrent_mapping_edits_all_survive(store: Arc<dyn Store>) {
+    const CHECK: &str = "concurrent_mapping_edits_all_survive";
+    const TASKS: usize = 8;
+    add_integration(&*store, CHECK, id_a()).await;
+    let log0 = ok(CHECK, "audit_log", store.audit_log(id_a()).await);
+    let mut tasks = JoinSet::new();
+    for task in 0..TASKS {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let text = format!("Method {task}");
+            loop {
+                let read = ok(
+                    CHECK,
+                    "mappings_versioned",
+                    store.mappings_versioned(id_a()).await,
+                );
+                let mut next = read.mappings.clone();
+                next.insert_shipping(shipping(&text, task as i64));
+                let event = mappings_event(&format!("user {task}"), &read.mappings, &next, 5);
+                match store
+                    .replace_mappings(id_a(), &next, read.version, &[event])
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(StoreError::Conflict(_)) => tokio::task::yield_now().await,
+                    Err(e) => panic!("{CHECK}: replace_mappings failed: {e}"),
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("task");
+    }
+    let read = ok(
+        CHECK,
+        "mappings_versioned",
+        store.mappings_versioned(id_a()).await,
+    );
+    for task in 0..TASKS {
+        assert!(
+            read.mappings.shipping(&format!("Method {task}")).is_some(),
+            "{CHECK}: the edit of task {task} was lost: {:?}",
+            read.mappings
+        );
+    }
+    assert_eq!(read.version, TASKS as u64, "{CHECK}: one version per edit");
+    let log = ok(CHECK, "audit_log", store.audit_log(id_a()).await);
+    let edits: Vec<_> = log[log0.len()..]
+        .iter()
+        .map(|e| match &e.change {
+            crate::lifecycle::Change::MappingsChanged { before, after } => (before, after),
+            other => panic!("{CHECK}: unexpected audit event {other:?}"),
+        })
+        .collect();
+    assert_eq!(edits.len(), TASKS, "{CHECK}: one audit event per edit");
+    let mut previous = MappingSet::new();
+    for (before, after) in edits {
+        assert_eq!(
+            before, &previous,
+            "{CHECK}: each edit's `before` must be what the previous edit stored"
+        );
+        previous = after.clone();
+    }
+    assert_eq!(previous, read.mappings);
 }
 
 /// Listing records are keyed by (integration, SKU) with exact, case-sensitive SKUs: a put inserts
@@ -1326,9 +1533,10 @@ pub async fn sightings_are_capped(store: &dyn Store) {
 
 // ----- the outbox -----
 
-/// Enqueueing is idempotent per idempotency key: a second item with the same key (whatever its
-/// content) returns the existing entry unchanged and adds nothing. A new entry is pending, with
-/// no attempts, lease or error.
+/// Enqueueing is idempotent per idempotency key: a second item with the same key and the same
+/// request returns the existing entry unchanged and adds nothing; the same key with another
+/// request is refused (`KeyReused`) and changes nothing. A new entry is pending, with no
+/// attempts, lease or error.
 pub async fn outbox_enqueue_is_idempotent(store: &dyn Store) {
     const CHECK: &str = "outbox_enqueue_is_idempotent";
     add_integration(store, CHECK, id_a()).await;
@@ -1357,22 +1565,31 @@ pub async fn outbox_enqueue_is_idempotent(store: &dyn Store) {
         "{CHECK}: the outbox must hold the entry returned"
     );
 
-    // Same key, different content: the existing entry, unchanged.
+    // Same key, same request, recorded later: the existing entry, unchanged.
+    let mut same_request = item.clone();
+    same_request.created_at = at(2);
+    let again = ok(
+        CHECK,
+        "enqueue_outbox (same key)",
+        store.enqueue_outbox(&same_request).await,
+    );
+    assert_eq!(
+        again, first,
+        "{CHECK}: enqueueing an existing key must return the existing entry unchanged"
+    );
+    // Same key, another request: refused, nothing changes.
     let mut same_key = item.clone();
     same_key.created_at = at(2);
     same_key.action = OutboxAction::Cancel(Cancellation {
         lines: Vec::new(),
         reason: AdjustmentReason::BuyerCancelled,
     });
-    let again = ok(
-        CHECK,
-        "enqueue_outbox (same key)",
-        store.enqueue_outbox(&same_key).await,
-    );
-    assert_eq!(
-        again, first,
-        "{CHECK}: enqueueing an existing key must return the existing entry unchanged"
-    );
+    match store.enqueue_outbox(&same_key).await {
+        Err(StoreError::KeyReused { differs, .. }) => assert_eq!(differs, vec!["action"]),
+        other => panic!(
+            "{CHECK}: the same key for another action must be StoreError::KeyReused, got {other:?}"
+        ),
+    }
     assert_eq!(
         ok(CHECK, "outbox", store.outbox(id_a()).await),
         vec![first.clone()],
@@ -1523,7 +1740,12 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
         CHECK,
         "finish_outbox(Sent)",
         store
-            .finish_outbox(&e1.idempotency_key, &t1, &OutboxUpdate::Sent { at: at(12) })
+            .finish_outbox(
+                id_a(),
+                &e1.idempotency_key,
+                &t1,
+                &OutboxUpdate::Sent { at: at(12) },
+            )
             .await,
     );
     let s1 = entries_by_key(store, CHECK, id_a()).await["key-8001"].clone();
@@ -1534,7 +1756,12 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
     );
     assert_eq!(s1.lease, None, "{CHECK}: finishing releases the lease");
     match store
-        .finish_outbox(&e1.idempotency_key, &t1, &OutboxUpdate::Sent { at: at(13) })
+        .finish_outbox(
+            id_a(),
+            &e1.idempotency_key,
+            &t1,
+            &OutboxUpdate::Sent { at: at(13) },
+        )
         .await
     {
         Err(StoreError::Conflict(_)) => {}
@@ -1565,6 +1792,7 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
     // The first worker wakes up with its lapsed lease: refused, nothing changes.
     match store
         .finish_outbox(
+            id_a(),
             &e2.idempotency_key,
             &old_t2,
             &OutboxUpdate::Sent { at: at(21) },
@@ -1588,6 +1816,7 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
         "finish_outbox(Retry)",
         store
             .finish_outbox(
+                id_a(),
                 &e2.idempotency_key,
                 &new_t2,
                 &OutboxUpdate::Retry {
@@ -1602,6 +1831,7 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
         "finish_outbox(Failed)",
         store
             .finish_outbox(
+                id_a(),
                 &e3.idempotency_key,
                 &token(&w4[1]),
                 &OutboxUpdate::Failed {
@@ -1668,6 +1898,7 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
         "finish_outbox(Sent)",
         store
             .finish_outbox(
+                id_a(),
                 &e2.idempotency_key,
                 &token(&due[0]),
                 &OutboxUpdate::Sent { at: at(41) },
@@ -1690,6 +1921,7 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
     // Finishing a finished entry with an old token: Conflict, the state stays.
     match store
         .finish_outbox(
+            id_a(),
             &e3.idempotency_key,
             &token(&w4[1]),
             &OutboxUpdate::Sent { at: at(50) },
@@ -1710,6 +1942,7 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
     assert!(
         store
             .finish_outbox(
+                id_a(),
                 &key("key-unknown"),
                 "no-token",
                 &OutboxUpdate::Sent { at: at(1) }
@@ -1780,6 +2013,258 @@ pub async fn outbox_per_integration(store: &dyn Store) {
         vec!["key-b1", "key-b2"],
         "{CHECK}: outbox(B) must list only B's entries"
     );
+}
+
+/// Idempotency keys are scoped per integration: the same key in two integrations is two
+/// entries, each claimed and finished on its own. Within one integration the same key with the
+/// same request (a later `created_at` and `shipped_at` only) returns the existing entry, and the
+/// same key with another request (other order, action, tracking number, carrier, lines, amount,
+/// reason) is [`StoreError::KeyReused`] naming what differs, and changes nothing.
+pub async fn outbox_keys_per_integration(store: &dyn Store) {
+    const CHECK: &str = "outbox_keys_per_integration";
+    add_integration(store, CHECK, id_a()).await;
+    add_integration(store, CHECK, id_b()).await;
+
+    // The same key, even for the same order id, in two integrations: two entries.
+    let a = ship_item(id_a(), "1001", "ship-1001", at(0));
+    let b = ship_item(id_b(), "1001", "ship-1001", at(1));
+    let ea = ok(CHECK, "enqueue_outbox(A)", store.enqueue_outbox(&a).await);
+    let eb = ok(CHECK, "enqueue_outbox(B)", store.enqueue_outbox(&b).await);
+    assert_eq!(ea.item, a, "{CHECK}: A's entry must hold A's item as given");
+    assert_eq!(
+        eb.item, b,
+        "{CHECK}: the same key in another integration must make that integration's own entry, not return A's"
+    );
+    assert_eq!(
+        keys_of(&ok(CHECK, "outbox(A)", store.outbox(id_a()).await)),
+        vec!["ship-1001"]
+    );
+    assert_eq!(
+        ok(CHECK, "outbox(B)", store.outbox(id_b()).await)
+            .into_iter()
+            .map(|e| e.item)
+            .collect::<Vec<_>>(),
+        vec![b.clone()],
+        "{CHECK}: B's outbox must hold B's entry"
+    );
+
+    // Each is claimed and finished on its own: finishing B's leaves A's claimed.
+    let ca = ok(
+        CHECK,
+        "claim_outbox(A)",
+        store.claim_outbox(id_a(), at(10), at(15), 10).await,
+    );
+    let cb = ok(
+        CHECK,
+        "claim_outbox(B)",
+        store.claim_outbox(id_b(), at(10), at(15), 10).await,
+    );
+    assert_eq!((ca.len(), cb.len()), (1, 1), "{CHECK}: one claim each");
+    ok(
+        CHECK,
+        "finish_outbox(B)",
+        store
+            .finish_outbox(
+                id_b(),
+                &b.idempotency_key,
+                &token(&cb[0]),
+                &OutboxUpdate::Sent { at: at(11) },
+            )
+            .await,
+    );
+    let a_now = ok(CHECK, "outbox(A)", store.outbox(id_a()).await);
+    assert_eq!(
+        a_now[0].state,
+        OutboxState::Pending,
+        "{CHECK}: finishing B's entry must not finish A's"
+    );
+    assert_eq!(a_now[0].lease, ca[0].lease, "{CHECK}: A's claim stays");
+    match store
+        .finish_outbox(
+            id_a(),
+            &a.idempotency_key,
+            &token(&cb[0]),
+            &OutboxUpdate::Sent { at: at(12) },
+        )
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!(
+            "{CHECK}: B's lease token must not finish A's entry of the same key: got {other:?}"
+        ),
+    }
+    ok(
+        CHECK,
+        "finish_outbox(A)",
+        store
+            .finish_outbox(
+                id_a(),
+                &a.idempotency_key,
+                &token(&ca[0]),
+                &OutboxUpdate::Sent { at: at(12) },
+            )
+            .await,
+    );
+
+    // The same key and the same request again (a retry, stamped later): the same entry.
+    let mut retry = a.clone();
+    retry.created_at = at(20);
+    if let OutboxAction::Ship(s) = &mut retry.action {
+        s.shipped_at = at(20);
+    }
+    let again = ok(
+        CHECK,
+        "enqueue_outbox (same key, same request)",
+        store.enqueue_outbox(&retry).await,
+    );
+    assert_eq!(
+        again,
+        ok(CHECK, "outbox(A)", store.outbox(id_a()).await)[0],
+        "{CHECK}: the same key with the same request must return the existing entry as stored"
+    );
+
+    // The same key with another request: a typed conflict naming what differs.
+    let refund = OutboxAction::Refund(Refund {
+        amount: Some(Money::from_minor_units(500, Currency::USD)),
+        lines: Vec::new(),
+        reason: AdjustmentReason::CustomerReturnedItem,
+        restock: false,
+        note: None,
+    });
+    let other_tracking = {
+        let mut i = a.clone();
+        if let OutboxAction::Ship(s) = &mut i.action {
+            s.tracking_number = Some("1ZOTHER".into());
+        }
+        i
+    };
+    let other_carrier_and_lines = {
+        let mut i = a.clone();
+        if let OutboxAction::Ship(s) = &mut i.action {
+            s.carrier = Some("DHL".into());
+            s.lines = vec![crate::order::LineQuantity {
+                line_id: "1001-1".into(),
+                quantity: 1,
+            }];
+        }
+        i
+    };
+    let cases: Vec<(&str, OutboxItem, Vec<&str>)> = vec![
+        (
+            "other order",
+            OutboxItem {
+                order_id: oid("1002"),
+                ..a.clone()
+            },
+            vec!["order"],
+        ),
+        (
+            "other action",
+            OutboxItem {
+                action: refund.clone(),
+                ..a.clone()
+            },
+            vec!["action"],
+        ),
+        (
+            "other tracking number",
+            other_tracking,
+            vec!["tracking number"],
+        ),
+        (
+            "other carrier and lines",
+            other_carrier_and_lines,
+            vec!["carrier", "lines"],
+        ),
+    ];
+    for (what, item, differs) in cases {
+        match store.enqueue_outbox(&item).await {
+            Err(StoreError::KeyReused {
+                key: k,
+                existing_order,
+                differs: got,
+                ..
+            }) => {
+                assert_eq!(
+                    k, a.idempotency_key,
+                    "{CHECK} ({what}): the error names the key"
+                );
+                assert_eq!(
+                    existing_order, a.order_id,
+                    "{CHECK} ({what}): the error names the order the key is used for"
+                );
+                assert_eq!(
+                    got, differs,
+                    "{CHECK} ({what}): the error says what differs"
+                );
+            }
+            other => panic!(
+                "{CHECK}: the same key with another request ({what}) must be StoreError::KeyReused, got {other:?}"
+            ),
+        }
+    }
+    // A refund under a key used for a refund of another amount or reason.
+    let r1 = OutboxItem {
+        action: refund.clone(),
+        idempotency_key: key("refund-1001"),
+        ..a.clone()
+    };
+    ok(
+        CHECK,
+        "enqueue_outbox(refund)",
+        store.enqueue_outbox(&r1).await,
+    );
+    let r2 = OutboxItem {
+        action: OutboxAction::Refund(Refund {
+            amount: Some(Money::from_minor_units(700, Currency::USD)),
+            lines: Vec::new(),
+            reason: AdjustmentReason::ShippingDamage,
+            restock: false,
+            note: None,
+        }),
+        ..r1.clone()
+    };
+    match store.enqueue_outbox(&r2).await {
+        Err(StoreError::KeyReused { differs, .. }) => {
+            assert_eq!(differs, vec!["amount", "reason"], "{CHECK}: what differs");
+        }
+        other => panic!(
+            "{CHECK}: a refund of another amount under the same key must be KeyReused, got {other:?}"
+        ),
+    }
+    // The same amount written with another scale is the same request.
+    let r3 = OutboxItem {
+        action: OutboxAction::Refund(Refund {
+            amount: Some(Money::parse("5.0", "USD").expect("money")),
+            ..match &refund {
+                OutboxAction::Refund(r) => r.clone(),
+                _ => unreachable!(),
+            }
+        }),
+        created_at: at(30),
+        ..r1.clone()
+    };
+    let same = ok(
+        CHECK,
+        "enqueue_outbox(refund, 5.0)",
+        store.enqueue_outbox(&r3).await,
+    );
+    assert_eq!(
+        same.item, r1,
+        "{CHECK}: 5.0 USD is the same amount as 5.00 USD"
+    );
+
+    // Nothing changed: A has its ship and refund entries, B its ship entry.
+    let a_items: Vec<OutboxItem> = ok(CHECK, "outbox(A)", store.outbox(id_a()).await)
+        .into_iter()
+        .map(|e| e.item)
+        .collect();
+    assert_eq!(
+        a_items,
+        vec![a, r1],
+        "{CHECK}: a refused enqueue must not add or change an entry"
+    );
+    assert_eq!(ok(CHECK, "outbox(B)", store.outbox(id_b()).await).len(), 1);
 }
 
 /// Nothing leaks between integrations: audit log, credentials, mappings, listings, ledger rows

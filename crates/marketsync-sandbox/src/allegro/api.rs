@@ -324,6 +324,24 @@ pub(crate) fn vnd(status: u16, body: &Value) -> Response {
     }
 }
 
+/// `value` without the object members whose value is `null`, at every depth. Allegro's
+/// schemas allow `null` almost nowhere in the offer, checkout form, event and refund answers
+/// (`nullable` is rare in the official document): a field without a value is left out, as the
+/// schemas describe it. Views whose `null` the schema allows and requires (a command's
+/// `completedAt`, an error's `path`) are built without this.
+pub(crate) fn omit_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, omit_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(omit_nulls).collect()),
+        other => other,
+    }
+}
+
 /// An `ErrorsHolder` answer with one error.
 pub(crate) fn errors(status: u16, code: &str, message: &str, path: Option<&str>) -> Response {
     vnd(
@@ -695,7 +713,7 @@ impl State {
     // --- offers -----------------------------------------------------------------------------
 
     pub(crate) fn offer_list_item(o: &Offer) -> Value {
-        json!({
+        omit_nulls(json!({
             "id": o.id,
             "name": o.name,
             "category": {"id": o.category_id},
@@ -719,11 +737,11 @@ impl State {
             "b2b": {"buyableOnlyByBusiness": false},
             "fundraisingCampaign": null,
             "additionalMarketplaces": {},
-        })
+        }))
     }
 
     pub(crate) fn offer_detail(o: &Offer) -> Value {
-        json!({
+        omit_nulls(json!({
             "id": o.id,
             "name": o.name,
             "productSet": [],
@@ -744,7 +762,7 @@ impl State {
             "language": "pl-PL",
             "createdAt": ts(o.created_at),
             "updatedAt": ts(o.updated_at),
-        })
+        }))
     }
 
     pub(crate) fn offers_list(&self, req: &Request) -> Response {
@@ -1190,7 +1208,7 @@ impl State {
             })
             .collect();
         let filled = o.status != "BOUGHT";
-        json!({
+        omit_nulls(json!({
             "id": o.id,
             "messageToSeller": o.message_to_seller,
             "buyer": {
@@ -1244,13 +1262,12 @@ impl State {
             "invoice": {"required": false, "address": null, "dueDate": null, "features": []},
             "lineItems": lines,
             "surcharges": [],
-            "discounts": [],
             "note": null,
             "marketplace": {"id": "allegro-pl"},
             "summary": {"totalToPay": money(o.total(), "PLN")},
             "updatedAt": ts(o.updated_at),
             "revision": o.revision,
-        })
+        }))
     }
 
     pub(crate) fn orders_list(&self, req: &Request) -> Response {
@@ -1353,7 +1370,7 @@ impl State {
             })
             .unwrap_or_default();
         let revision = e.revision.clone().or_else(|| o.map(|o| o.revision.clone()));
-        json!({
+        omit_nulls(json!({
             "id": e.id,
             "type": e.kind,
             "occurredAt": ts(e.occurred_at),
@@ -1364,7 +1381,7 @@ impl State {
                 "checkoutForm": {"id": e.order_id, "revision": revision},
                 "marketplace": {"id": "allegro-pl"},
             },
-        })
+        }))
     }
 
     pub(crate) fn events(&self, req: &Request) -> Response {
@@ -1383,13 +1400,13 @@ impl State {
             None => 0,
             Some(from) => match self.events.iter().position(|e| e.id == from) {
                 Some(i) => i + 1,
+                // An event id the journal does not know (never issued, or older than its 60
+                // days): the spec lists one answer for incorrect query parameters of
+                // `GET /order/events`, 422 ("Unprocessable Entity - Returned when query
+                // parameters are incorrect."), so that is what the sandbox sends; what the real
+                // service does for an expired id is not documented.
                 None => {
-                    return errors(
-                        400,
-                        "IllegalArgumentException",
-                        &format!("Event {from} not found"),
-                        Some("from"),
-                    );
+                    return unprocessable(&format!("Event {from} not found"), "from");
                 }
             },
         };
@@ -1560,7 +1577,7 @@ impl State {
     }
 
     fn refund_view(r: &RefundRecord) -> Value {
-        json!({
+        omit_nulls(json!({
             "id": r.id,
             "payment": {"id": r.payment_id},
             "order": {"id": r.order_id},
@@ -1570,7 +1587,7 @@ impl State {
             "totalValue": money(r.total, "PLN"),
             "lineItems": r.body["lineItems"],
             "sellerComment": r.body["sellerComment"],
-        })
+        }))
     }
 
     pub(crate) fn refund(&mut self, req: &Request, now: DateTime<Utc>) -> Response {

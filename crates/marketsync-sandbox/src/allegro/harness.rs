@@ -123,16 +123,25 @@ impl AllegroHarnessBuilder {
     }
 }
 
+/// The id of the shipping rates (price list) the harness's offer template names: Allegro's ids
+/// of seller definitions are UUIDs.
+pub const SHIPPING_RATES_ID: &str = "5c7bbf8b-b294-4737-bbda-894320c413b8";
+/// The id of the implied warranty definition the template names (`format: uuid` in the spec).
+pub const IMPLIED_WARRANTY_ID: &str = "09f0b4cc-7880-11e9-8f9e-2a86e4085a59";
+/// The id of the return policy definition the template names (`format: uuid` in the spec).
+pub const RETURN_POLICY_ID: &str = "3f2b8c1e-1a2b-4c3d-9e8f-0a1b2c3d4e5f";
+
 /// The offer template the harness configures, so publishing is exercised: a category, and the
-/// delivery and after-sales settings a real account would name (the adapter fills in name,
-/// external id, price, stock and publication status).
+/// delivery and after-sales settings a real account would name, by UUID as Allegro's
+/// definitions are ([`SHIPPING_RATES_ID`], [`IMPLIED_WARRANTY_ID`], [`RETURN_POLICY_ID`]); the
+/// adapter fills in name, external id, price, stock and publication status.
 pub fn offer_template() -> serde_json::Value {
     json!({
         "category": {"id": "257931"},
-        "delivery": {"shippingRates": {"id": "sandbox-shipping-rates"}, "handlingTime": "PT24H"},
+        "delivery": {"shippingRates": {"id": SHIPPING_RATES_ID}, "handlingTime": "PT24H"},
         "afterSalesServices": {
-            "impliedWarranty": {"id": "sandbox-implied-warranty"},
-            "returnPolicy": {"id": "sandbox-return-policy"},
+            "impliedWarranty": {"id": IMPLIED_WARRANTY_ID},
+            "returnPolicy": {"id": RETURN_POLICY_ID},
         },
         "language": "pl-PL",
     })
@@ -238,6 +247,7 @@ pub fn sandbox_operations(operation: Operation) -> &'static [&'static str] {
             "orders.events",
             "orders.get",
         ],
+        Operation::FetchOrdersById => &["orders.get"],
         // Reads come first; the writes are what may fail.
         Operation::Ship => &["orders.shipments.add", "orders.fulfillment"],
         Operation::Refund => &["payments.refund"],

@@ -263,6 +263,8 @@ pub fn sandbox_operations(operation: Operation) -> &'static [&'static str] {
         Operation::PublishListings => &[],
         // An order cut at 20 items is read again on its own (`orders.get`).
         Operation::FetchOrders => &["orders.list", "orders.get"],
+        // One `$filter` on the ids (`orders.list`); an order cut at 20 items on its own.
+        Operation::FetchOrdersById => &["orders.list", "orders.get"],
         Operation::AcknowledgeOrder => &["orders.export"],
         Operation::Ship => &["orders.ship"],
         Operation::Refund | Operation::Cancel => &["orders.adjust", "order_items.adjust"],

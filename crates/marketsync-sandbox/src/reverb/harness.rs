@@ -167,6 +167,7 @@ pub fn sandbox_operations(operation: Operation) -> &'static [&'static str] {
         Operation::PublishListings => &["listings.create"],
         Operation::EndListings => &["listings.end"],
         Operation::FetchOrders => &["orders.all"],
+        Operation::FetchOrdersById => &["orders.get"],
         Operation::Ship => &["orders.ship", "orders.mark_picked_up"],
         // A full refund or a cancellation reads the order first; the write is what may fail.
         Operation::Refund | Operation::Cancel => &["orders.refund"],

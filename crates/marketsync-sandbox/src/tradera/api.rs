@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::seed::{self, SHOP_ITEM};
 use super::{
-    APP_ID, APP_KEY, DeletionRecord, PriceUpdate, QuantityUpdate, QueuedRequest, ShipRecord,
-    USER_ALIAS, USER_ID,
+    APP_ID, APP_KEY, DeletionRecord, EndedItem, PriceUpdate, QuantityUpdate, QueuedRequest,
+    ShipRecord, USER_ALIAS, USER_ID,
 };
 use crate::marketplace::{Request, Response};
 use crate::util::mix;
@@ -133,6 +133,7 @@ pub(crate) struct State {
     pub(crate) price_updates: Vec<PriceUpdate>,
     pub(crate) ships: Vec<ShipRecord>,
     pub(crate) deletions: Vec<DeletionRecord>,
+    pub(crate) ended_items: Vec<EndedItem>,
     pub(crate) queued: Vec<QueuedRequest>,
     pub(crate) fail_next_queued: Option<(i64, String)>,
 }
@@ -148,6 +149,7 @@ pub(crate) enum Op {
     SetQuantities,
     SetPrices,
     RemoveShopItem(String),
+    EndItem(String),
     RequestResults,
     OrdersByDate,
     OrdersByIds(String),
@@ -166,6 +168,7 @@ impl Op {
             Op::SetQuantities => "shop_items.quantities",
             Op::SetPrices => "shop_items.prices",
             Op::RemoveShopItem(_) => "shop_items.delete",
+            Op::EndItem(_) => "items.end",
             Op::RequestResults => "requests.results",
             Op::OrdersByDate => "orders.list",
             Op::OrdersByIds(_) => "orders.get",
@@ -194,6 +197,7 @@ pub(crate) fn resolve(method: &str, path: &str) -> Op {
         ("PUT", ["v4", "listings", "shop-items", "quantities"]) => Op::SetQuantities,
         ("PUT", ["v4", "listings", "shop-items", "prices"]) => Op::SetPrices,
         ("DELETE", ["v4", "listings", "shop-items", id]) => Op::RemoveShopItem(owned(id)),
+        ("DELETE", ["v4", "listings", "items", id]) => Op::EndItem(owned(id)),
         ("GET", ["v4", "listings", "request-results"]) => Op::RequestResults,
         ("GET", ["v4", "orders"]) => Op::OrdersByDate,
         ("GET", ["v4", "orders", ids]) => Op::OrdersByIds(owned(ids)),
@@ -324,7 +328,8 @@ fn person_view(p: &Person) -> Value {
     })
 }
 
-/// The `SellerOrder` JSON.
+/// The `SellerOrder` JSON. `shipTo` is left out when the order has no delivery address (an
+/// auction-type pickup, fact sheet B5): the v4 schema does not allow it `null`.
 pub(crate) fn order_view(o: &Order) -> Value {
     let seller = seed::seller();
     let ship_to = if o.ship_to {
@@ -365,7 +370,7 @@ pub(crate) fn order_view(o: &Order) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut view = json!({
         "buyer": person_view(&o.buyer),
         "createdDate": ts(o.created),
         "expiresDate": o.expires.map(ts),
@@ -380,7 +385,11 @@ pub(crate) fn order_view(o: &Order) -> Value {
         "shippingType": o.shipping_type,
         "shippingWeight": o.shipping_weight,
         "subTotal": o.sub_total(),
-    })
+    });
+    if let Some(fields) = view.as_object_mut() {
+        fields.retain(|k, v| k != "shipTo" || !v.is_null());
+    }
+    view
 }
 
 impl State {
@@ -481,6 +490,7 @@ impl State {
             Op::SetQuantities => self.set_quantities(request, now),
             Op::SetPrices => self.set_prices(request, now),
             Op::RemoveShopItem(id) => self.remove_shop_item(id, now),
+            Op::EndItem(id) => self.end_item(id, now),
             Op::RequestResults => self.request_results(request),
             Op::OrdersByDate => self.orders_by_date(request),
             Op::OrdersByIds(ids) => self.orders_by_ids(ids),
@@ -735,6 +745,38 @@ impl State {
             at: now,
         });
         Response::json(200, &json!({ "itemId": id, "requestId": request_id }))
+    }
+
+    /// `DELETE /v4/listings/items/{itemId}` ("Ends (deletes) an item listing", SOAP `EndItem`):
+    /// an auction (type 1) or fixed-price (type 3) item of the seller ends now, synchronously,
+    /// and the answer is the spec's `boolean` — `true`. An item that has ended already answers
+    /// `true` too (it is ended; nothing changes). An item that does not exist or is not the
+    /// seller's answers 404, as `GET /v4/listings/items/{itemId}` does (the spec's summary of
+    /// that route). A shop item is not ended here (the spec has `DELETE …/shop-items/{itemId}`
+    /// for it; what Tradera answers is undocumented): the sandbox answers 400 naming that route.
+    fn end_item(&mut self, id: &str, now: DateTime<Utc>) -> Response {
+        let Ok(id) = id.parse::<i64>() else {
+            return bad_request("itemId must be an integer.");
+        };
+        let Some(item) = self.items.get_mut(&id) else {
+            return not_found("The item does not exist or does not belong to the seller.");
+        };
+        if item.item_type == SHOP_ITEM {
+            return bad_request(&format!(
+                "Item {id} is a shop item; remove it with DELETE /v4/listings/shop-items/{id}."
+            ));
+        }
+        let was_active = item.deactivated.is_none_or(|d| d > now) && item.end > now;
+        if was_active {
+            item.end = now;
+        }
+        self.ended_items.push(EndedItem {
+            item_id: id,
+            item_type: item.item_type,
+            was_active,
+            at: now,
+        });
+        Response::json(200, &Value::Bool(true))
     }
 
     fn request_results(&self, request: &Request) -> Response {

@@ -242,8 +242,9 @@ pub fn sandbox_operations(operation: Operation) -> &'static [&'static str] {
         Operation::ListListings => &["items.seller"],
         Operation::UpdateListings => &["shop_items.quantities", "shop_items.prices"],
         Operation::PublishListings => &["shop_items.create"],
-        Operation::EndListings => &["shop_items.delete"],
+        Operation::EndListings => &["shop_items.delete", "items.end"],
         Operation::FetchOrders => &["orders.list"],
+        Operation::FetchOrdersById => &["orders.get"],
         Operation::Ship => &["orders.ship"],
         _ => &[],
     }

@@ -104,6 +104,20 @@ pub struct DeletionRecord {
     pub at: DateTime<Utc>,
 }
 
+/// One accepted `DELETE /v4/listings/items/{itemId}` (an auction or fixed-price item ended).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndedItem {
+    /// The item.
+    pub item_id: i64,
+    /// Its item type (1 = auction, 3 = fixed price).
+    pub item_type: i64,
+    /// Whether it was active until this call (`false`: it had ended already; the answer was
+    /// `true` all the same).
+    pub was_active: bool,
+    /// When it was received.
+    pub at: DateTime<Utc>,
+}
+
 /// One queued request (shop item create, price change, removal) and its outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuedRequest {
@@ -266,6 +280,7 @@ impl TraderaBuilder {
             price_updates: Vec::new(),
             ships: Vec::new(),
             deletions: Vec::new(),
+            ended_items: Vec::new(),
             queued: Vec::new(),
             fail_next_queued: None,
         };
@@ -394,6 +409,11 @@ impl TraderaSandbox {
     /// Every accepted shop item removal, in order.
     pub fn deletions(&self) -> Vec<DeletionRecord> {
         self.state().deletions.clone()
+    }
+
+    /// Every accepted end of an auction or fixed-price item, in order.
+    pub fn ended_items(&self) -> Vec<EndedItem> {
+        self.state().ended_items.clone()
     }
 
     /// Every queued request, in order.
