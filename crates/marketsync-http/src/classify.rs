@@ -22,7 +22,7 @@ pub const MAX_RAW_MESSAGE_CHARS: usize = 300;
 ///
 /// The body has already had every secret the client knows (the access token, sensitive header
 /// values) replaced by `[REDACTED]`, in case the channel echoes one.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct ErrorResponse<'a> {
     /// The HTTP status.
     pub status: StatusCode,
@@ -32,6 +32,22 @@ pub struct ErrorResponse<'a> {
     pub body: &'a [u8],
     /// When the response arrived (wall clock), to resolve an HTTP-date `Retry-After`.
     pub received_at: DateTime<Utc>,
+}
+
+/// Header names only (a response can set cookies or echo tokens in its headers) and the body's
+/// length, never its bytes.
+impl std::fmt::Debug for ErrorResponse<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErrorResponse")
+            .field("status", &self.status)
+            .field(
+                "headers",
+                &self.headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .field("received_at", &self.received_at)
+            .finish()
+    }
 }
 
 /// An adapter's error parser: the pure function that turns an error response into a

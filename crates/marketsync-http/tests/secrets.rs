@@ -398,3 +398,28 @@ fn urls_in_oauth_types_and_clients_print_redacted() {
     assert_clean("HttpClient Debug", &text);
     assert!(text.contains("api.example/v1/"), "{text}");
 }
+
+#[test]
+fn an_error_response_prints_header_names_but_no_header_values_or_body() {
+    use marketsync_http::{ErrorResponse, HeaderMap, HeaderValue, StatusCode};
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "set-cookie",
+        HeaderValue::from_static("session=cookie-secret-1234; HttpOnly"),
+    );
+    headers.insert("x-echoed-token", HeaderValue::from_static(STATIC_TOKEN));
+    let body = format!("{{\"error\":\"bad token {STATIC_TOKEN}\"}}");
+    let response = ErrorResponse {
+        status: StatusCode::UNAUTHORIZED,
+        headers: &headers,
+        body: body.as_bytes(),
+        received_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    };
+    let printed = format!("{response:?}");
+    assert!(!printed.contains("cookie-secret-1234"), "{printed}");
+    assert_clean("ErrorResponse Debug", &printed);
+    assert!(
+        printed.contains("set-cookie") && printed.contains("401"),
+        "{printed}"
+    );
+}

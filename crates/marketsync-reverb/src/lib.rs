@@ -40,7 +40,7 @@ use convert::path_id;
 pub const ACKNOWLEDGE_UNSUPPORTED: &str = "Reverb has no flag to mark an order as taken: the adapter's order cursor (an updated-since watermark) is the position in Reverb's order feed";
 
 /// Why the login-type authorization flow is unsupported.
-pub const AUTHORIZATION_UNSUPPORTED: &str = "Reverb connects with a personal access token (Reverb > Settings > API & Integrations): to reauthorise, store the new token (Engine::rotate_credentials), give it to the adapter (ReverbChannel::set_credentials) and verify";
+pub const AUTHORIZATION_UNSUPPORTED: &str = "Reverb connects with a personal access token (Reverb > Settings > API & Integrations): to reauthorise, enter the new token with Engine::rotate_credentials (the engine hands it to the adapter) and verify";
 
 /// Why a cancellation of some lines is unsupported.
 pub const PARTIAL_CANCEL_UNSUPPORTED: &str = "Reverb has no cancel endpoint: an order (one listing) is cancelled as a whole, by a full refund; refund part of it instead";
@@ -351,12 +351,12 @@ impl ReverbChannel {
     }
 
     /// Replaces the personal access token ([`Credentials::ApiToken`]) for every later request,
-    /// in this adapter and all its clones. This is how a Reverb integration is reauthorised
-    /// (Avasam's "Reauthorise"): the seller makes a new token at Reverb
-    /// (`reverb.com/my/api_settings`), the host stores it with `Engine::rotate_credentials`
-    /// (the integration is Unverified from then on), gives it to the adapter with this method,
-    /// and calls `Engine::verify`. The engine keeps credentials sealed and never hands them to
-    /// an adapter, so this step is the host's.
+    /// in this adapter and all its clones. This is what [`Channel::use_credentials`] does, which
+    /// the engine calls when credentials are entered or rotated: to reauthorise, the seller makes
+    /// a new token at Reverb (`reverb.com/my/api_settings`), the host enters it with
+    /// `Engine::rotate_credentials` (the engine hands it to this adapter, then seals it; the
+    /// integration is Unverified from then on) and calls `Engine::verify`. A host that uses the
+    /// adapter without the engine calls this method itself.
     ///
     /// Errors: `Invalid` for credentials of another kind or an empty token.
     pub fn set_credentials(&self, credentials: &Credentials) -> Result<(), ChannelError> {
