@@ -1041,7 +1041,7 @@ impl Channel for ChannelAdvisorChannel {
     /// is taken from the order itself — `RequestedShippingCarrier` / `RequestedShippingClass`,
     /// what the buyer chose, read with
     /// `GET /v1/Orders(ID)?$select=ID,RequestedShippingCarrier,RequestedShippingClass` (see
-    /// [`shipping_service`](Self::shipping_service)). Where the order has none either, nothing
+    /// `shipping_service`). Where the order has none either, nothing
     /// is sent: an `Invalid` error on the field `method` (or `carrier`) says which is missing.
     async fn ship(&self, request: &ShipmentRequest) -> Result<(), ChannelError> {
         let op = "ship";

@@ -4,12 +4,14 @@
 
 pub mod classify;
 pub mod client;
+pub mod cursor;
 pub mod limit;
 pub mod oauth;
 pub mod retry;
 
 pub use classify::{ErrorResponse, ParseError, channel_message, classify};
 pub use client::{Auth, HttpClient, HttpClientBuilder, HttpResponse, RequestBuilder, USER_AGENT};
+pub use cursor::CursorHold;
 pub use limit::{DEFAULT_GUARD_PERMILLE, Limits, Permit, Quota, RateLimiter};
 pub use oauth::{
     AuthorizationCodeStart, ClientAuth, DeviceAuthorization, DevicePoll, OAuthClient, OAuthConfig,

@@ -25,12 +25,9 @@ pub struct DecodedOrders {
     pub next_link: Option<String>,
     /// The highest `updated_at` (else `created_at`) of the page's orders, read or not.
     pub latest_change: Option<DateTime<Utc>>,
-    /// The oldest `updated_at` (else `created_at`) of the page's rejected orders: the order
-    /// cursor must not pass it, or the order would never be downloaded again.
-    pub oldest_rejected_change: Option<DateTime<Utc>>,
-    /// A rejected order of the page has no readable `updated_at` or `created_at`: the order
-    /// cursor must stay where it was.
-    pub rejected_undated: bool,
+    /// How far the order cursor may go given the page's rejected orders: never past one
+    /// (see [`CursorHold`](marketsync_http::CursorHold)).
+    pub hold: marketsync_http::CursorHold,
 }
 
 /// One page of `GET /api/my/listings`, read.
@@ -116,13 +113,7 @@ pub fn orders_page_with(
         match read {
             Ok(o) => out.orders.push(o),
             Err(e) => {
-                match changed {
-                    Some(at) => {
-                        out.oldest_rejected_change =
-                            Some(out.oldest_rejected_change.map_or(at, |o| o.min(at)));
-                    }
-                    None => out.rejected_undated = true,
-                }
+                out.hold = out.hold.reject(changed);
                 out.rejected.push(RejectedOrder {
                     channel_order_id: id,
                     error: tag(e, op),

@@ -22,7 +22,7 @@ use marketsync_core::{
     NewListing, OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits, RefundRequest,
     ShipmentRequest, Sku,
 };
-use marketsync_http::Method;
+use marketsync_http::{CursorHold, Method};
 use serde_json::Value;
 
 pub use client::{ACCEPT_VERSION, HAL_JSON};
@@ -222,79 +222,21 @@ fn scan_is_cheaper(pages: Option<u64>, skus: usize) -> bool {
     pages.is_some_and(|p| p.saturating_sub(1) < u64::try_from(skus).unwrap_or(u64::MAX))
 }
 
-/// How far an order download's cursor may go, given the orders it could not read: a cursor
-/// never moves past an order that was not recorded (an unreadable order is downloaded again
-/// by the next run, from the cursor minus the overlap, until it reads).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Hold {
-    /// Every order so far was read.
-    None,
-    /// The oldest change time of an unreadable order: the cursor stops there.
-    At(DateTime<Utc>),
-    /// An unreadable order has no readable change time: the cursor stays where it was.
-    Previous,
-}
-
-impl Hold {
-    /// The hold of a download so far and one more page's.
-    fn and(self, page: &decode::DecodedOrders) -> Self {
-        if self == Hold::Previous || page.rejected_undated {
-            return Hold::Previous;
-        }
-        match (self, page.oldest_rejected_change) {
-            (Hold::At(a), Some(b)) => Hold::At(a.min(b)),
-            (Hold::At(a), None) => Hold::At(a),
-            (_, Some(b)) => Hold::At(b),
-            (_, None) => Hold::None,
-        }
-    }
-
-    /// The cursor of a download whose highest change time is `mark`, which started from
-    /// `previous`: never past the hold, never lower than `previous`.
-    fn cursor(
-        self,
-        mark: Option<DateTime<Utc>>,
-        previous: Option<DateTime<Utc>>,
-    ) -> Option<DateTime<Utc>> {
-        match self {
-            Hold::None => mark.max(previous),
-            Hold::At(at) => Some(mark.map_or(at, |m| m.min(at))).max(previous),
-            Hold::Previous => previous,
-        }
-    }
-
-    fn text(self) -> String {
-        match self {
-            Hold::None => "-".to_owned(),
-            Hold::At(at) => cursor_text(at),
-            Hold::Previous => "=".to_owned(),
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "-" => Some(Hold::None),
-            "=" => Some(Hold::Previous),
-            t => parse_time(t).map(Hold::At),
-        }
-    }
-}
-
 /// An order page token: the highest `updated_at` seen so far in this download (`-` for none),
-/// the hold of the orders it could not read (see [`Hold`]) and the next link.
-fn order_token(watermark: Option<DateTime<Utc>>, hold: Hold, link: &str) -> PageToken {
+/// the hold of the orders it could not read (see [`CursorHold`](marketsync_http::CursorHold)) and the next link.
+fn order_token(watermark: Option<DateTime<Utc>>, hold: CursorHold, link: &str) -> PageToken {
     let mark = watermark.map(cursor_text).unwrap_or_else(|| "-".to_owned());
-    PageToken(format!("{mark} {} {link}", hold.text()))
+    PageToken(format!("{mark} {} {link}", hold.to_token()))
 }
 
-fn parse_order_token(token: &PageToken) -> Option<(Option<DateTime<Utc>>, Hold, String)> {
+fn parse_order_token(token: &PageToken) -> Option<(Option<DateTime<Utc>>, CursorHold, String)> {
     let (mark, rest) = token.0.split_once(' ')?;
     let (hold, link) = rest.split_once(' ')?;
     let mark = match mark {
         "-" => None,
         m => Some(parse_time(m)?),
     };
-    Some((mark, Hold::parse(hold)?, link.to_owned()))
+    Some((mark, CursorHold::from_token(hold)?, link.to_owned()))
 }
 
 fn cursor_text(at: DateTime<Utc>) -> String {
@@ -908,13 +850,13 @@ impl Channel for ReverbChannel {
                     .get_response("api/my/orders/selling/all", &q, op)
                     .await
                     .map_err(|e| self.err(e, op))?;
-                (previous, Hold::None, response)
+                (previous, CursorHold::None, response)
             }
         };
         let page = decode::orders_page_with(response.bytes(), query.default_currency)
             .map_err(|e| self.err(with_status(e, &response), op))?;
         let watermark = mark.max(page.latest_change);
-        let hold = hold.and(&page);
+        let hold = hold.and(page.hold);
         let mut out = OrderPage {
             orders: page.orders,
             rejected: page.rejected,
@@ -1246,7 +1188,7 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap();
         let t = order_token(
             Some(at),
-            Hold::None,
+            CursorHold::None,
             "https://x/api/my/orders/selling/all?page=2",
         );
         assert_eq!(
@@ -1257,12 +1199,12 @@ mod tests {
             parse_order_token(&t),
             Some((
                 Some(at),
-                Hold::None,
+                CursorHold::None,
                 "https://x/api/my/orders/selling/all?page=2".to_owned()
             ))
         );
         let held = Utc.with_ymd_and_hms(2026, 3, 4, 9, 0, 0).unwrap();
-        for hold in [Hold::At(held), Hold::Previous] {
+        for hold in [CursorHold::At(held), CursorHold::Previous] {
             let t = order_token(None, hold, "https://x/p");
             assert_eq!(
                 parse_order_token(&t),
@@ -1271,19 +1213,6 @@ mod tests {
         }
         assert_eq!(parse_order_token(&PageToken("nonsense".into())), None);
         assert_eq!(parse_order_token(&PageToken("- https://x/p".into())), None);
-    }
-
-    #[test]
-    fn a_hold_keeps_the_cursor_at_or_before_an_unreadable_order() {
-        let t = |h| Utc.with_ymd_and_hms(2026, 3, 4, h, 0, 0).unwrap();
-        let (mark, previous) = (Some(t(12)), Some(t(8)));
-        assert_eq!(Hold::None.cursor(mark, previous), Some(t(12)));
-        assert_eq!(Hold::At(t(10)).cursor(mark, previous), Some(t(10)));
-        // Within the overlap, before the previous cursor: the cursor does not go back.
-        assert_eq!(Hold::At(t(7)).cursor(mark, previous), Some(t(8)));
-        assert_eq!(Hold::Previous.cursor(mark, previous), Some(t(8)));
-        assert_eq!(Hold::Previous.cursor(mark, None), None);
-        assert_eq!(Hold::At(t(10)).cursor(mark, None), Some(t(10)));
     }
 
     #[test]

@@ -28,12 +28,9 @@ pub struct DecodedOrders {
     pub rejected: Vec<RejectedOrder>,
     /// The highest `lastUpdatedDate` (else `createdDate`) of the answer's orders, read or not.
     pub latest_change: Option<DateTime<Utc>>,
-    /// The oldest `lastUpdatedDate` (else `createdDate`) of the answer's rejected orders: the
-    /// order cursor must not pass it, or the order would never be downloaded again.
-    pub oldest_rejected_change: Option<DateTime<Utc>>,
-    /// A rejected order of the answer has no readable `lastUpdatedDate` or `createdDate`: the
-    /// order cursor must stay where it was.
-    pub rejected_undated: bool,
+    /// How far the order cursor may go given the page's rejected orders: never past one
+    /// (see [`CursorHold`](marketsync_http::CursorHold)).
+    pub hold: marketsync_http::CursorHold,
 }
 
 /// Tags an error with the channel and the operation, unless it names them already.
@@ -93,13 +90,7 @@ pub(crate) fn read_orders(
         match read {
             Ok(o) => out.orders.push(o),
             Err(e) => {
-                match changed {
-                    Some(at) => {
-                        out.oldest_rejected_change =
-                            Some(out.oldest_rejected_change.map_or(at, |o| o.min(at)));
-                    }
-                    None => out.rejected_undated = true,
-                }
+                out.hold = out.hold.reject(changed);
                 out.rejected.push(RejectedOrder {
                     channel_order_id: id,
                     error: tag(e, op),

@@ -23,7 +23,7 @@ use marketsync_core::{
     OrderPage, OrderQuery, PageToken, PendingAuthorization, RateLimits, RefundRequest,
     SecretString, ShipmentRequest,
 };
-use marketsync_http::Method;
+use marketsync_http::{CursorHold, Method};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
@@ -194,79 +194,21 @@ fn cursor_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// How far an order download's cursor may go, given the orders it could not read: a cursor
-/// never moves past an order that was not recorded (an unreadable order is downloaded again
-/// by the next run, from the cursor minus the overlap, until it reads).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Hold {
-    /// Every order so far was read.
-    None,
-    /// The oldest change time of an unreadable order: the cursor stops there.
-    At(DateTime<Utc>),
-    /// An unreadable order has no readable change time: the cursor stays where it was.
-    Previous,
-}
-
-impl Hold {
-    /// The hold of a download so far and one more answer's.
-    fn and(self, page: &decode::DecodedOrders) -> Self {
-        if self == Hold::Previous || page.rejected_undated {
-            return Hold::Previous;
-        }
-        match (self, page.oldest_rejected_change) {
-            (Hold::At(a), Some(b)) => Hold::At(a.min(b)),
-            (Hold::At(a), None) => Hold::At(a),
-            (_, Some(b)) => Hold::At(b),
-            (_, None) => Hold::None,
-        }
-    }
-
-    /// The cursor of a download whose highest change time is `mark`, which started from
-    /// `previous`: never past the hold, never lower than `previous`.
-    fn cursor(
-        self,
-        mark: Option<DateTime<Utc>>,
-        previous: Option<DateTime<Utc>>,
-    ) -> Option<DateTime<Utc>> {
-        match self {
-            Hold::None => mark.max(previous),
-            Hold::At(at) => Some(mark.map_or(at, |m| m.min(at))).max(previous),
-            Hold::Previous => previous,
-        }
-    }
-
-    fn text(self) -> String {
-        match self {
-            Hold::None => "-".to_owned(),
-            Hold::At(at) => cursor_text(at),
-            Hold::Previous => "=".to_owned(),
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "-" => Some(Hold::None),
-            "=" => Some(Hold::Previous),
-            t => convert::parse_time(t).map(Hold::At),
-        }
-    }
-}
-
 /// An order page token: `<mode> <from> <end> <watermark or -> <hold>`, the next window of one
-/// download (see [`Hold`]).
+/// download (see [`CursorHold`](marketsync_http::CursorHold)).
 fn order_token(
     mode: u8,
     from: DateTime<Utc>,
     end: DateTime<Utc>,
     mark: Option<DateTime<Utc>>,
-    hold: Hold,
+    hold: CursorHold,
 ) -> PageToken {
     PageToken(format!(
         "{mode} {} {} {} {}",
         cursor_text(from),
         cursor_text(end),
         mark.map(cursor_text).unwrap_or_else(|| "-".into()),
-        hold.text()
+        hold.to_token()
     ))
 }
 
@@ -275,7 +217,7 @@ type Window = (
     DateTime<Utc>,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
-    Hold,
+    CursorHold,
 );
 
 fn parse_order_token(token: &PageToken) -> Option<Window> {
@@ -287,7 +229,7 @@ fn parse_order_token(token: &PageToken) -> Option<Window> {
         "-" => None,
         m => Some(convert::parse_time(m)?),
     };
-    let hold = Hold::parse(parts.next()?)?;
+    let hold = CursorHold::from_token(parts.next()?)?;
     Some((mode, from, end, mark, hold))
 }
 
@@ -844,7 +786,7 @@ impl Channel for TraderaChannel {
     /// configured). Where the removal of an item not seen in a listing read answers 404, the
     /// item is read (`GET /v4/listings/items/{id}`): an auction or fixed-price item is ended
     /// with its own route, a missing one is gone. What counts as gone already (done, not an
-    /// error) is [`gone_already`].
+    /// error) is `gone_already`.
     async fn end_listings(
         &self,
         listings: &[EndListing],
@@ -947,7 +889,7 @@ impl Channel for TraderaChannel {
                 )
             })?,
             None => match query.cursor.as_ref().and_then(|c| self.updated_since(c)) {
-                Some(since) => (1, since, now, previous, Hold::None),
+                Some(since) => (1, since, now, previous, CursorHold::None),
                 None => {
                     let first = TimeDelta::from_std(self.config.first_window)
                         .unwrap_or(TimeDelta::days(30));
@@ -956,7 +898,7 @@ impl Channel for TraderaChannel {
                         query.created_since.unwrap_or(now - first),
                         now,
                         None,
-                        Hold::None,
+                        CursorHold::None,
                     )
                 }
             },
@@ -988,7 +930,7 @@ impl Channel for TraderaChannel {
             self.err(e, op)
         })?;
         let watermark = mark.max(previous).max(page.latest_change);
-        let hold = hold.and(&page);
+        let hold = hold.and(page.hold);
         let mut out = OrderPage {
             orders: page.orders,
             rejected: page.rejected,
@@ -1249,13 +1191,16 @@ mod tests {
     fn order_tokens_round_trip() {
         let a = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
         let b = Utc.with_ymd_and_hms(2026, 3, 5, 9, 0, 0).unwrap();
-        let t = order_token(1, a, b, Some(b), Hold::None);
+        let t = order_token(1, a, b, Some(b), CursorHold::None);
         assert_eq!(
             t.0,
             "1 2026-03-01T00:00:00Z 2026-03-05T09:00:00Z 2026-03-05T09:00:00Z -"
         );
-        assert_eq!(parse_order_token(&t), Some((1, a, b, Some(b), Hold::None)));
-        for hold in [Hold::At(a), Hold::Previous] {
+        assert_eq!(
+            parse_order_token(&t),
+            Some((1, a, b, Some(b), CursorHold::None))
+        );
+        for hold in [CursorHold::At(a), CursorHold::Previous] {
             assert_eq!(
                 parse_order_token(&order_token(0, a, b, None, hold)),
                 Some((0, a, b, None, hold))

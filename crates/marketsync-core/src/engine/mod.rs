@@ -377,7 +377,7 @@ impl Engine {
     }
 
     /// Replaces an integration's settings on behalf of `actor`. The audit log gets a
-    /// [`Change::SettingsChanged`](crate::lifecycle::Change::SettingsChanged) with who, when,
+    /// [`Change::SettingsChanged`] with who, when,
     /// and the settings before and after, in the same write; setting what is already set
     /// writes nothing.
     pub async fn set_settings(
@@ -832,7 +832,7 @@ impl Engine {
     /// The edit is a compare-and-swap on the mappings' version ([`Store::replace_mappings`]):
     /// when another edit was stored in between, `f` runs again on the newer mappings, so two
     /// concurrent edits both survive (`f` may therefore run more than once). The audit log gets
-    /// a [`Change::MappingsChanged`](crate::lifecycle::Change::MappingsChanged) with who, when,
+    /// a [`Change::MappingsChanged`] with who, when,
     /// and the whole set before and after, written together with the mappings; an edit that
     /// changes nothing writes nothing.
     pub async fn edit_mappings(

@@ -210,6 +210,23 @@ fn retry_delay(attempts: u32, error: &ChannelError) -> TimeDelta {
     TimeDelta::seconds(secs.min(3600))
 }
 
+/// Counts an order under each mapping it waits for (none unless it is held for one).
+fn count_missing(reason: &NotImportedReason, counts: &mut BTreeMap<MissingMapping, usize>) {
+    match reason {
+        NotImportedReason::UnmappedShipping { text } => {
+            *counts
+                .entry(MissingMapping::Shipping(text.clone()))
+                .or_default() += 1;
+        }
+        NotImportedReason::UnmappedSku { skus } => {
+            for s in skus {
+                *counts.entry(MissingMapping::Sku(s.clone())).or_default() += 1;
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The prefix of the ledger rows that stand for orders the channel sent without a readable id.
 pub const UNREADABLE_WITHOUT_ID_PREFIX: &str = "unreadable-without-id-";
 
@@ -367,21 +384,7 @@ impl Engine {
                         to_acknowledge.push(oid.clone());
                     }
                     SightingOutcome::NotImported { reason } => {
-                        match reason {
-                            NotImportedReason::UnmappedShipping { text } => {
-                                *newly_held
-                                    .entry(MissingMapping::Shipping(text.clone()))
-                                    .or_default() += 1;
-                            }
-                            NotImportedReason::UnmappedSku { skus } => {
-                                for s in skus {
-                                    *newly_held
-                                        .entry(MissingMapping::Sku(s.clone()))
-                                        .or_default() += 1;
-                                }
-                            }
-                            _ => {}
-                        }
+                        count_missing(reason, &mut newly_held);
                         report.not_imported.push((oid, reason.clone()));
                     }
                 }
@@ -699,21 +702,7 @@ impl Engine {
                 }
                 SightingOutcome::AlreadyImported => {}
                 SightingOutcome::NotImported { reason } => {
-                    match &reason {
-                        NotImportedReason::UnmappedShipping { text } => {
-                            *newly_held
-                                .entry(MissingMapping::Shipping(text.clone()))
-                                .or_default() += 1;
-                        }
-                        NotImportedReason::UnmappedSku { skus } => {
-                            for s in skus {
-                                *newly_held
-                                    .entry(MissingMapping::Sku(s.clone()))
-                                    .or_default() += 1;
-                            }
-                        }
-                        _ => {}
-                    }
+                    count_missing(&reason, newly_held);
                     report.not_imported.push((r.channel_order_id, reason));
                 }
             }
@@ -803,18 +792,8 @@ impl Engine {
     ) -> Result<BTreeMap<MissingMapping, usize>, EngineError> {
         let mut out: BTreeMap<MissingMapping, usize> = BTreeMap::new();
         for e in self.store.ledger(id, LedgerFilter::Held).await? {
-            if let OrderOutcome::NotImported { reason } = e.outcome {
-                match reason {
-                    NotImportedReason::UnmappedShipping { text } => {
-                        *out.entry(MissingMapping::Shipping(text)).or_default() += 1;
-                    }
-                    NotImportedReason::UnmappedSku { skus } => {
-                        for s in skus {
-                            *out.entry(MissingMapping::Sku(s)).or_default() += 1;
-                        }
-                    }
-                    _ => {}
-                }
+            if let OrderOutcome::NotImported { reason } = &e.outcome {
+                count_missing(reason, &mut out);
             }
         }
         Ok(out)
