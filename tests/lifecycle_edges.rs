@@ -248,3 +248,46 @@ async fn a_broken_connection_keeps_only_the_channels_words_as_its_message() {
     };
     assert_eq!(channel_message, &None);
 }
+
+#[tokio::test]
+async fn a_partial_shipment_leaves_the_order_in_the_plan_and_unsent_entries_are_named() {
+    let w = world_with_open_orders().await;
+    let shipment = |lines: Vec<marketsync::LineQuantity>| marketsync::Shipment {
+        carrier: Some("UPS".into()),
+        method: Some("Ground".into()),
+        tracking_number: Some("1Z-M1".into()),
+        shipped_at: t0(),
+        lines,
+        delivery: Default::default(),
+    };
+    // One of the order's lines shipped (its only line, but named: a partial shipment as far
+    // as the outbox can tell is any shipment that lists lines).
+    w.engine
+        .ship(
+            w.id,
+            &oid("M-1"),
+            shipment(vec![marketsync::LineQuantity {
+                line_id: "M-1-1".into(),
+                quantity: 1,
+            }]),
+            None,
+        )
+        .await
+        .unwrap();
+    let sent = w.engine.sync_orders(w.id).await.unwrap();
+    assert_eq!(sent.sent.len(), 1, "{sent:?}");
+    let plan = w.engine.plan_delete(w.id).await.unwrap();
+    assert_eq!(plan.unfulfilled_orders, vec![oid("M-1")], "{plan:?}");
+
+    // The whole order shipped but not sent yet: the plan says it will not be sent.
+    w.engine
+        .ship(w.id, &oid("M-1"), shipment(Vec::new()), None)
+        .await
+        .unwrap();
+    let plan = w.engine.plan_delete(w.id).await.unwrap();
+    assert!(
+        plan.notices.iter().any(|n| n.contains("not sent yet")),
+        "{:?}",
+        plan.notices
+    );
+}

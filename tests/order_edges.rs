@@ -204,6 +204,36 @@ async fn an_unreadable_order_behind_newer_good_orders_is_retried_by_id_until_it_
 }
 
 #[tokio::test]
+async fn an_order_the_feed_cannot_read_but_a_read_by_id_can_imports_in_the_same_run() {
+    let w = world(cursor_caps()).await;
+    w.channel.add_order(order("ODD", t0(), "A", "Standard"));
+    w.channel.add_order(order("GOOD", t0(), "A", "Standard"));
+    assert!(
+        w.channel
+            .make_order_unreadable_in_feed(&oid("ODD"), "unexpected shape of `shipping`")
+    );
+    let first = w.engine.import_orders(w.id).await.unwrap();
+    assert_eq!(first.imported, vec![oid("GOOD")], "{first:?}");
+    assert_eq!(first.released, vec![oid("ODD")], "{first:?}");
+    assert_eq!(outcome(&w, "ODD").await, OrderOutcome::Imported);
+    assert!(
+        w.store
+            .ledger(w.id, LedgerFilter::Unreadable)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Still unreadable in the feed: seen again, never imported twice, no more reads by id.
+    let by_id = w.channel.calls(Operation::FetchOrdersById);
+    let again = w.engine.import_orders(w.id).await.unwrap();
+    assert!(
+        again.imported.is_empty() && again.released.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(w.channel.calls(Operation::FetchOrdersById), by_id);
+}
+
+#[tokio::test]
 async fn an_unreadable_order_on_a_channel_without_read_by_id_holds_the_cursor() {
     let w = world(Capabilities {
         orders_get_by_id: false,
@@ -274,4 +304,24 @@ async fn an_unreadable_order_without_an_id_stays_visible_until_it_reads() {
         "{:?}",
         explained.story
     );
+}
+
+#[tokio::test]
+async fn held_orders_are_released_while_the_order_list_is_failing() {
+    let w = world(cursor_caps()).await;
+    w.channel.add_order(order("O-7", t0(), "A", "Express"));
+    w.engine.import_orders(w.id).await.unwrap();
+    map_shipping(&w, "Express").await;
+    w.channel
+        .fail_next(Operation::FetchOrders, 1, marketsync::ErrorKind::Transient);
+    let r = w.engine.import_orders(w.id).await.unwrap();
+    assert_eq!(r.released, vec![oid("O-7")], "{r:?}");
+    assert!(
+        r.stopped.is_some(),
+        "the failed download is reported: {r:?}"
+    );
+    // With nothing to release, a failing list is the run's error, as before.
+    w.channel
+        .fail_next(Operation::FetchOrders, 1, marketsync::ErrorKind::Transient);
+    assert!(w.engine.import_orders(w.id).await.is_err());
 }

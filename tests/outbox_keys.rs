@@ -370,3 +370,44 @@ async fn a_key_reused_for_another_request_is_a_typed_conflict() {
         .collect();
     assert_eq!(shipped, [("4001".to_owned(), Some("1Z4001".to_owned()))]);
 }
+
+/// A shipment recorded without a key that the channel refused for good, recorded again the same
+/// way (the seller clicks "ship" again): a typed answer with the channel's error, never the old
+/// failure passed off as this request's success; with a key of the host's own it goes out.
+#[tokio::test]
+async fn the_same_keyless_request_after_a_refusal_is_a_typed_answer() {
+    let w = world("refused-before").await;
+    let (id, channel) = integration(&w, "Reverb", &["5001"]).await;
+    channel.fail_next(
+        marketsync::Operation::Ship,
+        1,
+        marketsync::ErrorKind::Invalid,
+    );
+    w.engine
+        .ship(id, &oid("5001"), shipment(&w, "1Z5001"), None)
+        .await
+        .unwrap();
+    let report = w.engine.sync_orders(id).await.unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(!report.failed[0].will_retry);
+
+    let err = w
+        .engine
+        .ship(id, &oid("5001"), shipment(&w, "1Z5001"), None)
+        .await
+        .unwrap_err();
+    let EngineError::PreviouslyRefused { action, error, .. } = &err else {
+        panic!("expected PreviouslyRefused, got {err:?}")
+    };
+    assert_eq!(*action, "ship");
+    assert!(error.contains("injected failure"), "{error}");
+    assert!(err.to_string().contains("key of your own"), "{err}");
+
+    let key = IdempotencyKey::new("ship-5001-again").unwrap();
+    w.engine
+        .ship(id, &oid("5001"), shipment(&w, "1Z5001"), Some(key))
+        .await
+        .unwrap();
+    w.engine.sync_orders(id).await.unwrap();
+    assert_eq!(channel.shipments().len(), 1, "sent once, after the fix");
+}

@@ -221,6 +221,35 @@ async fn a_clean_refusal_leaves_no_stale_intent() {
     }
 }
 
+/// A channel that creates one listing per call may have created the first items of a batch
+/// before a 429 (or a lapsed login) stops the rest, and answers one error for the whole batch:
+/// nothing of that batch may be created again without looking it up first.
+#[tokio::test]
+async fn a_batch_stopped_by_a_rate_limit_is_looked_up_not_created_again() {
+    for (name, store) in stores().await {
+        let w = world(store).await;
+        w.catalog.upsert(item("AMP"));
+        w.catalog.upsert(item("CAB"));
+        w.channel.add_failure(FailureRule {
+            operation: Operation::PublishListings,
+            on_call: Some(1),
+            times: 1,
+            kind: ErrorKind::RateLimited,
+            after_applying: true,
+        });
+        let first = w.engine.publish_listings(w.id, true).await.unwrap();
+        assert_eq!(first.failed.len(), 2, "{name}: {first:?}");
+        let retry = w.engine.publish_listings(w.id, true).await.unwrap();
+        assert!(retry.published.is_empty(), "{name}: {retry:?}");
+        assert_eq!(retry.linked.len(), 2, "{name}: {retry:?}");
+        assert_eq!(
+            w.channel.listings().len(),
+            2,
+            "{name}: one listing per SKU at the channel"
+        );
+    }
+}
+
 /// A recorded intent does not stop linking: `link_listings` links the listing the lost create
 /// made, as it would an unlinked item's.
 #[tokio::test]

@@ -772,7 +772,12 @@ impl Engine {
             let outcomes = match channel.publish_listings(batch).await {
                 Ok(o) => o,
                 Err(e) => {
-                    if refused_cleanly(&e) {
+                    // A whole-batch error says nothing of the items before it: a channel that
+                    // creates one listing per call may have created the first ones before a
+                    // 429 or a lapsed login stopped the rest. Only a one-item batch refused
+                    // cleanly is known not to exist; every other intent stays, and the next
+                    // publish looks its SKU up before creating.
+                    if batch.len() == 1 && refused_cleanly(&e) {
                         for n in batch {
                             self.clear_intent(id, &n.sku, links.get(&n.sku)).await?;
                         }

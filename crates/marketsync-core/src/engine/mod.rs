@@ -198,6 +198,24 @@ pub enum EngineError {
         /// `reason`, … ([`OutboxItem::differences`](store::OutboxItem::differences)).
         differs: Vec<&'static str>,
     },
+    /// The same shipment, refund or cancellation, recorded without an idempotency key, was
+    /// refused by the channel for good before: nothing new was recorded. Fix the cause (the
+    /// channel's error says what), then record it again with a key of your own.
+    #[error(
+        "integration {integration}: this {action} of order {order} was refused by the channel before ({error}); nothing was recorded again: fix the cause, then record it with an idempotency key of your own"
+    )]
+    PreviouslyRefused {
+        /// The integration.
+        integration: IntegrationId,
+        /// The order.
+        order: ChannelOrderId,
+        /// `ship`, `refund` or `cancel`.
+        action: &'static str,
+        /// The key derived from the request, under which the refused entry is recorded.
+        key: crate::order::IdempotencyKey,
+        /// The channel's error, as recorded.
+        error: String,
+    },
 }
 
 /// The engine. Cheap to share behind an `Arc`; every method works on one integration.
@@ -885,22 +903,23 @@ impl Engine {
     /// - `third_party_orders`: imported as third-party-managed and not yet fulfilled.
     pub async fn plan_delete(&self, id: IntegrationId) -> Result<DeletePlan, EngineError> {
         let rec = self.integration(id).await?;
-        // Shipped or cancelled through the outbox counts as fulfilled, even before the channel
-        // reports the new status.
-        let done: std::collections::BTreeSet<ChannelOrderId> = self
-            .store
-            .outbox(id)
-            .await?
-            .into_iter()
+        // The whole order shipped or cancelled through the outbox counts as fulfilled, even
+        // before the channel reports the new status (a partial shipment does not).
+        let outbox = self.store.outbox(id).await?;
+        let done: std::collections::BTreeSet<ChannelOrderId> = outbox
+            .iter()
             .filter(|e| matches!(e.state, store::OutboxState::Sent { .. }))
-            .filter(|e| {
-                matches!(
-                    e.item.action,
-                    store::OutboxAction::Ship(_) | store::OutboxAction::Cancel(_)
-                )
+            .filter(|e| match &e.item.action {
+                store::OutboxAction::Ship(s) => s.lines.is_empty(),
+                store::OutboxAction::Cancel(c) => c.lines.is_empty(),
+                store::OutboxAction::Refund(_) => false,
             })
-            .map(|e| e.item.order_id)
+            .map(|e| e.item.order_id.clone())
             .collect();
+        let unsent = outbox
+            .iter()
+            .filter(|e| matches!(e.state, store::OutboxState::Pending))
+            .count();
         let mut unfulfilled = Vec::new();
         let mut held = Vec::new();
         let mut third_party = Vec::new();
@@ -919,8 +938,15 @@ impl Engine {
                         third_party.push(e.channel_order_id)
                     }
                 },
+                // Downloaded, still open at the channel, and not imported for a reason other
+                // than its status (held for a mapping, a line without SKU, too old), or
+                // unreadable: an order the seller still has to fulfil.
                 (store::OrderOutcome::NotImported { reason }, _)
-                    if (reason.is_held() && open)
+                    if (open
+                        && !matches!(
+                            reason,
+                            store::NotImportedReason::StatusNotImported { .. }
+                        ))
                         || matches!(reason, store::NotImportedReason::Unreadable { .. }) =>
                 {
                     held.push(e.channel_order_id)
@@ -939,6 +965,11 @@ impl Engine {
             plan.notices.push(format!(
                 "{} order(s) are managed by a third party and not yet fulfilled: you stay responsible for them with that party.",
                 third_party.len()
+            ));
+        }
+        if unsent > 0 {
+            plan.notices.push(format!(
+                "{unsent} shipment(s), refund(s) or cancellation(s) recorded here are not sent yet: deleting stops them; send them at the channel yourself."
             ));
         }
         plan.held_orders = held;

@@ -241,9 +241,10 @@ fn unreadable_placeholder(message: &str) -> ChannelOrderId {
         .expect("a fixed prefix and hex digits are a valid order id")
 }
 
-/// The reason written on a placeholder row once the channel no longer sends that unreadable
-/// order (it read, and has its own row under its id, or the channel dropped it).
-const NO_LONGER_SENT: &str = "the channel no longer sends this unreadable order: once it read, it was recorded under its own id";
+/// The reason written on a placeholder row once a whole download no longer shows that unreadable
+/// order: it read (and has its own row under its id), or it left the download (the age window,
+/// or deleted at the channel) — which of the two cannot be told without an id.
+const NO_LONGER_SENT: &str = "the channel no longer sends this unreadable order: if it became readable it was recorded under its own id; otherwise (it left the download window, or was deleted) check the order at the channel";
 
 impl Engine {
     /// The catalog's SKUs among those of `orders` (one lookup for the lot).
@@ -292,8 +293,9 @@ impl Engine {
         }
         let mut report = ImportReport::default();
         let mut newly_held: BTreeMap<MissingMapping, usize> = BTreeMap::new();
-        // Every order id this download recorded a sighting for.
+        // Every order id this download recorded a sighting for, and those it could read.
         let mut seen: BTreeSet<ChannelOrderId> = BTreeSet::new();
+        let mut read: BTreeSet<ChannelOrderId> = BTreeSet::new();
         // The orders that wait from earlier runs (held for a mapping, or unreadable): revisited
         // after the download unless it sees them again, and "released" when they import.
         let held = self.store.ledger(id, LedgerFilter::Held).await?;
@@ -328,6 +330,7 @@ impl Engine {
         // The next page is fetched while this one is recorded (only its link is needed); a
         // failure to record still stops the run before anything of the next page is used.
         let mut fetched = channel.fetch_orders(&query).await;
+        let mut first_page_failed: Option<ChannelError> = None;
         loop {
             let page = match fetched {
                 Ok(p) => p,
@@ -338,7 +341,12 @@ impl Engine {
                     report.stopped = Some(e.to_string());
                     break;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    // Nothing downloaded: the orders waiting from earlier runs are still
+                    // revisited (their mapping may exist now); the run fails if none imports.
+                    first_page_failed = Some(e);
+                    break;
+                }
             };
             report.pages += 1;
             let now = self.now();
@@ -358,6 +366,7 @@ impl Engine {
             );
             let (recorded, writes) = recorded?;
             seen.extend(writes.iter().map(|w| w.channel_order_id.clone()));
+            read.extend(page.orders.iter().map(|o| o.channel_order_id.clone()));
             for (r, w) in recorded.iter().zip(&writes) {
                 let oid = r.channel_order_id.clone();
                 match &r.outcome {
@@ -402,10 +411,26 @@ impl Engine {
             .into_iter()
             .filter(|e| !seen.contains(&e.channel_order_id))
             .collect();
-        let unreadable = unreadable
-            .into_iter()
-            .filter(|e| !seen.contains(&e.channel_order_id))
-            .collect();
+        // Unreadable now: those from before this download did not read, and those it could
+        // not read itself (read again by id at once where the channel can, rather than only
+        // when the cursor brings them back).
+        let unreadable = if unreadable.is_empty() && read.len() == seen.len() {
+            unreadable
+        } else {
+            self.store
+                .ledger(id, LedgerFilter::Unreadable)
+                .await?
+                .into_iter()
+                .filter(|e| {
+                    let oid = &e.channel_order_id;
+                    // A placeholder (no id to read it by) sent again is simply still there.
+                    let placeholder_sent_again =
+                        oid.as_str().starts_with(UNREADABLE_WITHOUT_ID_PREFIX)
+                            && seen.contains(oid);
+                    !read.contains(oid) && !placeholder_sent_again
+                })
+                .collect()
+        };
         self.revisit(
             id,
             &rec,
@@ -419,6 +444,12 @@ impl Engine {
             &mut report,
         )
         .await?;
+        if let Some(e) = first_page_failed {
+            if report.released.is_empty() {
+                return Err(e.into());
+            }
+            report.stopped.get_or_insert_with(|| e.to_string());
+        }
         self.acknowledge_all(id, &channel, &caps, to_acknowledge, &mut report)
             .await?;
 
@@ -936,6 +967,7 @@ impl Engine {
                 });
             }
         }
+        let derived = key.is_none();
         let idempotency_key = key.unwrap_or_else(|| OutboxItem::derived_key(id, order_id, &action));
         let item = OutboxItem {
             integration_id: id,
@@ -945,6 +977,18 @@ impl Engine {
             created_at: self.now(),
         };
         match self.store.enqueue_outbox(&item).await {
+            // The same request, made without a key, after the channel refused it for good: say
+            // so rather than answer with the old failure as if it were this request's success.
+            Ok(OutboxEntry {
+                state: OutboxState::Failed { error, .. },
+                ..
+            }) if derived => Err(EngineError::PreviouslyRefused {
+                integration: id,
+                order: order_id.clone(),
+                action: item.action.name(),
+                key: item.idempotency_key,
+                error,
+            }),
             Ok(entry) => Ok(entry),
             Err(super::store::StoreError::KeyReused {
                 key,
@@ -974,7 +1018,10 @@ impl Engine {
     /// - `None`: the key is derived from the request ([`OutboxItem::derived_key`]: integration,
     ///   order, action and its whole content except `shipped_at`), so the same shipment recorded
     ///   twice — a double click, a retry after a timeout — is one entry and one shipment at the
-    ///   channel. Another tracking number or other lines make another entry.
+    ///   channel. Another tracking number or other lines make another entry. When the channel
+    ///   refused that same request for good before, the answer is
+    ///   [`EngineError::PreviouslyRefused`] with the channel's error: once its cause is fixed,
+    ///   send it again under a key of your own.
     pub async fn ship(
         &self,
         id: IntegrationId,

@@ -69,8 +69,9 @@ struct State {
     next_listing: u64,
     orders: BTreeMap<u64, Order>,
     order_seq: HashMap<ChannelOrderId, u64>,
-    /// Orders sent as unreadable: the channel's error, and whether their id can still be read.
-    unreadable: HashMap<ChannelOrderId, (String, bool)>,
+    /// Orders sent as unreadable: the channel's error, whether their id can still be read, and
+    /// whether a read by id fails too.
+    unreadable: HashMap<ChannelOrderId, (String, bool, bool)>,
     next_seq: u64,
     acknowledged: BTreeSet<ChannelOrderId>,
     shipments: Vec<ShipmentRequest>,
@@ -245,7 +246,24 @@ impl MemoryChannel {
             return false;
         }
         s.unreadable
-            .insert(id.clone(), (message.into(), id_readable));
+            .insert(id.clone(), (message.into(), id_readable, true));
+        true
+    }
+
+    /// Sends an order as unreadable in the order feed only (a list endpoint whose shape differs
+    /// from the single-order one): the download rejects it, with its id; a read by id reads it.
+    /// Returns false when there is no such order.
+    pub fn make_order_unreadable_in_feed(
+        &self,
+        id: &ChannelOrderId,
+        message: impl Into<String>,
+    ) -> bool {
+        let mut s = self.lock();
+        if !s.order_seq.contains_key(id) {
+            return false;
+        }
+        s.unreadable
+            .insert(id.clone(), (message.into(), true, false));
         true
     }
 
@@ -743,7 +761,7 @@ impl Channel for MemoryChannel {
                 break;
             }
             last_seq = Some(*seq);
-            if let Some((message, id_readable)) = s.unreadable.get(&o.channel_order_id) {
+            if let Some((message, id_readable, _)) = s.unreadable.get(&o.channel_order_id) {
                 if !(*id_readable && caps.orders_get_by_id) {
                     hold_before.get_or_insert(*seq);
                 }
@@ -799,7 +817,7 @@ impl Channel for MemoryChannel {
             if !ids.contains(&o.channel_order_id) {
                 continue;
             }
-            if let Some((message, _)) = s.unreadable.get(&o.channel_order_id) {
+            if let Some((message, _, true)) = s.unreadable.get(&o.channel_order_id) {
                 rejected.push(RejectedOrder {
                     channel_order_id: Some(o.channel_order_id.clone()),
                     error: ChannelError::invalid(message.clone()),
