@@ -46,7 +46,7 @@ fn with_status(e: ChannelError, response: &marketsync_http::HttpResponse) -> Cha
     }
 }
 
-/// The publish rule (Flxpoint's ChannelAdvisor page): products are created in ChannelAdvisor,
+/// The publish rule: products are created in ChannelAdvisor,
 /// never through this integration.
 pub const PUBLISH_UNSUPPORTED: &str = "ChannelAdvisor does not support publishing listings through this integration: the product must already exist in ChannelAdvisor and be linked by SKU (run link listings)";
 

@@ -1,4 +1,4 @@
-//! What a channel can do: Flxpoint's supported / not supported / required table, plus the
+//! What a channel can do: which operations are supported, not supported or required, plus the
 //! channel's batch sizes and rate limits.
 
 use serde::{Deserialize, Serialize};
@@ -42,7 +42,7 @@ pub struct Capabilities {
     /// Send cancellations.
     pub orders_cancel: bool,
     /// Orders cannot be imported until at least one shipping mapping exists
-    /// (ChannelAdvisor, per Flxpoint); an unmapped shipping text holds the order.
+    /// (ChannelAdvisor); an unmapped shipping text holds the order.
     pub shipping_mappings_required: bool,
     /// Orders of this channel must be fulfilled through the integration: the fulfilments switch
     /// cannot be turned off.

@@ -41,7 +41,7 @@ pub enum Phase {
     Live,
 }
 
-/// Enabled or disabled (Avasam). Disabled stops all downloading and updating until re-enabled;
+/// Enabled or disabled. Disabled stops all downloading and updating until re-enabled;
 /// nothing is lost, the next run catches up from its cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,7 +52,7 @@ pub enum Switch {
     Disabled,
 }
 
-/// Whether the credentials work (Sello, OfferUp).
+/// Whether the credentials work.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Health {

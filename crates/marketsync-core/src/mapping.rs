@@ -21,8 +21,8 @@ pub struct ShippingService {
 /// Channel shipping-method text → the seller's shipping service.
 ///
 /// The text is matched exactly: same characters, same case, same spaces. "Standard" and
-/// "standard" are different mappings (Flxpoint: the channel's shipping method name "needs to
-/// match the Channel Shipping Text exactly").
+/// "standard" are different mappings: the channel's shipping method name must match the
+/// mapping's shipping text exactly.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShippingMapping {
     /// The channel's shipping-method text.

@@ -1,5 +1,5 @@
 //! The adapter's configuration: where Reverb is, the personal access token, the connection's
-//! name and default currency (Avasam's Reverb set-up screen), and how listings and orders are
+//! name and default currency (what a seller sets up for a Reverb connection), and how listings and orders are
 //! exchanged.
 //!
 //! Built with [`ReverbConfig::builder`]. `Debug` is written by hand and never prints the token.
@@ -92,12 +92,12 @@ impl ReverbConfig {
         &self.base_url
     }
 
-    /// The connection's display name (Avasam: "the name for this integration").
+    /// The connection's display name ("the name for this integration").
     pub fn connection_name(&self) -> &str {
         &self.connection_name
     }
 
-    /// The currency of listings and of orders that carry none (Avasam: "Default currency").
+    /// The currency of listings and of orders that carry none ("Default currency").
     pub fn default_currency(&self) -> Currency {
         self.default_currency
     }

@@ -52,7 +52,7 @@ impl Frequencies {
 /// The settings of one integration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrationSettings {
-    /// The currency used for orders the channel sends without one (Avasam's "default
+    /// The currency used for orders the channel sends without one (the integration's "default
     /// currency").
     pub default_currency: Currency,
     /// The order states that are imported; others are recorded as not imported, with their
