@@ -151,7 +151,16 @@ impl RequestSchemas {
             .get(path_template)?
             .get(method.to_ascii_lowercase())?;
         let body = self.resolve(operation.get("requestBody")?)?;
-        let content = body.get("content")?.as_object()?;
+        self.media_schema(body.get("content")?.as_object()?, content_type)
+    }
+
+    /// The schema of the media type in `content` that `content_type` selects: the exact type
+    /// first, else the most specific media range that matches it.
+    fn media_schema<'a>(
+        &'a self,
+        content: &'a Map<String, Value>,
+        content_type: &str,
+    ) -> Option<&'a Value> {
         let wanted = essence(content_type);
         let media = content
             .iter()
@@ -267,18 +276,7 @@ impl RequestSchemas {
             .response(method, path_template, status)?
             .get("content")?
             .as_object()?;
-        let wanted = essence(content_type);
-        let media = content
-            .iter()
-            .find(|(k, _)| essence(k) == wanted)
-            .or_else(|| {
-                content
-                    .iter()
-                    .filter(|(k, _)| media_range_matches(&essence(k), &wanted))
-                    .max_by_key(|(k, _)| specificity(k))
-            })?
-            .1;
-        media.get("schema").and_then(|s| self.resolve(s))
+        self.media_schema(content, content_type)
     }
 
     /// Checks one response as a server answered it: the operation is found by `method` and the
