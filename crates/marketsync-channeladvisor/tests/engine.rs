@@ -485,15 +485,15 @@ async fn an_unreadable_order_is_never_exported_and_is_listed_again_until_it_read
         "{report:?}"
     );
     assert_eq!(exports(&w.log), ["export 5001", "export 5002"]);
-    let lists: Vec<_> = api_requests(&server)
+    // Two downloads of the unexported orders, and (in the first run) one read by id of the
+    // order the download could not read: the engine tries it at once, not only next run.
+    let (lists, by_id): (Vec<_>, Vec<_>) = api_requests(&server)
         .await
         .into_iter()
         .filter(|r| r.url.path() == "/v1/Orders")
-        .collect();
+        .partition(|r| param(r, "exported").as_deref() == Some("false"));
     assert_eq!(lists.len(), 2);
-    assert!(
-        lists
-            .iter()
-            .all(|r| param(r, "exported").as_deref() == Some("false"))
-    );
+    assert_eq!(by_id.len(), 1, "{by_id:?}");
+    let filter = param(&by_id[0], "$filter").unwrap_or_default();
+    assert!(filter.contains("ID eq 5002"), "{filter}");
 }
