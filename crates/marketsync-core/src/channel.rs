@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::capability::Capabilities;
+use crate::capability::{Capabilities, Operation};
 use crate::credentials::{
     AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
     Credentials, PendingAuthorization,
@@ -125,10 +125,14 @@ pub trait CredentialSink: Send + Sync + Debug {
 
 /// A marketplace, as an adapter presents it.
 ///
-/// Small and object-safe, held as `Arc<dyn Channel>`. Every operation is required: an adapter
-/// answers [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) with the channel's rule for
-/// what it cannot do, and reports it in [`capabilities`](Self::capabilities) so the engine never
-/// calls it. Convenience lives in the engine, not here.
+/// Small and object-safe, held as `Arc<dyn Channel>`. The reads every channel has are required;
+/// the operations a marketplace may lack (publishing, ending, acknowledging, shipping, refunds,
+/// cancellations, login-type authorization, reading orders by id) have default bodies answering
+/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) through
+/// [`unsupported`](Self::unsupported), which an adapter overrides once to give the channel's rule
+/// in its own words. An adapter reports what it supports in
+/// [`capabilities`](Self::capabilities) so the engine never calls the rest. Convenience lives in
+/// the engine, not here.
 ///
 /// Retry, rate limiting and token renewal happen inside the adapter (through the shared HTTP
 /// layer); an error returned here is final for this call.
@@ -139,6 +143,20 @@ pub trait Channel: Send + Sync + Debug {
 
     /// What it supports, its batch sizes and rate limits.
     fn capabilities(&self) -> Capabilities;
+
+    /// The error an operation this channel does not support answers with: kind
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), naming the channel and the
+    /// operation. Every default body below returns it. Adapters override it to state the
+    /// marketplace's rule (why it cannot, and what to do instead).
+    fn unsupported(&self, operation: Operation) -> ChannelError {
+        ChannelError::unsupported(format!(
+            "{} does not support {}",
+            self.kind(),
+            operation.as_str()
+        ))
+        .with_channel(self.kind())
+        .with_operation(operation.as_str())
+    }
 
     /// Hands the channel the integration's current credentials: those the seller just entered or
     /// rotated, or those stored when the host attaches the channel after a restart. The channel
@@ -176,14 +194,20 @@ pub trait Channel: Send + Sync + Debug {
     async fn publish_listings(
         &self,
         listings: &[NewListing],
-    ) -> Result<Vec<ListingOutcome>, ChannelError>;
+    ) -> Result<Vec<ListingOutcome>, ChannelError> {
+        let _ = listings;
+        Err(self.unsupported(Operation::PublishListings))
+    }
 
     /// Ends or delists listings, at most `listings_end_max_batch` per call, one outcome per
     /// listing. Requires `listings_reconcile`.
     async fn end_listings(
         &self,
         listings: &[EndListing],
-    ) -> Result<Vec<ListingOutcome>, ChannelError>;
+    ) -> Result<Vec<ListingOutcome>, ChannelError> {
+        let _ = listings;
+        Err(self.unsupported(Operation::EndListings))
+    }
 
     /// One page of orders. Requires `orders_get`.
     async fn fetch_orders(&self, query: &OrderQuery) -> Result<OrderPage, ChannelError>;
@@ -203,31 +227,43 @@ pub trait Channel: Send + Sync + Debug {
         default_currency: crate::money::Currency,
     ) -> Result<OrderPage, ChannelError> {
         let _ = (ids, default_currency);
-        Err(ChannelError::unsupported(format!(
-            "{} cannot read orders by id",
-            self.kind()
-        )))
+        Err(self.unsupported(Operation::FetchOrdersById))
     }
 
     /// Tells the channel the order has been recorded (ChannelAdvisor's export flag). Called only
     /// after the engine has stored the order. Requires `orders_acknowledge`.
-    async fn acknowledge_order(&self, order: &ChannelOrderId) -> Result<(), ChannelError>;
+    async fn acknowledge_order(&self, order: &ChannelOrderId) -> Result<(), ChannelError> {
+        let _ = order;
+        Err(self.unsupported(Operation::AcknowledgeOrder))
+    }
 
     /// Reports a shipment. Requires `orders_ship`.
-    async fn ship(&self, request: &ShipmentRequest) -> Result<(), ChannelError>;
+    async fn ship(&self, request: &ShipmentRequest) -> Result<(), ChannelError> {
+        let _ = request;
+        Err(self.unsupported(Operation::Ship))
+    }
 
     /// Sends a refund. Requires `orders_refund`.
-    async fn refund(&self, request: &RefundRequest) -> Result<(), ChannelError>;
+    async fn refund(&self, request: &RefundRequest) -> Result<(), ChannelError> {
+        let _ = request;
+        Err(self.unsupported(Operation::Refund))
+    }
 
     /// Cancels an order or some of its lines. Requires `orders_cancel`.
-    async fn cancel(&self, request: &CancellationRequest) -> Result<(), ChannelError>;
+    async fn cancel(&self, request: &CancellationRequest) -> Result<(), ChannelError> {
+        let _ = request;
+        Err(self.unsupported(Operation::Cancel))
+    }
 
     /// Starts a login-type authorization: the URL of the channel's login page and the state to
     /// keep. Requires `login_authorization`.
     async fn begin_authorization(
         &self,
         request: &AuthorizationRequest,
-    ) -> Result<AuthorizationStart, ChannelError>;
+    ) -> Result<AuthorizationStart, ChannelError> {
+        let _ = request;
+        Err(self.unsupported(Operation::Authorize))
+    }
 
     /// Finishes a login-type authorization with what the channel handed back, giving new
     /// credentials (or, in a device flow, "not yet"). Requires `login_authorization`.
@@ -235,7 +271,10 @@ pub trait Channel: Send + Sync + Debug {
         &self,
         pending: &PendingAuthorization,
         callback: &AuthorizationCallback,
-    ) -> Result<AuthorizationOutcome, ChannelError>;
+    ) -> Result<AuthorizationOutcome, ChannelError> {
+        let _ = (pending, callback);
+        Err(self.unsupported(Operation::Authorize))
+    }
 }
 
 /// Compile-time check that [`Channel`] stays dyn-compatible.
