@@ -39,7 +39,7 @@ fn pages() -> Vec<(&'static str, Vec<u8>)> {
         .build()
         .expect("a runtime");
     rt.block_on(async {
-        let http = reqwest::Client::new();
+        let http = marketsync_http::client_builder().build().expect("an HTTP client");
         let mut out = Vec::new();
 
         let ca = ChannelAdvisorSandbox::builder()

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use marketsync::channel::{Fingerprint, ListingUpdate};
 use marketsync::{
-    ChannelListingId, Currency, Decimal, Fingerprint, ListingUpdate, MappingSet, Money,
-    ShippingMapping, ShippingService, Sku, SkuMapping,
+    ChannelListingId, Currency, Decimal, MappingSet, Money, ShippingMapping, ShippingService, Sku,
+    SkuMapping,
 };
 
 fn updates(n: usize) -> Vec<ListingUpdate> {

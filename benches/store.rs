@@ -12,15 +12,16 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use marketsync::engine::store::{
+use marketsync::channel::Cursor;
+use marketsync::sqlite::SqliteStore;
+use marketsync::store::{
     Decision, ImportedOrder, LedgerWrite, OrderBatch, ResolvedLine, SightingOutcome,
 };
-use marketsync::sqlite::SqliteStore;
+use marketsync::testing::MemoryChannel;
 use marketsync::{
-    Actor, Address, Buyer, ChannelKind, ChannelOrderId, Currency, CurrencySource, Cursor, Decimal,
-    Engine, IntegrationId, IntegrationSettings, Management, MemoryCatalog, MemoryChannel,
-    MemoryNotifier, Money, Order, OrderLine, OrderState, OrderStatus, Sku, SkuResolution, Store,
-    SystemClock,
+    Actor, Address, Buyer, ChannelKind, ChannelOrderId, Currency, CurrencySource, Decimal, Engine,
+    IntegrationId, IntegrationSettings, Management, MemoryCatalog, MemoryNotifier, Money, Order,
+    OrderLine, OrderState, OrderStatus, Sku, SkuResolution, Store, SystemClock,
 };
 
 const BATCH: usize = 100;

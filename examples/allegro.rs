@@ -13,8 +13,9 @@
 //! It only reads.
 
 use chrono::{TimeDelta, Utc};
+use marketsync::channel::{ListingQuery, OrderQuery};
 use marketsync::credentials::LoginSession;
-use marketsync::{Channel, Currency, ListingQuery, OrderQuery, SecretString};
+use marketsync::{Channel, Currency, SecretString};
 use marketsync_allegro::{AllegroChannel, AllegroConfig, Environment};
 use marketsync_sandbox::AllegroSandbox;
 

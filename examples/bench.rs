@@ -47,7 +47,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use marketsync::sqlite::SqliteStore;
 use marketsync_core::credentials::{LoginSession, OAuthTokens};
 use marketsync_core::lifecycle::Event;
-use marketsync_core::testkit::channel::{ChannelHarness, Rig};
 use marketsync_core::{
     Actor, Catalog, CatalogError, CatalogPage, Channel, Clock, CredentialKey, Credentials,
     Currency, Engine, Feature, IntegrationSettings, InventoryItem, Label, MemoryNotifier, Money,
@@ -58,6 +57,7 @@ use marketsync_sandbox::{
     AllegroHarness, AllegroSandbox, ChannelAdvisorHarness, ChannelAdvisorSandbox, Counters,
     ReverbHarness, ReverbSandbox, TraderaHarness, TraderaSandbox,
 };
+use marketsync_testkit::channel::{ChannelHarness, Rig};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -344,7 +344,9 @@ impl Harness {
         &self,
         since: DateTime<Utc>,
     ) -> Result<(Vec<Vec<u8>>, &'static str), BoxError> {
-        let http = reqwest::Client::new();
+        let http = marketsync_http::client_builder()
+            .build()
+            .expect("an HTTP client");
         let mut pages = Vec::new();
         match self {
             Harness::ChannelAdvisor(h) => {

@@ -13,7 +13,8 @@
 //! `CHANNELADVISOR_LABEL` limits the listings to one product label.
 
 use chrono::{TimeDelta, Utc};
-use marketsync::{Channel, Currency, ListingQuery, OrderQuery, SecretString};
+use marketsync::channel::{ListingQuery, OrderQuery};
+use marketsync::{Channel, Currency, SecretString};
 use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig};
 use marketsync_sandbox::ChannelAdvisorSandbox;
 

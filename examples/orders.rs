@@ -11,11 +11,12 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use marketsync::lifecycle::Event;
 use marketsync::mapping::{ShippingMapping, ShippingService};
+use marketsync::testing::MemoryChannel;
 use marketsync::{
     Actor, Buyer, Capabilities, ChannelKind, ChannelOrderId, Clock, CredentialKey, Credentials,
     Currency, CurrencySource, Engine, Feature, IntegrationSettings, InventoryItem, Label,
-    ManualClock, MemoryCatalog, MemoryChannel, MemoryNotifier, Money, Order, OrderLine, OrderState,
-    OrderStatus, Shipment, Sku, SqliteStore,
+    ManualClock, MemoryCatalog, MemoryNotifier, Money, Order, OrderLine, OrderState, OrderStatus,
+    Shipment, Sku, SqliteStore,
 };
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -208,7 +209,7 @@ async fn main() -> Result<()> {
     );
 
     println!("\n5. Ship order 1001 through the outbox (the channel's first answer is lost):");
-    channel.add_failure(marketsync::memory::FailureRule {
+    channel.add_failure(marketsync::testing::FailureRule {
         operation: marketsync::Operation::Ship,
         on_call: Some(1),
         times: 1,

@@ -11,7 +11,8 @@
 //! so it is safe to point at a live shop.
 
 use chrono::{TimeDelta, Utc};
-use marketsync::{Channel, Currency, ListingQuery, OrderQuery, SecretString};
+use marketsync::channel::{ListingQuery, OrderQuery};
+use marketsync::{Channel, Currency, SecretString};
 use marketsync_reverb::{ReverbChannel, ReverbConfig};
 use marketsync_sandbox::ReverbSandbox;
 

@@ -11,7 +11,8 @@
 //! reads — three calls of the default budget of 100 a day — and changes nothing.
 
 use chrono::{TimeDelta, Utc};
-use marketsync::{Channel, Currency, ListingQuery, OrderQuery, SecretString};
+use marketsync::channel::{ListingQuery, OrderQuery};
+use marketsync::{Channel, Currency, SecretString};
 use marketsync_sandbox::TraderaSandbox;
 use marketsync_tradera::{TraderaChannel, TraderaConfig};
 

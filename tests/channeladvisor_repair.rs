@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use marketsync::lifecycle::{Blocked, Health};
-use marketsync::testkit::channel::{ChannelHarness, Rig};
 use marketsync::{
     Actor, BrokenReason, CredentialKind, EngineError, Notification, SqliteStore, Store,
 };
 use marketsync_sandbox::ChannelAdvisorHarness;
+use marketsync_testkit::channel::{ChannelHarness, Rig};
 
 fn seller() -> Actor {
     Actor::User("seller".into())

@@ -7,10 +7,11 @@ use std::sync::{Arc, Barrier};
 
 use chrono::{TimeZone, Utc};
 use marketsync::lifecycle::Change;
+use marketsync::testing::MemoryChannel;
 use marketsync::{
     Actor, ChannelKind, Currency, Engine, IntegrationId, IntegrationSettings, ManualClock,
-    MappingSet, MemoryCatalog, MemoryChannel, MemoryNotifier, ShippingMapping, ShippingService,
-    SqliteStore, Store,
+    MappingSet, MemoryCatalog, MemoryNotifier, ShippingMapping, ShippingService, SqliteStore,
+    Store,
 };
 
 /// A database file removed (with its WAL) when the test ends.

@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use marketsync::lifecycle::Event;
+use marketsync::testing::MemoryChannel;
 use marketsync::{
     Actor, AdjustmentReason, Buyer, ChannelKind, ChannelOrderId, Clock, CredentialKey, Credentials,
     Currency, CurrencySource, Engine, EngineError, Feature, IdempotencyKey, IntegrationId,
-    IntegrationSettings, InventoryItem, ManualClock, MemoryCatalog, MemoryChannel, MemoryNotifier,
-    Money, Order, OrderLine, OrderState, OrderStatus, Refund, Shipment, Sku, SqliteStore,
+    IntegrationSettings, InventoryItem, ManualClock, MemoryCatalog, MemoryNotifier, Money, Order,
+    OrderLine, OrderState, OrderStatus, Refund, Shipment, Sku, SqliteStore,
 };
 
 /// A database file removed at the end of the test.

@@ -10,15 +10,15 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use marketsync::lifecycle::Event;
-use marketsync::memory::FailureRule;
-use marketsync::testkit::channel::Rig;
+use marketsync::testing::FailureRule;
+use marketsync::testing::MemoryChannel;
 use marketsync::{
     Actor, ChannelKind, CredentialKey, Credentials, Currency, Engine, ErrorKind, Feature,
     IntegrationId, IntegrationSettings, InventoryItem, Label, ListingStatus, ManualClock,
-    MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore, Money, Operation, Sku, SqliteStore,
-    Store,
+    MemoryCatalog, MemoryNotifier, MemoryStore, Money, Operation, Sku, SqliteStore, Store,
 };
 use marketsync_sandbox::{Fault, ReverbHarness};
+use marketsync_testkit::channel::Rig;
 
 fn sku(s: &str) -> Sku {
     Sku::new(s).unwrap()

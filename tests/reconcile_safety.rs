@@ -15,11 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{TimeDelta, TimeZone, Utc};
 use marketsync::engine::{DropReason, ReconcileOutcome};
 use marketsync::lifecycle::Event;
+use marketsync::testing::MemoryChannel;
 use marketsync::{
     Actor, Catalog, CatalogError, CatalogPage, ChannelKind, ChannelListing, ChannelListingId,
     ChannelListingState, CredentialKey, Credentials, Currency, Engine, EngineError, Feature,
     IntegrationId, IntegrationSettings, InventoryItem, Label, ManualClock, MemoryCatalog,
-    MemoryChannel, MemoryNotifier, MemoryStore, Money, Operation, Sku, SqliteStore, Store,
+    MemoryNotifier, MemoryStore, Money, Operation, Sku, SqliteStore, Store,
 };
 
 fn sku(s: &str) -> Sku {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use marketsync::lifecycle::Event;
 use marketsync::mapping::{ShippingMapping, ShippingService};
+use marketsync::testing::MemoryChannel;
 use marketsync::{
     Actor, Buyer, Capabilities, ChannelKind, ChannelOrderId, Clock, CredentialKey, Credentials,
     Currency, CurrencySource, Engine, Feature, IntegrationId, IntegrationSettings, InventoryItem,
-    Label, ManualClock, MemoryCatalog, MemoryChannel, MemoryNotifier, Money, Order, OrderLine,
-    OrderOutcome, OrderState, OrderStatus, SqliteStore, Store,
+    Label, ManualClock, MemoryCatalog, MemoryNotifier, Money, Order, OrderLine, OrderOutcome,
+    OrderState, OrderStatus, SqliteStore, Store,
 };
 
 pub struct World {

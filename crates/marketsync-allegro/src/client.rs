@@ -149,13 +149,7 @@ impl AllegroClient {
         query: &[(&str, String)],
         operation: &'static str,
     ) -> Result<T, ChannelError> {
-        self.http
-            .get(path)
-            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
-            .operation(operation)
-            .send()
-            .await?
-            .json()
+        self.http.get_query(path, query, operation).await?.json()
     }
 
     /// `GET` of an API path with a query: the response itself (a success), for
@@ -166,12 +160,7 @@ impl AllegroClient {
         query: &[(&str, String)],
         operation: &'static str,
     ) -> Result<HttpResponse, ChannelError> {
-        self.http
-            .get(path)
-            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
-            .operation(operation)
-            .send()
-            .await
+        self.http.get_query(path, query, operation).await
     }
 
     /// A request with a JSON body in Allegro's media type. `retry_safe` allows retries of a

@@ -11,6 +11,7 @@ use std::time::Duration;
 use marketsync_core::credentials::LoginSession;
 use marketsync_core::{Clock, SecretString, SystemClock};
 use marketsync_http::{Limits, RateLimiter, RetryPolicy, TokenStore};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
 use crate::error::ConfigError;
@@ -18,8 +19,13 @@ use crate::error::ConfigError;
 /// Allegro's global limit: 9,000 requests a minute per client id.
 pub const REQUESTS_PER_MINUTE: u32 = 9000;
 
+/// How long before its expiry the access token is renewed by default.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(600);
+
 /// Which Allegro environment the adapter talks to (A1 of the fact sheet).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// In a config file: `production` or `sandbox`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Environment {
     /// `https://api.allegro.pl` (REST) and `https://allegro.pl` (login and tokens).
@@ -51,9 +57,13 @@ impl Environment {
 /// finish: it reads the command's tasks, then again after `interval`, at most `max_polls` times
 /// in all. Offers still unprocessed after that are reported as a temporary failure; the next
 /// sync reuses the same command id, gets 409 ("already used") and reads the tasks again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// In a config file: `{"interval_secs": 1, "max_polls": 10}` (either may be left out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CommandPolling {
     /// The wait between two reads of a command's tasks.
+    #[serde(rename = "interval_secs", with = "marketsync_http::adapter::seconds")]
     pub interval: Duration,
     /// The most reads per command and call.
     pub max_polls: u32,
@@ -70,7 +80,42 @@ impl Default for CommandPolling {
 }
 
 /// The configuration of one Allegro integration.
+///
+/// Built with [`builder`](Self::builder), or read from a config file: it is a serde type.
+/// Unknown fields are refused; the client secret is read but never written; every value is
+/// checked as [`AllegroConfigBuilder::build`] checks it, and an error names the field. The
+/// seller's login session is not part of it: the engine hands it over
+/// (`Channel::use_credentials`). The fields (only the first two are required):
+///
+/// | field | default |
+/// |---|---|
+/// | `client_id` | required |
+/// | `client_secret` | required; read, never written |
+/// | `environment` | `"production"` (`"sandbox"`) |
+/// | `base_url` | the environment's API host |
+/// | `auth_base_url` | the environment's login host |
+/// | `redirect_uri` | none (the device flow only) |
+/// | `scopes` | none (every scope the application declares) |
+/// | `connection_name` | `"Allegro"` |
+/// | `refresh_margin_secs` | 600 |
+/// | `command_polling` | [`CommandPolling::default`] |
+/// | `offer_template` | none (publishing unsupported) |
+///
+/// The retry policy, the limits, a shared rate limiter, a token store and the clock are set in
+/// code (the builder).
+///
+/// ```
+/// # use marketsync_allegro::{AllegroChannel, AllegroConfig};
+/// let config: AllegroConfig = serde_json::from_str(r#"{
+///     "client_id": "my-client-id",
+///     "client_secret": "my-client-secret",
+///     "environment": "sandbox"
+/// }"#)?;
+/// let channel = AllegroChannel::new(config)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct AllegroConfig {
     pub(crate) environment: Environment,
     pub(crate) api_base_url: Url,
@@ -253,7 +298,7 @@ impl AllegroConfigBuilder {
             limits: Limits::default().per_minute(REQUESTS_PER_MINUTE),
             rate_limiter: None,
             token_store: None,
-            refresh_margin: Duration::from_secs(600),
+            refresh_margin: DEFAULT_REFRESH_MARGIN,
             polling: CommandPolling::default(),
             offer_template: None,
             clock: Arc::new(SystemClock),
@@ -387,19 +432,21 @@ impl AllegroConfigBuilder {
         let client_id = self
             .client_id
             .filter(|s| !s.trim().is_empty())
-            .ok_or(ConfigError::Missing("client id"))?;
+            .ok_or(ConfigError::Missing("client_id"))?;
         let client_secret = self
             .client_secret
-            .ok_or(ConfigError::Missing("client secret"))?;
+            .ok_or(ConfigError::Missing("client_secret"))?;
         if self.offer_template.as_ref().is_some_and(|t| !t.is_object()) {
-            return Err(ConfigError::Invalid(
-                "the offer template must be a JSON object",
-            ));
+            return Err(ConfigError::Invalid {
+                field: "offer_template",
+                reason: "must be a JSON object",
+            });
         }
         if self.polling.max_polls == 0 {
-            return Err(ConfigError::Invalid(
-                "command polling needs at least one read",
-            ));
+            return Err(ConfigError::Invalid {
+                field: "command_polling",
+                reason: "needs at least one read (`max_polls`)",
+            });
         }
         Ok(AllegroConfig {
             environment: self.environment,
@@ -424,17 +471,84 @@ impl AllegroConfigBuilder {
 }
 
 fn base(url: &str) -> Result<Url, ConfigError> {
-    let mut url = Url::parse(url).map_err(|e| ConfigError::InvalidBaseUrl(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(ConfigError::InvalidBaseUrl(
-            "it must be an http or https URL".into(),
-        ));
+    marketsync_http::adapter::base_url(url).map_err(ConfigError::InvalidBaseUrl)
+}
+
+/// A configuration as a config file holds it (see [`AllegroConfig`]).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    environment: Environment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth_base_url: Option<String>,
+    client_id: String,
+    #[serde(skip_serializing)]
+    client_secret: SecretString,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    redirect_uri: Option<Url>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connection_name: Option<String>,
+    #[serde(
+        rename = "refresh_margin_secs",
+        default = "default_refresh_margin",
+        with = "marketsync_http::adapter::seconds"
+    )]
+    refresh_margin: Duration,
+    #[serde(default)]
+    command_polling: CommandPolling,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offer_template: Option<serde_json::Value>,
+}
+
+fn default_refresh_margin() -> Duration {
+    DEFAULT_REFRESH_MARGIN
+}
+
+impl<'de> Deserialize<'de> for AllegroConfig {
+    /// Reads a config file's fields (see [`AllegroConfig`]) and checks them as
+    /// [`AllegroConfigBuilder::build`] does.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = ConfigFile::deserialize(deserializer)?;
+        let mut b = AllegroConfig::builder()
+            .environment(f.environment)
+            .client_id(f.client_id)
+            .client_secret(f.client_secret)
+            .scopes(f.scopes)
+            .refresh_margin(f.refresh_margin)
+            .command_polling(f.command_polling);
+        b.api_base_url = f.base_url;
+        b.auth_base_url = f.auth_base_url;
+        b.redirect_uri = f.redirect_uri;
+        b.connection_name = f.connection_name;
+        b.offer_template = f.offer_template;
+        b.build().map_err(serde::de::Error::custom)
     }
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
+}
+
+impl Serialize for AllegroConfig {
+    /// Writes the config file's fields, without the client secret.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let own = |url: &Url, default: &str| (url.as_str() != default).then(|| url.to_string());
+        ConfigFile {
+            environment: self.environment,
+            base_url: own(&self.api_base_url, self.environment.api_base_url()),
+            auth_base_url: own(&self.auth_base_url, self.environment.auth_base_url()),
+            client_id: self.client_id.clone(),
+            client_secret: SecretString::from(""),
+            redirect_uri: self.redirect_uri.clone(),
+            scopes: self.scopes.clone(),
+            connection_name: Some(self.connection_name.clone()),
+            refresh_margin: self.refresh_margin,
+            command_polling: self.polling,
+            offer_template: self.offer_template.clone(),
+        }
+        .serialize(serializer)
     }
-    Ok(url)
 }
 
 #[cfg(test)]
@@ -473,7 +587,7 @@ mod tests {
         assert_eq!(p.api_base_url().as_str(), "https://api.allegro.pl/");
         assert!(matches!(
             AllegroConfig::builder().client_id("x").build(),
-            Err(ConfigError::Missing("client secret"))
+            Err(ConfigError::Missing("client_secret"))
         ));
     }
 }

@@ -14,14 +14,14 @@ use crate::wire::{self, CheckoutForm, Offer};
 
 /// How long a refresh token lives: 3 months from when it was issued (each renewal issues a new
 /// one, so the window slides).
-pub const REFRESH_TOKEN_LIFETIME: Months = Months::new(3);
+pub(crate) const REFRESH_TOKEN_LIFETIME: Months = Months::new(3);
 
 fn unreadable(what: impl Into<String>) -> ChannelError {
     ChannelError::new(ErrorKind::Channel, what)
 }
 
 /// Exact money from Allegro's `{"amount": "…", "currency": "…"}`.
-pub fn money(price: &wire::Price) -> Result<Money, ChannelError> {
+pub(crate) fn money(price: &wire::Price) -> Result<Money, ChannelError> {
     Money::parse(price.amount.trim(), price.currency.trim()).map_err(|e| {
         unreadable(format!(
             "Allegro sent an amount that could not be read ({:?} {:?}): {e}",
@@ -31,7 +31,7 @@ pub fn money(price: &wire::Price) -> Result<Money, ChannelError> {
 }
 
 /// Money as Allegro takes it: the amount as a plain decimal string, exactly as held.
-pub fn price(money: &Money) -> wire::Price {
+pub(crate) fn price(money: &Money) -> wire::Price {
     wire::Price {
         amount: money.amount().to_string(),
         currency: money.currency().code().to_owned(),
@@ -39,7 +39,7 @@ pub fn price(money: &Money) -> wire::Price {
 }
 
 /// The core state of an offer's `publication.status` (and stock).
-pub fn listing_state(status: Option<&str>, available: Option<i64>) -> ChannelListingState {
+pub(crate) fn listing_state(status: Option<&str>, available: Option<i64>) -> ChannelListingState {
     match status {
         Some("ACTIVE") if available == Some(0) => ChannelListingState::SoldOut,
         Some("ACTIVE") => ChannelListingState::Live,
@@ -51,7 +51,7 @@ pub fn listing_state(status: Option<&str>, available: Option<i64>) -> ChannelLis
 }
 
 /// An offer as a channel listing; `external.id` is the SKU.
-pub fn to_listing(offer: &Offer) -> Result<ChannelListing, ChannelError> {
+pub(crate) fn to_listing(offer: &Offer) -> Result<ChannelListing, ChannelError> {
     let id = ChannelListingId::new(offer.id.clone())
         .map_err(|e| unreadable(format!("an Allegro offer id could not be read: {e}")))?;
     let status = offer.publication.as_ref().and_then(|p| p.status.clone());
@@ -77,7 +77,7 @@ pub fn to_listing(offer: &Offer) -> Result<ChannelListing, ChannelError> {
 
 /// The core state of a checkout form: the buyer's side (`status`) first, then the seller's
 /// fulfilment status.
-pub fn order_state(status: Option<&str>, fulfillment: Option<&str>) -> OrderState {
+pub(crate) fn order_state(status: Option<&str>, fulfillment: Option<&str>) -> OrderState {
     match status {
         Some("BOUGHT") => OrderState::Unpaid,
         Some("FILLED_IN") => OrderState::PaymentPending,
@@ -99,7 +99,7 @@ pub fn order_state(status: Option<&str>, fulfillment: Option<&str>) -> OrderStat
 
 /// The raw status text: `READY_FOR_PROCESSING / NEW` (the form's status, then the fulfilment
 /// status when there is one).
-pub fn raw_status(status: Option<&str>, fulfillment: Option<&str>) -> String {
+pub(crate) fn raw_status(status: Option<&str>, fulfillment: Option<&str>) -> String {
     match fulfillment {
         Some(f) => format!("{} / {f}", status.unwrap_or("")),
         None => status.unwrap_or("").to_owned(),
@@ -126,7 +126,10 @@ fn join_name(first: Option<&String>, last: Option<&String>) -> Option<String> {
 /// A checkout form as an order. Every amount is exact; the currency is the order's total's
 /// (else the first line's, else `default_currency`), and a line price or delivery cost in
 /// another currency makes the order unreadable.
-pub fn to_order(form: &CheckoutForm, default_currency: Currency) -> Result<Order, ChannelError> {
+pub(crate) fn to_order(
+    form: &CheckoutForm,
+    default_currency: Currency,
+) -> Result<Order, ChannelError> {
     let channel_order_id = ChannelOrderId::new(form.id.clone())
         .map_err(|e| unreadable(format!("an Allegro order id could not be read: {e}")))?;
     let total = match form.summary.as_ref().and_then(|s| s.total_to_pay.as_ref()) {
@@ -257,7 +260,7 @@ pub fn to_order(form: &CheckoutForm, default_currency: Currency) -> Result<Order
 }
 
 /// Allegro's refund reason for a core adjustment reason.
-pub fn refund_reason(reason: AdjustmentReason) -> &'static str {
+pub(crate) fn refund_reason(reason: AdjustmentReason) -> &'static str {
     match reason {
         AdjustmentReason::ItemNotAvailable | AdjustmentReason::CouldNotShip => {
             "PRODUCT_NOT_AVAILABLE"
@@ -282,7 +285,7 @@ pub(crate) fn digest(seed: u64, parts: &[&str]) -> u64 {
 
 /// A UUID (version-4 layout, as Allegro's command ids are) derived from `parts`: the same parts
 /// always give the same id.
-pub fn derived_uuid(parts: &[&str]) -> String {
+pub(crate) fn derived_uuid(parts: &[&str]) -> String {
     let a = digest(0x5bd1_e995, parts);
     let b = digest(0x27d4_eb2f_1656_67c5, parts);
     let mut bytes = [0u8; 16];
@@ -295,7 +298,7 @@ pub fn derived_uuid(parts: &[&str]) -> String {
 
 /// The `commandId` of a refund: the idempotency key itself when it is a UUID, else a UUID
 /// derived from it, so every attempt of one refund carries the same id.
-pub fn refund_command_id(key: &str) -> String {
+pub(crate) fn refund_command_id(key: &str) -> String {
     match uuid::Uuid::parse_str(key) {
         Ok(u) => u.hyphenated().to_string(),
         Err(_) => derived_uuid(&["refund", key]),

@@ -5,6 +5,9 @@
 //! A body that is not a page at all (not JSON, the wrong shape) is an error for the whole page;
 //! an order (checkout form) that cannot be read becomes a [`RejectedOrder`] naming why, and the
 //! other orders of the page are still read.
+//!
+//! Public only with the crate feature `fuzzing`.
+#![cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub, dead_code))]
 
 use marketsync_core::{
     ChannelError, ChannelKind, ChannelListing, ChannelOrderId, Currency, ErrorKind, Order,
@@ -122,9 +125,25 @@ pub fn checkout_form(body: &[u8], default_currency: Currency) -> Result<Order, R
     read_form(value, default_currency)
 }
 
-/// A page of the order journal (`GET /order/events`).
-pub fn events_page(body: &[u8]) -> Result<wire::EventList, ChannelError> {
+/// A page of the order journal (`GET /order/events`): how many events it holds.
+pub fn events_page(body: &[u8]) -> Result<usize, ChannelError> {
+    events(body).map(|page| page.events.len())
+}
+
+/// A page of the order journal (`GET /order/events`), as the adapter reads it.
+pub(crate) fn events(body: &[u8]) -> Result<wire::EventList, ChannelError> {
     page(body).map_err(|e| tag(e, "fetch_orders"))
+}
+
+/// One offer (`GET /sale/offers/{id}` or an entry of an offers page) as the adapter reads it.
+pub fn offer(value: Value) -> Result<ChannelListing, ChannelError> {
+    let offer: wire::Offer = serde_json::from_value(value).map_err(|e| {
+        ChannelError::new(
+            ErrorKind::Channel,
+            format!("Allegro sent an offer that could not be read: {e}"),
+        )
+    })?;
+    convert::to_listing(&offer).map_err(|e| tag(e, "list_listings"))
 }
 
 /// An offers page: every offer (an unreadable offer fails the page, as the adapter's

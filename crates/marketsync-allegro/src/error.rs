@@ -23,19 +23,42 @@ use marketsync_core::{BrokenReason, ChannelError, ErrorKind};
 use marketsync_http::{ErrorResponse, classify};
 use serde_json::Value;
 
-/// What is missing or wrong in an [`AllegroConfig`](crate::AllegroConfig).
+/// What is missing or wrong in an [`AllegroConfig`](crate::AllegroConfig); each names the field
+/// (as spelled in a config file, [`field`](Self::field)).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A required value was not given.
-    #[error("the Allegro {0} is required")]
+    /// A required value was not given: the field.
+    #[error("the Allegro configuration needs `{0}`")]
     Missing(&'static str),
-    /// A host is not usable.
-    #[error("invalid Allegro base URL: {0}")]
+    /// A host (`base_url` or `auth_base_url`) is not usable.
+    #[error("invalid Allegro base URL (`base_url` or `auth_base_url`): {0}")]
     InvalidBaseUrl(String),
     /// A value is not usable.
-    #[error("invalid Allegro configuration: {0}")]
-    Invalid(&'static str),
+    #[error("invalid Allegro configuration: `{field}` {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl ConfigError {
+    /// The field that is missing or wrong.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Missing(field) | Self::Invalid { field, .. } => field,
+            Self::InvalidBaseUrl(_) => "base_url",
+        }
+    }
+}
+
+impl From<ConfigError> for ChannelError {
+    /// An `Invalid` error naming the field.
+    fn from(e: ConfigError) -> Self {
+        ChannelError::invalid(e.to_string()).with_field(e.field())
+    }
 }
 
 /// How long Allegro blocks a client id that exceeded 9,000 requests a minute.
@@ -84,7 +107,7 @@ fn error_path(body: &[u8]) -> Option<String> {
 
 /// The error of one failed task of a batch command (`tasks[].message` and `errors[]`): `NotFound`
 /// when Allegro says the offer does not exist (a broken link), else `Invalid`.
-pub fn task_error(message: Option<&str>, errors: &[crate::wire::ApiError]) -> ChannelError {
+pub(crate) fn task_error(message: Option<&str>, errors: &[crate::wire::ApiError]) -> ChannelError {
     let texts: Vec<String> = errors
         .iter()
         .filter_map(|e| {
@@ -165,33 +188,6 @@ pub fn says_offer_missing(text: &str) -> bool {
         }
     }
     false
-}
-
-/// A copy of an error's kind, message and context (a source cannot be cloned).
-pub(crate) fn copy(e: &ChannelError) -> ChannelError {
-    let mut out = ChannelError::new(e.kind(), e.message()).set_temporary(e.is_temporary());
-    if let Some(c) = e.channel() {
-        out = out.with_channel(c);
-    }
-    if let Some(op) = e.operation() {
-        out = out.with_operation(op);
-    }
-    if let Some(s) = e.http_status() {
-        out = out.with_http_status(s);
-    }
-    if let Some(m) = e.channel_message() {
-        out = out.with_channel_message(m);
-    }
-    if let Some(w) = e.retry_after() {
-        out = out.with_retry_after(w);
-    }
-    if let Some(r) = e.broken_reason() {
-        out = out.with_broken_reason(r);
-    }
-    if let Some(f) = e.field() {
-        out = out.with_field(f);
-    }
-    out
 }
 
 /// Whether an error concerns the whole account rather than one request (stop the call).

@@ -9,14 +9,14 @@ mod common;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use common::*;
-use marketsync_core::lifecycle::Event;
 use marketsync_core::{
-    Actor, Channel, ChannelError, ChannelKind, ChannelOrderId, CredentialKey, Credentials, Cursor,
-    Engine, ErrorKind, Feature, IntegrationSettings, InventoryItem, Label, ListingQuery,
-    ManualClock, MemoryCatalog, MemoryNotifier, MemoryStore, Money, NotImportedReason, OrderPage,
-    OrderQuery, OrderState, Sku, Store,
+    Channel, ChannelError, ChannelKind, ChannelOrderId, Credentials, Cursor, ErrorKind, Feature,
+    IntegrationSettings, ListingQuery, ManualClock, NotImportedReason, OrderPage, OrderQuery,
+    OrderState, Store,
 };
+use marketsync_testkit::behaviour::{EngineRig, RawBodyFixture};
 use serde_json::{Value, json};
 use wiremock::matchers::query_param;
 use wiremock::{MockServer, ResponseTemplate};
@@ -143,52 +143,40 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     );
 }
 
-#[tokio::test]
-async fn a_huge_page_is_read_whole() {
-    let n = 50_000;
-    let forms: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "id": format!("f-{i}"), "status": "READY_FOR_PROCESSING",
-                "lineItems": [{"id": format!("l-{i}"), "offer": {"id": "1", "external": {"id": "A"}},
-                    "quantity": 1, "price": {"amount": "10.00", "currency": "PLN"},
-                    "boughtAt": "2026-03-04T14:25:07.000Z"}],
-                "summary": {"totalToPay": {"amount": "10.00", "currency": "PLN"}}
-            })
+// Allegro to the testkit's hostile-body behaviours (a huge page, deeply nested, truncated and
+// misshapen answers): the orders list is the checkout-forms page `{"checkoutForms": [...]}`.
+marketsync_testkit::fixture!(Fixture: ChannelKind::Allegro);
+
+#[async_trait]
+impl RawBodyFixture for Fixture {
+    async fn fetch_orders_raw(&self, body: Vec<u8>) -> Result<OrderPage, ChannelError> {
+        fetch_raw(body).await
+    }
+
+    fn order(&self, n: u64) -> Value {
+        json!({
+            "id": format!("f-{n}"), "status": "READY_FOR_PROCESSING",
+            "lineItems": [{"id": format!("l-{n}"), "offer": {"id": "1", "external": {"id": "A"}},
+                "quantity": 1, "price": {"amount": "10.00", "currency": "PLN"},
+                "boughtAt": "2026-03-04T14:25:07.000Z"}],
+            "summary": {"totalToPay": {"amount": "10.00", "currency": "PLN"}}
         })
-        .collect();
-    let page = fetch(forms).await;
-    assert_eq!(page.orders.len(), n, "{:?}", page.rejected.first());
-    assert!(page.rejected.is_empty());
+    }
+
+    fn page(&self, forms: Vec<Value>) -> Value {
+        let n = forms.len();
+        json!({"checkoutForms": forms, "count": n, "totalCount": n})
+    }
+
+    fn misshapen(&self) -> Vec<Value> {
+        vec![
+            json!({"checkoutForms": "none"}),
+            json!({"checkoutForms": [], "totalCount": -1}),
+        ]
+    }
 }
 
-#[tokio::test]
-async fn deeply_nested_truncated_or_misshapen_bodies_are_typed_errors() {
-    let depth = 100_000;
-    let full = json!({"checkoutForms": [form("f-1"), form("f-2")], "count": 2, "totalCount": 2})
-        .to_string();
-    let mut bodies: Vec<Vec<u8>> = vec![
-        "[".repeat(depth).into_bytes(),
-        format!(r#"{{"checkoutForms": [{}]}}"#, "{\"a\":".repeat(depth)).into_bytes(),
-        br#"{"checkoutForms": "none"}"#.to_vec(),
-        br#"{"checkoutForms": [], "totalCount": -1}"#.to_vec(),
-        b"<html>502</html>".to_vec(),
-    ];
-    for cut in [0, 1, full.len() / 2, full.len() - 1] {
-        bodies.push(full.as_bytes()[..cut].to_vec());
-    }
-    for body in bodies {
-        let e = fetch_raw(body.clone()).await.unwrap_err();
-        assert_eq!(
-            e.kind(),
-            ErrorKind::Channel,
-            "{}",
-            String::from_utf8_lossy(&body[..body.len().min(60)])
-        );
-        assert_eq!(e.channel(), Some(ChannelKind::Allegro));
-        assert_eq!(e.operation(), Some("fetch_orders"));
-    }
-}
+marketsync_testkit::behaviour_tests!(Fixture => hostile);
 
 /// The journal download reads each order's checkout form on its own: a form answered with a
 /// truncated body, a nested-to-death body or a hostile form is rejected under the journal's
@@ -293,31 +281,14 @@ async fn hostile_offers_are_clamped_or_a_typed_error() {
 async fn through_the_engine_good_orders_import_the_bad_one_is_recorded_and_an_unreadable_page_keeps_the_cursor()
  {
     let server = MockServer::start().await;
-    let store = Arc::new(MemoryStore::new());
-    let catalog = Arc::new(MemoryCatalog::new());
-    catalog.upsert(InventoryItem {
-        sku: Sku::new("GTR-001").unwrap(),
-        title: "Gitara".into(),
-        price: Money::parse("1299.99", "PLN").unwrap(),
-        quantity: 3,
-        labels: Default::default(),
-    });
-    let engine = Engine::new(
-        store.clone(),
-        catalog,
-        Arc::new(MemoryNotifier::new()),
+    let rig = EngineRig::new(
+        "Allegro",
+        Arc::new(channel(&server)),
+        IntegrationSettings::new(ChannelKind::Allegro, marketsync_core::Currency::PLN),
         Arc::new(ManualClock::new(now())),
     )
-    .with_credential_key(CredentialKey::new("k", [7; 32]));
-    let id = engine
-        .create_integration(
-            "Allegro",
-            Arc::new(channel(&server)),
-            IntegrationSettings::new(ChannelKind::Allegro, marketsync_core::Currency::PLN),
-            Actor::System,
-        )
-        .await
-        .unwrap();
+    .await;
+    rig.item("GTR-001", "Gitara", "1299.99", "PLN", 3);
     allegro("GET", "/me")
         .respond_with(
             ResponseTemplate::new(200)
@@ -325,25 +296,11 @@ async fn through_the_engine_good_orders_import_the_bad_one_is_recorded_and_an_un
         )
         .mount(&server)
         .await;
-    engine
-        .enter_credentials(id, &Credentials::LoginSession(session()), Actor::System)
-        .await
-        .unwrap();
-    engine.verify(id, Actor::System).await.unwrap();
-    for event in [
-        Event::SetLabel {
-            label: Some(Label::new("allegro").unwrap()),
-            support_override: None,
-        },
-        Event::Activate,
-        Event::SetFeature {
-            feature: Feature::Orders,
-            on: true,
-            support_override: None,
-        },
-    ] {
-        engine.apply(id, Actor::System, event).await.unwrap();
-    }
+    rig.connect(&Credentials::LoginSession(session())).await;
+    rig.activate("allegro", &[Feature::Orders]).await;
+    let EngineRig {
+        engine, store, id, ..
+    } = rig;
 
     // Page 1: good, mixed currencies, good; page 2: cut off.
     allegro("GET", "/order/event-stats")

@@ -1,7 +1,7 @@
 //! Every request body the adapter sends, checked against the schema of its operation and
 //! media type in Allegro's official OpenAPI document (`tests/fixtures/allegro-openapi.yaml`, the
-//! copy of developer.allegro.pl/swagger.yaml kept in the project's API notes) with the core's
-//! checker (`marketsync_core::testkit::openapi`): no field the schema does not know, every value
+//! copy of developer.allegro.pl/swagger.yaml kept in the project's API notes) with the testkit's
+//! checker (`marketsync_testkit::openapi`): no field the schema does not know, every value
 //! of the schema's type, enum, format and bounds, every required field present.
 //!
 //! Each test drives the adapter through the public `Channel` API against wiremock and checks
@@ -14,12 +14,12 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use common::*;
-use marketsync_core::testkit::openapi::RequestSchemas;
 use marketsync_core::{
     AdjustmentReason, Channel, ChannelListingId, ChannelOrderId, Delivery, EndListing, EndReason,
     IdempotencyKey, LineQuantity, ListingUpdate, Money, NewListing, Refund, RefundLine,
     RefundRequest, Shipment, ShipmentRequest, Sku,
 };
+use marketsync_testkit::openapi::RequestSchemas;
 use serde_json::{Map, Number, Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use marketsync_core::{ChannelError, ErrorKind, ExposeSecret};
 use marketsync_http::{
     ClientAuth, HttpClient, HttpResponse, Limits, Method, OAuthClient, OAuthConfig, TokenManager,
-    TokenSet, TokenStore,
+    TokenSet, TokenStore, copy_error,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -184,7 +184,7 @@ impl CaClient {
             match self.batch_once(chunk, operation).await {
                 Ok(r) => results.extend(r),
                 Err(e) if e.kind() == ErrorKind::Auth => return Err(e),
-                Err(e) => results.extend(chunk.iter().map(|_| Err(copy(&e)))),
+                Err(e) => results.extend(chunk.iter().map(|_| Err(copy_error(&e)))),
             }
         }
         Ok(results)
@@ -245,28 +245,4 @@ impl CaClient {
             }
         }
     }
-}
-
-/// A copy of an error's kind, message and context (a source cannot be cloned).
-pub(crate) fn copy(e: &ChannelError) -> ChannelError {
-    let mut out = ChannelError::new(e.kind(), e.message()).set_temporary(e.is_temporary());
-    if let Some(c) = e.channel() {
-        out = out.with_channel(c);
-    }
-    if let Some(op) = e.operation() {
-        out = out.with_operation(op);
-    }
-    if let Some(s) = e.http_status() {
-        out = out.with_http_status(s);
-    }
-    if let Some(m) = e.channel_message() {
-        out = out.with_channel_message(m);
-    }
-    if let Some(w) = e.retry_after() {
-        out = out.with_retry_after(w);
-    }
-    if let Some(r) = e.broken_reason() {
-        out = out.with_broken_reason(r);
-    }
-    out
 }

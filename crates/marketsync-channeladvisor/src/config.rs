@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use marketsync_core::{ChannelKind, Currency, SecretString};
 use marketsync_http::{RateLimiter, RetryPolicy, TokenSet, TokenStore};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
 use crate::error::ConfigError;
@@ -35,7 +36,7 @@ pub const DEFAULT_SCOPES: &str = "orders inventory";
 
 /// How `UpdateQuantity` applies the quantity (ChannelAdvisor's `UpdateType`). The engine always
 /// sends absolute quantities, so `Relative` is deliberately not offered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum QuantityUpdateType {
     /// `UnShipped`: the quantity is what is available plus what is sold but not shipped yet;
@@ -63,7 +64,7 @@ impl QuantityUpdateType {
 }
 
 /// The product price field a listing's price is written to (`PATCH /v1/Products(ID)`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum PriceField {
     /// `BuyItNowPrice` (the default; the fixed price most marketplaces use).
@@ -102,8 +103,9 @@ impl PriceField {
 }
 
 /// Which order fields make the shipping method text that shipping mappings match (exactly,
-/// case-sensitively).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// case-sensitively). In a config file: `class`, `carrier` or `carrier_and_class`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ShippingMethodText {
     /// `RequestedShippingClass` alone (the default), e.g. `Ground`.
@@ -116,7 +118,48 @@ pub enum ShippingMethodText {
 }
 
 /// The configuration of one ChannelAdvisor (or OfferUp) integration.
+///
+/// Built with [`builder`](Self::builder) / [`offerup_builder`](Self::offerup_builder), or read
+/// from a config file: it is a serde type. Unknown fields are refused; the secrets are read but
+/// never written; every value is checked as [`ChannelAdvisorConfigBuilder::build`] checks it,
+/// and an error names the field. The fields (only the first four are required):
+///
+/// | field | default |
+/// |---|---|
+/// | `application_id` | required |
+/// | `shared_secret` | required; read, never written |
+/// | `refresh_token` | required; read, never written |
+/// | `profile_id` | required |
+/// | `kind` | `"channel_advisor"` (`"offer_up"`: OfferUp through ChannelAdvisor) |
+/// | `base_url` | [`DEFAULT_BASE_URL`] |
+/// | `connection_name` | the channel's name |
+/// | `distribution_center_id` | none (quantities cannot be sent) |
+/// | `quantity_update_type` | `"UnShipped"` |
+/// | `price_field` | `"BuyItNowPrice"` |
+/// | `price_currency` | none (the profile's) |
+/// | `label` | none; OfferUp: [`DEFAULT_OFFERUP_LABEL`] |
+/// | `site_name` | none; OfferUp: [`DEFAULT_OFFERUP_SITE_NAME`] |
+/// | `shipping_method_text` | `"class"` |
+/// | `redirect_uri` | none |
+/// | `scopes` | [`DEFAULT_SCOPES`] |
+///
+/// The retry policy, a shared rate limiter and a token store are set in code (the builder).
+///
+/// ```
+/// # use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig};
+/// let config: ChannelAdvisorConfig = serde_json::from_str(r#"{
+///     "application_id": "my-app",
+///     "shared_secret": "my-shared-secret",
+///     "refresh_token": "my-refresh-token",
+///     "profile_id": 12345678,
+///     "label": "OfferUp",
+///     "distribution_center_id": 1
+/// }"#)?;
+/// let channel = ChannelAdvisorChannel::new(config)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ChannelAdvisorConfig {
     pub(crate) kind: ChannelKind,
     pub(crate) base_url: Url,
@@ -482,37 +525,34 @@ impl ChannelAdvisorConfigBuilder {
 
     /// The configuration, or what is missing or wrong.
     pub fn build(self) -> Result<ChannelAdvisorConfig, ConfigError> {
-        let mut base_url =
-            Url::parse(&self.base_url).map_err(|e| ConfigError::InvalidBaseUrl(e.to_string()))?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
-            return Err(ConfigError::InvalidBaseUrl(
-                "it must be an http or https URL".into(),
-            ));
-        }
-        if !base_url.path().ends_with('/') {
-            let path = format!("{}/", base_url.path());
-            base_url.set_path(&path);
-        }
+        let base_url = marketsync_http::adapter::base_url(&self.base_url)
+            .map_err(ConfigError::InvalidBaseUrl)?;
         let application_id = self
             .application_id
             .filter(|s| !s.trim().is_empty())
-            .ok_or(ConfigError::Missing("application id"))?;
+            .ok_or(ConfigError::Missing("application_id"))?;
         let shared_secret = self
             .shared_secret
-            .ok_or(ConfigError::Missing("shared secret"))?;
+            .ok_or(ConfigError::Missing("shared_secret"))?;
         let refresh_token = self
             .refresh_token
-            .ok_or(ConfigError::Missing("refresh token"))?;
+            .ok_or(ConfigError::Missing("refresh_token"))?;
         let profile_id = self.profile_id.ok_or(ConfigError::MissingProfileId)?;
         if self.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
-            return Err(ConfigError::Invalid("the label must not be empty"));
+            return Err(ConfigError::Invalid {
+                field: "label",
+                reason: "must not be empty",
+            });
         }
         if self
             .site_name
             .as_deref()
             .is_some_and(|s| s.trim().is_empty())
         {
-            return Err(ConfigError::Invalid("the site name must not be empty"));
+            return Err(ConfigError::Invalid {
+                field: "site_name",
+                reason: "must not be empty",
+            });
         }
         Ok(ChannelAdvisorConfig {
             kind: self.kind,
@@ -538,5 +578,111 @@ impl ChannelAdvisorConfigBuilder {
             rate_limiter: self.rate_limiter,
             token_store: self.token_store,
         })
+    }
+}
+
+/// A configuration as a config file holds it (see [`ChannelAdvisorConfig`]).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default = "channel_advisor")]
+    kind: ChannelKind,
+    #[serde(default = "default_base_url")]
+    base_url: String,
+    application_id: String,
+    #[serde(skip_serializing)]
+    shared_secret: SecretString,
+    #[serde(skip_serializing)]
+    refresh_token: SecretString,
+    profile_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connection_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    distribution_center_id: Option<u64>,
+    #[serde(default)]
+    quantity_update_type: QuantityUpdateType,
+    #[serde(default)]
+    price_field: PriceField,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    price_currency: Option<Currency>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    site_name: Option<String>,
+    #[serde(default)]
+    shipping_method_text: ShippingMethodText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    redirect_uri: Option<Url>,
+    #[serde(default = "default_scopes")]
+    scopes: String,
+}
+
+fn channel_advisor() -> ChannelKind {
+    ChannelKind::ChannelAdvisor
+}
+
+fn default_base_url() -> String {
+    DEFAULT_BASE_URL.to_owned()
+}
+
+fn default_scopes() -> String {
+    DEFAULT_SCOPES.to_owned()
+}
+
+impl<'de> Deserialize<'de> for ChannelAdvisorConfig {
+    /// Reads a config file's fields (see [`ChannelAdvisorConfig`]) and checks them as
+    /// [`ChannelAdvisorConfigBuilder::build`] does.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = ConfigFile::deserialize(deserializer)?;
+        let mut b = match f.kind {
+            ChannelKind::ChannelAdvisor => ChannelAdvisorConfig::builder(),
+            ChannelKind::OfferUp => ChannelAdvisorConfig::offerup_builder(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "`kind` must be channel_advisor or offer_up, not {other}"
+                )));
+            }
+        }
+        .base_url(f.base_url)
+        .application_id(f.application_id)
+        .shared_secret(f.shared_secret)
+        .refresh_token(f.refresh_token)
+        .profile_id(f.profile_id)
+        .quantity_update_type(f.quantity_update_type)
+        .price_field(f.price_field)
+        .shipping_method_text(f.shipping_method_text)
+        .scopes(f.scopes);
+        b.connection_name = f.connection_name;
+        b.distribution_center_id = f.distribution_center_id;
+        b.price_currency = f.price_currency;
+        b.label = f.label.or(b.label);
+        b.site_name = f.site_name.or(b.site_name);
+        b.redirect_uri = f.redirect_uri;
+        b.build().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for ChannelAdvisorConfig {
+    /// Writes the config file's fields, without the secrets.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ConfigFile {
+            kind: self.kind,
+            base_url: self.base_url.to_string(),
+            application_id: self.application_id.clone(),
+            shared_secret: SecretString::from(""),
+            refresh_token: SecretString::from(""),
+            profile_id: self.profile_id,
+            connection_name: Some(self.connection_name.clone()),
+            distribution_center_id: self.distribution_center_id,
+            quantity_update_type: self.quantity_update_type,
+            price_field: self.price_field,
+            price_currency: self.price_currency,
+            label: self.label.clone(),
+            site_name: self.site_name.clone(),
+            shipping_method_text: self.shipping_method_text,
+            redirect_uri: self.redirect_uri.clone(),
+            scopes: self.scopes.clone(),
+        }
+        .serialize(serializer)
     }
 }

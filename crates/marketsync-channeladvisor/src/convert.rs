@@ -22,7 +22,7 @@ use crate::wire;
 /// | `PaymentStatus` `Submitted` | `PaymentPending` |
 /// | `PaymentStatus` `Cleared`/`Deposited` and `ShippingStatus` `Unshipped`/`PendingShipment` | `AwaitingShipment` |
 /// | anything else | `Unknown` |
-pub fn order_state(checkout: &str, payment: &str, shipping: &str) -> OrderState {
+pub(crate) fn order_state(checkout: &str, payment: &str, shipping: &str) -> OrderState {
     match shipping {
         "Canceled" => return OrderState::Cancelled,
         "Shipped" => return OrderState::Shipped,
@@ -51,7 +51,7 @@ pub fn order_state(checkout: &str, payment: &str, shipping: &str) -> OrderState 
 
 /// The raw status text kept with an order: `Checkout: Completed, Payment: Cleared, Shipping:
 /// Unshipped`.
-pub fn raw_status(checkout: &str, payment: &str, shipping: &str) -> String {
+pub(crate) fn raw_status(checkout: &str, payment: &str, shipping: &str) -> String {
     format!("Checkout: {checkout}, Payment: {payment}, Shipping: {shipping}")
 }
 
@@ -59,7 +59,7 @@ pub fn raw_status(checkout: &str, payment: &str, shipping: &str) -> String {
 /// cannot all be expressed (then every order is downloaded and the engine decides). Each
 /// state's clause is a superset of the orders [`order_state`] maps to it, so no order of a
 /// wanted state is ever left on the server.
-pub fn status_filter(states: &[OrderState]) -> Option<String> {
+pub(crate) fn status_filter(states: &[OrderState]) -> Option<String> {
     if states.is_empty() {
         return None;
     }
@@ -87,7 +87,7 @@ pub fn status_filter(states: &[OrderState]) -> Option<String> {
 }
 
 /// The shipping method text of an order (matched exactly against shipping mappings).
-pub fn shipping_text(
+pub(crate) fn shipping_text(
     carrier: Option<&str>,
     class: Option<&str>,
     how: ShippingMethodText,
@@ -242,7 +242,7 @@ pub(crate) fn to_listing(
 
 /// ChannelAdvisor's `AdjustmentReason` name. `ShippingDamage` (and any later reason) has no
 /// ChannelAdvisor counterpart and is sent as `GeneralAdjustment`.
-pub fn adjustment_reason(reason: AdjustmentReason) -> &'static str {
+pub(crate) fn adjustment_reason(reason: AdjustmentReason) -> &'static str {
     match reason {
         AdjustmentReason::GeneralAdjustment => "GeneralAdjustment",
         AdjustmentReason::ItemNotAvailable => "ItemNotAvailable",
@@ -256,7 +256,7 @@ pub fn adjustment_reason(reason: AdjustmentReason) -> &'static str {
 }
 
 /// A ChannelAdvisor numeric id (order, order item, product) from its text.
-pub fn numeric_id(what: &str, id: &str) -> Result<u64, ChannelError> {
+pub(crate) fn numeric_id(what: &str, id: &str) -> Result<u64, ChannelError> {
     id.parse::<u64>().map_err(|_| {
         ChannelError::invalid(format!(
             "{id:?} is not a ChannelAdvisor {what} id (a number)"

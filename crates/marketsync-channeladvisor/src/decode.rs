@@ -7,10 +7,14 @@
 //! an order that cannot be read becomes a [`RejectedOrder`] naming why, and the other orders of
 //! the page are still read. Errors here name no channel (ChannelAdvisor or OfferUp is the
 //! integration's configuration); the adapter adds it.
+//!
+//! Public only with the crate feature `fuzzing`.
+#![cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub, dead_code))]
 
 use marketsync_core::{
     ChannelError, ChannelListing, ChannelOrderId, Currency, ErrorKind, Order, RejectedOrder,
 };
+use marketsync_http::batch::{self, BatchResponse};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -235,8 +239,8 @@ pub fn batch_reply(content_type: &str, body: &[u8]) -> Result<Vec<BatchAnswer>, 
         .collect())
 }
 
-fn read_batch(content_type: &str, body: &[u8]) -> Result<Vec<wire::BatchPart>, ChannelError> {
-    wire::parse_batch_reply(content_type, body)
+fn read_batch(content_type: &str, body: &[u8]) -> Result<Vec<BatchResponse>, ChannelError> {
+    batch::decode_responses(content_type, body)
         .map_err(|e| ChannelError::new(ErrorKind::Channel, e.to_string()))
 }
 
@@ -252,7 +256,7 @@ pub fn batch_results(
 ) -> Result<Vec<Result<(), ChannelError>>, ChannelError> {
     let parts = read_batch(content_type, body)?;
     let by_id = !parts.is_empty() && parts.iter().all(|p| p.content_id.is_some());
-    let mut answers: Vec<Option<wire::BatchPart>> = vec![None; requests];
+    let mut answers: Vec<Option<BatchResponse>> = vec![None; requests];
     for (pos, part) in parts.into_iter().enumerate() {
         let index = if by_id {
             part.content_id

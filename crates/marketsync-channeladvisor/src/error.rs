@@ -17,24 +17,49 @@ use chrono::Utc;
 use marketsync_core::ChannelError;
 use marketsync_http::{ErrorResponse, HeaderMap, StatusCode, classify};
 
-/// What is missing or wrong in a [`ChannelAdvisorConfig`](crate::ChannelAdvisorConfig).
+/// What is missing or wrong in a [`ChannelAdvisorConfig`](crate::ChannelAdvisorConfig); each
+/// names the field (as spelled in a config file, [`field`](Self::field)).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// No profile id was given. Every request is scoped to one ChannelAdvisor profile.
+    /// No profile id (`profile_id`) was given. Every request is scoped to one ChannelAdvisor
+    /// profile.
     #[error(
-        "the ChannelAdvisor profile id is required: it is the number after `?apid=` in the ChannelAdvisor UI, or under Account Authorizations"
+        "the ChannelAdvisor profile id (`profile_id`) is required: it is the number after `?apid=` in the ChannelAdvisor UI, or under Account Authorizations"
     )]
     MissingProfileId,
-    /// A required value was not given.
-    #[error("the ChannelAdvisor {0} is required")]
+    /// A required value was not given: the field.
+    #[error("the ChannelAdvisor configuration needs `{0}`")]
     Missing(&'static str),
-    /// The base URL is not usable.
-    #[error("invalid ChannelAdvisor base URL: {0}")]
+    /// The base URL (`base_url`) is not usable.
+    #[error("invalid ChannelAdvisor `base_url`: {0}")]
     InvalidBaseUrl(String),
     /// A value is not usable.
-    #[error("invalid ChannelAdvisor configuration: {0}")]
-    Invalid(&'static str),
+    #[error("invalid ChannelAdvisor configuration: `{field}` {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl ConfigError {
+    /// The field that is missing or wrong.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::MissingProfileId => "profile_id",
+            Self::Missing(field) | Self::Invalid { field, .. } => field,
+            Self::InvalidBaseUrl(_) => "base_url",
+        }
+    }
+}
+
+impl From<ConfigError> for ChannelError {
+    /// An `Invalid` error naming the field.
+    fn from(e: ConfigError) -> Self {
+        ChannelError::invalid(e.to_string()).with_field(e.field())
+    }
 }
 
 /// ChannelAdvisor's error response as a [`ChannelError`]: the shared classification (see the

@@ -1,9 +1,8 @@
 //! ChannelAdvisor's wire format, exactly as sent and received: the JSON entities and action
 //! bodies, OData query text, and the `$batch` multipart/mixed request and reply.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
+use marketsync_http::batch::{self, BatchItem};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -389,337 +388,29 @@ pub(crate) struct BatchRequest {
 /// with CRLF. `authorization` (the outer request's `Authorization` value) is repeated on every
 /// inner request, in case sub-requests are authenticated on their own (UNCONFIRMED either way).
 pub(crate) fn batch_body(boundary: &str, requests: &[BatchRequest], authorization: &str) -> String {
-    let mut out = String::new();
-    for (i, r) in requests.iter().enumerate() {
-        let n = i + 1;
-        let changeset = format!("changeset_{boundary}_{n}");
-        out.push_str(&format!("--{boundary}\r\n"));
-        out.push_str(&format!(
-            "Content-Type: multipart/mixed; boundary={changeset}\r\n\r\n"
-        ));
-        out.push_str(&format!("--{changeset}\r\n"));
-        out.push_str("Content-Type: application/http\r\n");
-        out.push_str("Content-Transfer-Encoding: binary\r\n");
-        out.push_str(&format!("Content-ID: {n}\r\n\r\n"));
-        out.push_str(&format!("{} {} HTTP/1.1\r\n", r.method, r.url));
-        out.push_str(&format!("Authorization: {authorization}\r\n"));
-        match &r.body {
-            Some(body) => {
-                out.push_str("Content-Type: application/json\r\n\r\n");
-                out.push_str(body);
-                out.push_str("\r\n");
+    let items: Vec<BatchItem<batch::BatchRequest>> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut headers = vec![("Authorization".to_owned(), authorization.to_owned())];
+            if r.body.is_some() {
+                headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
             }
-            None => out.push_str("\r\n"),
-        }
-        out.push_str(&format!("--{changeset}--\r\n"));
-    }
-    out.push_str(&format!("--{boundary}--\r\n"));
-    out
-}
-
-/// The answer to one request of a `$batch`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BatchPart {
-    /// The `Content-ID` echoed, when there was one.
-    pub(crate) content_id: Option<String>,
-    /// The part's HTTP status.
-    pub(crate) status: u16,
-    /// The part's body.
-    pub(crate) body: Vec<u8>,
-}
-
-/// Why a `$batch` reply could not be read at all (parts that cannot be read are left out and
-/// reported per request by the caller).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum BatchReplyError {
-    #[error("the $batch reply has no multipart boundary in its Content-Type")]
-    NoBoundary,
-    #[error("the $batch reply could not be read as JSON: {0}")]
-    Json(String),
-    #[error("the $batch reply has an unexpected Content-Type {0:?}")]
-    ContentType(String),
-}
-
-/// Reads a `$batch` reply: `multipart/mixed` (parts and change sets, nested up to
-/// [`MAX_MULTIPART_DEPTH`] levels) or
-/// the JSON form `{"responses":[{"id","status","body"}]}`.
-pub(crate) fn parse_batch_reply(
-    content_type: &str,
-    body: &[u8],
-) -> Result<Vec<BatchPart>, BatchReplyError> {
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if media == "application/json" {
-        return parse_json_reply(body);
-    }
-    if media != "multipart/mixed" {
-        return Err(BatchReplyError::ContentType(content_type.to_owned()));
-    }
-    let boundary = boundary_of(content_type).ok_or(BatchReplyError::NoBoundary)?;
-    let text = String::from_utf8_lossy(body);
-    let mut parts = Vec::new();
-    parse_multipart(&text, &boundary, MAX_MULTIPART_DEPTH, &mut parts);
-    Ok(parts)
-}
-
-fn parse_json_reply(body: &[u8]) -> Result<Vec<BatchPart>, BatchReplyError> {
-    #[derive(Deserialize)]
-    struct Reply {
-        responses: Vec<Response>,
-    }
-    #[derive(Deserialize)]
-    struct Response {
-        #[serde(default)]
-        id: Option<Value>,
-        status: u16,
-        #[serde(default)]
-        body: Option<Value>,
-    }
-    let reply: Reply =
-        serde_json::from_slice(body).map_err(|e| BatchReplyError::Json(e.to_string()))?;
-    Ok(reply
-        .responses
-        .into_iter()
-        .map(|r| BatchPart {
-            content_id: r.id.map(|v| match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            }),
-            status: r.status,
-            body: match r.body {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::String(s)) => s.into_bytes(),
-                Some(v) => v.to_string().into_bytes(),
-            },
+            BatchItem::Changeset(vec![batch::BatchRequest {
+                content_id: Some((i + 1).to_string()),
+                method: r.method.to_owned(),
+                url: r.url.clone(),
+                headers,
+                body: r.body.clone().unwrap_or_default().into_bytes(),
+            }])
         })
-        .collect())
-}
-
-/// How deep multipart bodies may nest inside a `$batch` reply (below its top level).
-pub(crate) const MAX_MULTIPART_DEPTH: usize = 8;
-
-/// The `boundary` parameter of a multipart content type (quoted or not).
-pub(crate) fn boundary_of(content_type: &str) -> Option<String> {
-    content_type.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("boundary")
-            .then(|| v.trim().trim_matches('"').to_owned())
-            .filter(|b| !b.is_empty())
-    })
-}
-
-/// Splits a head from its body at the first empty line (CRLF or bare LF).
-fn split_head(text: &str) -> (&str, &str) {
-    let crlf = text.find("\r\n\r\n").map(|i| (i, 4));
-    let lf = text.find("\n\n").map(|i| (i, 2));
-    let cut = match (crlf, lf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    };
-    match cut {
-        Some((i, n)) => (&text[..i], &text[i + n..]),
-        None => (text, ""),
-    }
-}
-
-fn headers_of(head: &str) -> BTreeMap<String, String> {
-    head.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect()
-}
-
-/// Collects the answers of one multipart body. Only parts followed by another delimiter are
-/// complete: a reply cut off in the middle loses the part being cut (and every later one),
-/// never panics, and the caller reports each request without an answer.
-///
-/// Change sets nest at most [`MAX_MULTIPART_DEPTH`] levels: OData nests one level (a batch of
-/// change sets), and a hostile reply nested deeper must not exhaust the stack; its deeper parts
-/// are left out (reported by the caller as requests without an answer).
-fn parse_multipart(text: &str, boundary: &str, depth: usize, out: &mut Vec<BatchPart>) {
-    let delimiter = format!("--{boundary}");
-    let mut pieces = text.split(delimiter.as_str()).skip(1).peekable();
-    while let Some(piece) = pieces.next() {
-        if piece.starts_with("--") {
-            return; // the close delimiter
-        }
-        if pieces.peek().is_none() {
-            return; // not followed by a delimiter: cut off
-        }
-        let piece = piece.strip_prefix("\r\n").unwrap_or(piece);
-        let piece = piece.strip_prefix('\n').unwrap_or(piece);
-        let (head, body) = split_head(piece);
-        let headers = headers_of(head);
-        let content_type = headers.get("content-type").cloned().unwrap_or_default();
-        if content_type
-            .to_ascii_lowercase()
-            .starts_with("multipart/mixed")
-        {
-            if let Some(inner) = boundary_of(&content_type).filter(|_| depth > 0) {
-                parse_multipart(body, &inner, depth - 1, out);
-            }
-            continue;
-        }
-        if let Some(part) = parse_http_part(body, headers.get("content-id").cloned()) {
-            out.push(part);
-        }
-    }
-}
-
-/// One `application/http` part: `HTTP/1.1 204 No Content`, headers, empty line, body.
-fn parse_http_part(text: &str, content_id: Option<String>) -> Option<BatchPart> {
-    let (head, body) = split_head(text);
-    let mut lines = head.lines();
-    let status_line = lines.next()?.trim();
-    let mut words = status_line.split_whitespace();
-    if !words.next()?.starts_with("HTTP/") {
-        return None;
-    }
-    let status: u16 = words.next()?.parse().ok()?;
-    let inner = headers_of(&lines.collect::<Vec<_>>().join("\n"));
-    let body = body.strip_suffix("\r\n").unwrap_or(body);
-    let body = body.strip_suffix('\n').unwrap_or(body);
-    Some(BatchPart {
-        content_id: content_id.or_else(|| inner.get("content-id").cloned()),
-        status,
-        body: body.as_bytes().to_vec(),
-    })
+        .collect();
+    batch::encode_requests(boundary, &items)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const CT: &str = "multipart/mixed; boundary=batchresponse_6520643b-3c13-4889-aa60-b4422cf2b82b";
-
-    /// A reply as ASP.NET OData writes it: one change set per request, mixed statuses.
-    fn reply() -> String {
-        [
-            "--batchresponse_6520643b-3c13-4889-aa60-b4422cf2b82b",
-            "Content-Type: multipart/mixed; boundary=changesetresponse_a",
-            "",
-            "--changesetresponse_a",
-            "Content-Type: application/http",
-            "Content-Transfer-Encoding: binary",
-            "Content-ID: 1",
-            "",
-            "HTTP/1.1 204 No Content",
-            "",
-            "",
-            "--changesetresponse_a--",
-            "--batchresponse_6520643b-3c13-4889-aa60-b4422cf2b82b",
-            "Content-Type: multipart/mixed; boundary=changesetresponse_b",
-            "",
-            "--changesetresponse_b",
-            "Content-Type: application/http",
-            "Content-Transfer-Encoding: binary",
-            "Content-ID: 2",
-            "",
-            "HTTP/1.1 404 Not Found",
-            "Content-Type: application/json; odata.metadata=minimal; odata.streaming=true",
-            "OData-Version: 4.0",
-            "",
-            r#"{"error":{"code":"","message":"Product 2 not found."}}"#,
-            "--changesetresponse_b--",
-            "--batchresponse_6520643b-3c13-4889-aa60-b4422cf2b82b",
-            "Content-Type: application/http",
-            "Content-Transfer-Encoding: binary",
-            "Content-ID: 3",
-            "",
-            "HTTP/1.1 400 Bad Request",
-            "Content-Type: application/json; odata.metadata=minimal",
-            "",
-            r#"{"error":{"code":"","message":"Quantity must not be negative."}}"#,
-            "--batchresponse_6520643b-3c13-4889-aa60-b4422cf2b82b--",
-            "",
-        ]
-        .join("\r\n")
-    }
-
-    #[test]
-    fn reads_nested_and_flat_parts() {
-        let parts = parse_batch_reply(CT, reply().as_bytes()).unwrap();
-        assert_eq!(parts.len(), 3);
-        assert_eq!(parts[0].content_id.as_deref(), Some("1"));
-        assert_eq!(parts[0].status, 204);
-        assert!(parts[0].body.is_empty());
-        assert_eq!(parts[1].status, 404);
-        assert_eq!(
-            String::from_utf8_lossy(&parts[1].body),
-            r#"{"error":{"code":"","message":"Product 2 not found."}}"#
-        );
-        assert_eq!(parts[2].content_id.as_deref(), Some("3"));
-        assert_eq!(parts[2].status, 400);
-    }
-
-    #[test]
-    fn bare_lf_and_quoted_boundary() {
-        let text = reply().replace("\r\n", "\n");
-        let ct = "multipart/mixed; boundary=\"batchresponse_6520643b-3c13-4889-aa60-b4422cf2b82b\"";
-        let parts = parse_batch_reply(ct, text.as_bytes()).unwrap();
-        assert_eq!(
-            parts.iter().map(|p| p.status).collect::<Vec<_>>(),
-            [204, 404, 400]
-        );
-    }
-
-    #[test]
-    fn truncated_reply_keeps_complete_parts_only() {
-        let full = reply();
-        for cut in 0..full.len() {
-            // Never panics; never invents a part; keeps a prefix of the real ones.
-            let parts = parse_batch_reply(CT, &full.as_bytes()[..cut]).unwrap();
-            assert!(parts.len() <= 3);
-            let all = parse_batch_reply(CT, full.as_bytes()).unwrap();
-            for (p, q) in parts.iter().zip(&all) {
-                assert_eq!(p.content_id, q.content_id);
-                assert_eq!(p.status, q.status);
-            }
-        }
-        let cut = full.find("HTTP/1.1 400").unwrap();
-        let parts = parse_batch_reply(CT, &full.as_bytes()[..cut]).unwrap();
-        assert_eq!(parts.len(), 2);
-    }
-
-    #[test]
-    fn garbage_is_no_parts_not_a_panic() {
-        assert!(parse_batch_reply(CT, b"").unwrap().is_empty());
-        assert!(
-            parse_batch_reply(CT, b"--batchresponse_x\r\nnonsense")
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            parse_batch_reply("multipart/mixed", b"x"),
-            Err(BatchReplyError::NoBoundary)
-        );
-        assert!(matches!(
-            parse_batch_reply("text/html", b"<html>"),
-            Err(BatchReplyError::ContentType(_))
-        ));
-    }
-
-    #[test]
-    fn json_reply() {
-        let body = br#"{"responses":[
-            {"id":"1","status":204,"headers":{}},
-            {"id":"2","status":404,"headers":{"content-type":"application/json"},"body":{"error":{"code":"","message":"Not found"}}}
-        ]}"#;
-        let parts = parse_batch_reply("application/json; odata.metadata=minimal", body).unwrap();
-        assert_eq!(parts.len(), 2);
-        assert_eq!(parts[1].content_id.as_deref(), Some("2"));
-        assert_eq!(parts[1].status, 404);
-        assert!(String::from_utf8_lossy(&parts[1].body).contains("Not found"));
-        assert!(matches!(
-            parse_batch_reply("application/json", b"{"),
-            Err(BatchReplyError::Json(_))
-        ));
-    }
 
     #[test]
     fn request_body_shape() {

@@ -205,7 +205,7 @@ async fn a_revoked_refresh_token_is_auth_with_the_token_endpoints_message() {
 }
 
 #[tokio::test]
-async fn a_new_refresh_token_repairs_the_adapter_through_set_credentials() {
+async fn a_new_refresh_token_repairs_the_adapter_through_use_credentials() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/oauth2/token"))
@@ -248,13 +248,15 @@ async fn a_new_refresh_token_repairs_the_adapter_through_set_credentials() {
     };
     // Other kinds of credentials, or another profile's, are refused and change nothing.
     let e = ca
-        .set_credentials(&Credentials::api_token("x"))
+        .use_credentials(&Credentials::api_token("x"))
+        .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Invalid);
-    let e = ca.set_credentials(&oauth(Some("999"))).unwrap_err();
+    let e = ca.use_credentials(&oauth(Some("999"))).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Invalid);
     assert_eq!(ca.verify().await.unwrap_err().kind(), ErrorKind::Auth);
-    ca.set_credentials(&oauth(Some(&PROFILE.to_string())))
+    ca.use_credentials(&oauth(Some(&PROFILE.to_string())))
+        .await
         .unwrap();
     let info = ca.verify().await.unwrap();
     assert_eq!(info.account_id, PROFILE.to_string());
@@ -1425,7 +1427,7 @@ fn config_requires_the_profile_id_with_a_typed_error() {
         .unwrap_err();
     assert_eq!(
         e,
-        marketsync_channeladvisor::ConfigError::Missing("application id")
+        marketsync_channeladvisor::ConfigError::Missing("application_id")
     );
     let c = ChannelAdvisorConfig::offerup_builder()
         .application_id("a")

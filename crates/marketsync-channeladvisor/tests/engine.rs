@@ -12,11 +12,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::*;
 use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig, offerup_credentials};
 use marketsync_core::channel::Cursor;
-use marketsync_core::engine::store::{
+use marketsync_core::lifecycle::Event;
+use marketsync_core::store::{
     IntegrationRecord, LedgerEntry, LedgerFilter, OrderBatch, OutboxEntry, OutboxItem,
     OutboxUpdate, RecordedOrder,
 };
-use marketsync_core::lifecycle::Event;
 use marketsync_core::{
     Actor, AuditEvent, ChannelKind, ChannelOrderId, CredentialKey, Credentials, Currency, Engine,
     Feature, Health, IdempotencyKey, IntegrationId, IntegrationSettings, InventoryItem, Label,

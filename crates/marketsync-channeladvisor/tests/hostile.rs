@@ -10,16 +10,17 @@ mod common;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
 use marketsync_channeladvisor::decode;
-use marketsync_core::lifecycle::Event;
+use marketsync_core::ChannelError;
 use marketsync_core::{
-    Actor, Channel, ChannelKind, ChannelListingId, ChannelOrderId, CredentialKey, Credentials,
-    Currency, Engine, ErrorKind, Feature, IntegrationSettings, InventoryItem, Label, ListingUpdate,
-    ManualClock, MemoryCatalog, MemoryNotifier, MemoryStore, Money, NotImportedReason, OrderPage,
-    OrderQuery, OrderState, SecretString, ShippingMapping, ShippingService, Sku,
+    Actor, Channel, ChannelKind, ChannelListingId, ChannelOrderId, Credentials, Currency,
+    ErrorKind, Feature, IntegrationSettings, ListingUpdate, ManualClock, NotImportedReason,
+    OrderPage, OrderQuery, OrderState, SecretString, ShippingMapping, ShippingService, Sku,
 };
+use marketsync_testkit::behaviour::{EngineRig, RawBodyFixture};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -52,7 +53,7 @@ fn order(id: u64) -> Value {
 }
 
 /// Serves `body` (raw bytes) as the orders page and fetches it.
-async fn fetch_raw(body: Vec<u8>) -> Result<OrderPage, marketsync_core::ChannelError> {
+async fn fetch_raw(body: Vec<u8>) -> Result<OrderPage, ChannelError> {
     let server = MockServer::start().await;
     mount_token(&server).await;
     Mock::given(method("GET"))
@@ -138,58 +139,39 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     );
 }
 
-#[tokio::test]
-async fn a_huge_page_is_read_whole() {
-    let n = 50_000u64;
-    let orders: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "ID": 100_000 + i, "Currency": "USD", "CreatedDateUtc": "2026-03-04T10:00:00Z",
-                "CheckoutStatus": "Completed", "PaymentStatus": "Cleared",
-                "ShippingStatus": "Unshipped", "TotalPrice": 10.0,
-                "Items": [{"ID": i, "Sku": "A", "Title": "T", "Quantity": 1, "UnitPrice": 10.0}]
-            })
+// ChannelAdvisor to the testkit's hostile-body behaviours (a huge page, deeply nested,
+// truncated and misshapen answers): the orders list is the OData page `{"value": [...]}`.
+marketsync_testkit::fixture!(Fixture: ChannelKind::ChannelAdvisor);
+
+#[async_trait]
+impl RawBodyFixture for Fixture {
+    async fn fetch_orders_raw(&self, body: Vec<u8>) -> Result<OrderPage, ChannelError> {
+        fetch_raw(body).await
+    }
+
+    fn order(&self, n: u64) -> Value {
+        json!({
+            "ID": 100_000 + n, "Currency": "USD", "CreatedDateUtc": "2026-03-04T10:00:00Z",
+            "CheckoutStatus": "Completed", "PaymentStatus": "Cleared",
+            "ShippingStatus": "Unshipped", "TotalPrice": 10.0,
+            "Items": [{"ID": n, "Sku": "A", "Title": "T", "Quantity": 1, "UnitPrice": 10.0}]
         })
-        .collect();
-    let page = fetch(json!({"value": orders})).await;
-    assert_eq!(page.orders.len(), n as usize);
-    assert!(page.rejected.is_empty());
-}
+    }
 
-#[tokio::test]
-async fn deeply_nested_json_is_a_typed_error_not_a_crash() {
-    let depth = 100_000;
-    for body in [
-        "[".repeat(depth),
-        format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
-        format!(r#"{{"value": [{}]}}"#, "{\"a\":".repeat(depth)),
-    ] {
-        let e = fetch_raw(body.into_bytes()).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Channel);
-        assert_eq!(e.http_status(), Some(200));
-        assert_eq!(e.channel(), Some(ChannelKind::ChannelAdvisor));
+    fn page(&self, orders: Vec<Value>) -> Value {
+        json!({ "value": orders })
+    }
+
+    fn misshapen(&self) -> Vec<Value> {
+        vec![
+            json!({"value": "none"}),
+            json!({"value": {"0": {}}}),
+            json!({"value": [], "@odata.nextLink": 7}),
+        ]
     }
 }
 
-#[tokio::test]
-async fn a_truncated_or_misshapen_body_is_a_typed_error_for_the_page() {
-    let full = json!({"value": [order(6001), order(6002)]}).to_string();
-    for cut in [0, 1, full.len() / 3, full.len() / 2, full.len() - 1] {
-        let e = fetch_raw(full.as_bytes()[..cut].to_vec())
-            .await
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Channel, "cut at {cut}");
-        assert_eq!(e.operation(), Some("fetch_orders"));
-    }
-    for body in [
-        json!({"value": "none"}),
-        json!({"value": {"0": {}}}),
-        json!({"value": [], "@odata.nextLink": 7}),
-    ] {
-        let e = fetch_raw(body.to_string().into_bytes()).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Channel, "{body}");
-    }
-}
+marketsync_testkit::behaviour_tests!(Fixture => hostile);
 
 fn update(id: &str, qty: u32) -> ListingUpdate {
     ListingUpdate {
@@ -320,31 +302,14 @@ fn now() -> DateTime<Utc> {
 async fn through_the_engine_the_bad_order_is_recorded_and_never_exported() {
     let server = MockServer::start().await;
     mount_token(&server).await;
-    let store = Arc::new(MemoryStore::new());
-    let catalog = Arc::new(MemoryCatalog::new());
-    catalog.upsert(InventoryItem {
-        sku: Sku::new("A").unwrap(),
-        title: "Tee".into(),
-        price: Money::parse("10.00", "USD").unwrap(),
-        quantity: 5,
-        labels: Default::default(),
-    });
-    let engine = Engine::new(
-        store.clone(),
-        catalog,
-        Arc::new(MemoryNotifier::new()),
+    let rig = EngineRig::new(
+        "ca",
+        Arc::new(channel(&server)),
+        IntegrationSettings::new(ChannelKind::ChannelAdvisor, Currency::USD),
         Arc::new(ManualClock::new(now())),
     )
-    .with_credential_key(CredentialKey::new("k", [7; 32]));
-    let id = engine
-        .create_integration(
-            "ca",
-            Arc::new(channel(&server)),
-            IntegrationSettings::new(ChannelKind::ChannelAdvisor, Currency::USD),
-            Actor::System,
-        )
-        .await
-        .unwrap();
+    .await;
+    rig.item("A", "Tee", "10.00", "USD", 5);
     Mock::given(method("GET"))
         .and(path("/v1/Profiles"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -352,32 +317,18 @@ async fn through_the_engine_the_bad_order_is_recorded_and_never_exported() {
         })))
         .mount(&server)
         .await;
-    let credentials = Credentials::OAuth(marketsync_core::credentials::OAuthTokens {
-        access_token: None,
-        access_expires_at: None,
-        refresh_token: SecretString::from(REFRESH),
-        refresh_expires_at: None,
-        profile_id: Some(PROFILE.to_string()),
-    });
-    engine
-        .enter_credentials(id, &credentials, Actor::System)
-        .await
-        .unwrap();
-    engine.verify(id, Actor::System).await.unwrap();
-    for event in [
-        Event::SetLabel {
-            label: Some(Label::new("eBay Feed").unwrap()),
-            support_override: None,
+    rig.connect(&Credentials::OAuth(
+        marketsync_core::credentials::OAuthTokens {
+            access_token: None,
+            access_expires_at: None,
+            refresh_token: SecretString::from(REFRESH),
+            refresh_expires_at: None,
+            profile_id: Some(PROFILE.to_string()),
         },
-        Event::Activate,
-        Event::SetFeature {
-            feature: Feature::Orders,
-            on: true,
-            support_override: None,
-        },
-    ] {
-        engine.apply(id, Actor::System, event).await.unwrap();
-    }
+    ))
+    .await;
+    rig.activate("eBay Feed", &[Feature::Orders]).await;
+    let EngineRig { engine, id, .. } = rig;
     let mapping = ShippingMapping::new(
         "Ground",
         ShippingService {

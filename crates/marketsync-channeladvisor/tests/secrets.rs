@@ -4,150 +4,126 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use async_trait::async_trait;
 use common::*;
 use marketsync_channeladvisor::{ChannelAdvisorChannel, offerup_credentials};
-use marketsync_core::{Channel, ChannelListingId, ListingUpdate, SecretString, Sku};
+use marketsync_core::{Channel, ChannelKind, ChannelListingId, ListingUpdate, SecretString, Sku};
+use marketsync_testkit::behaviour::{SecretFixture, SecretScan};
 use serde_json::json;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 fn assert_clean(what: &str, text: &str) {
-    for s in SECRETS.iter().chain(["OUSECRET-x1"].iter()) {
-        assert!(!text.contains(s), "{what} leaks {s}: {text}");
+    SecretScan::new(SECRETS.iter().chain(["OUSECRET-x1"].iter())).check(what, text);
+}
+
+// ChannelAdvisor's session for the testkit's secret scan: successful calls, a 401 renewal, a
+// batch, failures whose bodies echo a token, and OfferUp credentials.
+marketsync_testkit::fixture!(Fixture: ChannelKind::ChannelAdvisor);
+
+#[async_trait]
+impl SecretFixture for Fixture {
+    fn secrets(&self) -> Vec<String> {
+        SECRETS
+            .iter()
+            .chain(["OUSECRET-x1"].iter())
+            .map(|s| (*s).to_owned())
+            .collect()
+    }
+
+    async fn session(&self, scan: &SecretScan) -> Vec<String> {
+        let assert_clean = |what: &str, text: &str| scan.check(what, text);
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_1)))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_2)))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/Profiles"))
+            .and(header(
+                "authorization",
+                format!("Bearer {ACCESS_1}").as_str(),
+            ))
+            .respond_with(ResponseTemplate::new(401).set_body_json(
+                json!({"Message": format!("Authorization has been denied for token {ACCESS_1}.")}),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/Profiles"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(
+                json!({"error": {"code": "", "message": format!("bad request with {ACCESS_2}")}}),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/$batch"))
+            .respond_with(multipart_response(
+                "b",
+                multipart_reply(
+                    "b",
+                    &[(
+                        1,
+                        "400 Bad Request",
+                        r#"{"error":{"code":"","message":"nope"}}"#,
+                    )],
+                ),
+            ))
+            .mount(&server)
+            .await;
+
+        let config = builder(&server).build().unwrap();
+        assert_clean("config Debug", &format!("{config:?}"));
+        let ch = ChannelAdvisorChannel::new(config).unwrap();
+        assert_clean("channel Debug", &format!("{ch:?}"));
+
+        let e = ch.verify().await.unwrap_err();
+        assert_clean("error Display", &e.to_string());
+        assert_clean("error Debug", &format!("{e:?}"));
+        let out = ch
+            .update_listings(&[ListingUpdate {
+                listing_id: ChannelListingId::new("1").unwrap(),
+                sku: Sku::new("A").unwrap(),
+                price: None,
+                quantity: Some(1),
+                title: None,
+            }])
+            .await
+            .unwrap();
+        assert_clean("outcome", &format!("{out:?}"));
+        assert_clean("channel Debug after use", &format!("{ch:?}"));
+
+        // A failing token endpoint that echoes the refresh token.
+        let server2 = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth2/token"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(
+                json!({"error": "invalid_grant", "error_description": format!("refresh token {REFRESH} revoked")}),
+            ))
+            .mount(&server2)
+            .await;
+        let e = ChannelAdvisorChannel::new(builder(&server2).build().unwrap())
+            .unwrap()
+            .verify()
+            .await
+            .unwrap_err();
+        assert_clean("token error", &format!("{e} {e:?}"));
+        assert!(e.channel_message().unwrap().contains("revoked"));
+
+        let creds = offerup_credentials("seller-9", SecretString::from("OUSECRET-x1"));
+        assert_clean("offerup credentials", &format!("{creds} {creds:?}"));
+        Vec::new()
     }
 }
 
-#[tokio::test]
-async fn no_secret_in_debug_errors_or_traces() {
-    let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(FmtSpan::FULL)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_1)))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_2)))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/Profiles"))
-        .and(header(
-            "authorization",
-            format!("Bearer {ACCESS_1}").as_str(),
-        ))
-        .respond_with(ResponseTemplate::new(401).set_body_json(
-            json!({"Message": format!("Authorization has been denied for token {ACCESS_1}.")}),
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/Profiles"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(
-            json!({"error": {"code": "", "message": format!("bad request with {ACCESS_2}")}}),
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/$batch"))
-        .respond_with(multipart_response(
-            "b",
-            multipart_reply(
-                "b",
-                &[(
-                    1,
-                    "400 Bad Request",
-                    r#"{"error":{"code":"","message":"nope"}}"#,
-                )],
-            ),
-        ))
-        .mount(&server)
-        .await;
-
-    let config = builder(&server).build().unwrap();
-    assert_clean("config Debug", &format!("{config:?}"));
-    let ch = ChannelAdvisorChannel::new(config).unwrap();
-    assert_clean("channel Debug", &format!("{ch:?}"));
-
-    let e = ch.verify().await.unwrap_err();
-    assert_clean("error Display", &e.to_string());
-    assert_clean("error Debug", &format!("{e:?}"));
-    let out = ch
-        .update_listings(&[ListingUpdate {
-            listing_id: ChannelListingId::new("1").unwrap(),
-            sku: Sku::new("A").unwrap(),
-            price: None,
-            quantity: Some(1),
-            title: None,
-        }])
-        .await
-        .unwrap();
-    assert_clean("outcome", &format!("{out:?}"));
-    assert_clean("channel Debug after use", &format!("{ch:?}"));
-
-    // A failing token endpoint that echoes the refresh token.
-    let server2 = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(
-            json!({"error": "invalid_grant", "error_description": format!("refresh token {REFRESH} revoked")}),
-        ))
-        .mount(&server2)
-        .await;
-    let e = ChannelAdvisorChannel::new(builder(&server2).build().unwrap())
-        .unwrap()
-        .verify()
-        .await
-        .unwrap_err();
-    assert_clean("token error", &format!("{e} {e:?}"));
-    assert!(e.channel_message().unwrap().contains("revoked"));
-
-    let creds = offerup_credentials("seller-9", SecretString::from("OUSECRET-x1"));
-    assert_clean("offerup credentials", &format!("{creds} {creds:?}"));
-
-    let traces = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        traces.contains("marketsync_http.request"),
-        "tracing was captured"
-    );
-    assert_clean("traces", &traces);
-}
+marketsync_testkit::behaviour_tests!(Fixture => secrets);
 
 /// Secrets a host may put in a URL: a password, a token in the query, a code in its own
 /// callback. Every `Debug` that shows such a URL keeps the host and redacts these.

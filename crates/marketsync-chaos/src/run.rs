@@ -14,10 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use marketsync_core::engine::store::OutboxState;
 use marketsync_core::lifecycle::Event;
 use marketsync_core::mapping::{ShippingMapping, ShippingService};
-use marketsync_core::testkit::channel::{ChannelHarness, OrderSpec, Received, SHIPPING_TEXT};
+use marketsync_core::store::OutboxState;
 use marketsync_core::{
     Actor, Capabilities, ChannelListingId, ChannelOrderId, CredentialKey, Engine, Feature, Health,
     IntegrationId, IntegrationSettings, Label, LedgerFilter, MemoryCatalog, MemoryNotifier, Money,
@@ -28,6 +27,7 @@ use marketsync_sandbox::{
     TraderaHarness,
 };
 use marketsync_sqlite::SqliteStore;
+use marketsync_testkit::channel::{ChannelHarness, OrderSpec, Received, SHIPPING_TEXT};
 
 use crate::{
     FINAL_QUANTITY, LABEL, LISTINGS, Market, PRICE, Plan, PlanEntry, UNKNOWN_SKU, action_for,

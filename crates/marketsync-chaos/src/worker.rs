@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use marketsync_core::engine::store::{LedgerFilter, OrderOutcome, OutboxEntry, OutboxState};
+use marketsync_core::store::{LedgerFilter, OrderOutcome, OutboxEntry, OutboxState};
 use marketsync_core::{
     AdjustmentReason, Cancellation, Channel, ChannelOrderId, Clock, CredentialKey, Engine,
     EngineError, Health, IdempotencyKey, IntegrationId, MemoryCatalog, MemoryNotifier, Refund,

@@ -14,10 +14,8 @@
 
 use std::collections::BTreeSet;
 use std::fmt::{Debug, Display};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use marketsync_core::testkit::channel::{self, ChannelHarness, Rig};
 use marketsync_core::{
     Actor, AdjustmentReason, AuthorizationCallback, AuthorizationRequest, Cancellation, Clock,
     Credentials, ErrorKind, ExposeSecret, Operation, Refund, Shipment, Sku, Store,
@@ -27,40 +25,8 @@ use marketsync_sandbox::{
     reverb, tradera,
 };
 use marketsync_sqlite::SqliteStore;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::FmtSpan;
-
-/// Every byte the subscriber writes.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
+use marketsync_testkit::behaviour::TraceCapture;
+use marketsync_testkit::channel::{self, ChannelHarness, Rig};
 
 /// The texts to scan and the secrets to look for.
 #[derive(Default)]
@@ -316,14 +282,7 @@ async fn walk(name: &str, h: &dyn ChannelHarness, scan: &mut Scan) {
 
 #[test]
 fn no_secret_in_logs_debug_display_or_errors() {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_span_events(FmtSpan::FULL)
-        .try_init()
-        .expect("the only subscriber of this test binary");
+    let capture = TraceCapture::start_global();
     let mut scan = Scan::default();
     known_secrets(&mut scan);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -3,24 +3,28 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 pub mod capability;
+pub mod catalog;
 pub mod channel;
 pub mod clock;
 pub mod credentials;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod ids;
 pub mod lifecycle;
 pub mod listing;
 pub mod mapping;
 pub mod memory;
 pub mod money;
+pub mod notify;
 pub mod order;
 pub mod redact;
-/// Conformance suites for implementors; not a stable API.
-#[cfg(feature = "testkit")]
-pub mod testkit;
+pub mod settings;
+pub mod store;
+pub mod vault;
 
 pub use capability::{Capabilities, Operation, RateLimits};
+pub use catalog::{Catalog, CatalogError, CatalogPage};
 pub use channel::{
     AccountInfo, Channel, CredentialSink, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery,
     PageToken, RejectedOrder,
@@ -30,16 +34,8 @@ pub use credentials::{
     AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
     CredentialKind, Credentials, PendingAuthorization,
 };
-pub use engine::catalog::{Catalog, CatalogError, CatalogPage};
-pub use engine::notify::{MissingMapping, Notification, Notifier};
 pub use engine::scheduler::{ScheduledOperation, Scheduler};
-pub use engine::settings::{Frequencies, IntegrationSettings};
-pub use engine::store::{
-    LedgerEntry, LedgerFilter, NotImportedReason, OrderOutcome, Store, StoreError,
-    VersionedMappings,
-};
-pub use engine::vault::{CredentialKey, SealedCredentials, VaultError};
-pub use engine::{Engine, EngineError};
+pub use engine::{Engine, EngineBuilder, EngineError};
 pub use error::{BrokenReason, ChannelError, ErrorKind};
 pub use ids::{
     ChannelKind, ChannelListingId, ChannelOrderId, IntegrationId, Label, Sku, ValueError,
@@ -55,11 +51,18 @@ pub use listing::{
 pub use mapping::{MappingSet, ShippingMapping, ShippingService, SkuMapping, SkuResolution};
 pub use memory::{MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore};
 pub use money::{Currency, Money, MoneyError};
+pub use notify::{MissingMapping, Notification, Notifier};
 pub use order::{
     Address, AdjustmentReason, Buyer, Cancellation, CancellationRequest, CurrencySource, Delivery,
     IdempotencyKey, LineQuantity, Management, Order, OrderLine, OrderState, OrderStatus, Refund,
     RefundLine, RefundRequest, Shipment, ShipmentRequest,
 };
+pub use settings::{Frequencies, IntegrationSettings};
+pub use store::{
+    LedgerEntry, LedgerFilter, NotImportedReason, OrderOutcome, Store, StoreError,
+    VersionedMappings,
+};
+pub use vault::{CredentialKey, SealedCredentials, VaultError};
 
 /// Re-exported so users name the same `Decimal` and secret types as the library.
 pub use rust_decimal::Decimal;

@@ -395,9 +395,9 @@ pub enum Change {
     /// changed.
     SettingsChanged {
         /// The settings before.
-        before: Box<crate::engine::settings::IntegrationSettings>,
+        before: Box<crate::settings::IntegrationSettings>,
         /// The settings after.
-        after: Box<crate::engine::settings::IntegrationSettings>,
+        after: Box<crate::settings::IntegrationSettings>,
     },
 }
 

@@ -190,7 +190,7 @@ pub enum Management {
 /// [`EngineError::IdempotencyConflict`](crate::engine::EngineError::IdempotencyConflict).
 ///
 /// When the host gives no key, `Engine::ship`, `refund` and `cancel` derive one from the
-/// request's content ([`OutboxItem::derived_key`](crate::engine::store::OutboxItem::derived_key),
+/// request's content ([`OutboxItem::derived_key`](crate::store::OutboxItem::derived_key),
 /// prefixed [`DERIVED_PREFIX`](Self::DERIVED_PREFIX)): the same request made twice — a double
 /// click, a host retrying after a timeout — is one entry and reaches the channel once. A host
 /// that really means a second identical request (a second partial refund of the same amount)

@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::*;
 use marketsync_core::channel::Cursor;
-use marketsync_core::engine::store::{
+use marketsync_core::memory::FailureRule;
+use marketsync_core::store::{
     IntegrationRecord, LedgerEntry, LedgerFilter, OrderBatch, OutboxEntry, OutboxItem,
     OutboxUpdate, RecordedOrder, SightingOutcome,
 };
-use marketsync_core::memory::FailureRule;
 use marketsync_core::{
     AdjustmentReason, AuditEvent, Cancellation, ChannelKind, ChannelOrderId, Currency, Engine,
     ErrorKind, Feature, IdempotencyKey, IntegrationId, IntegrationSettings, Listing, MappingSet,
@@ -470,10 +470,9 @@ async fn chaos_run(seed: u64) {
         "seed {seed}: one outbox entry per action"
     );
     assert!(
-        outbox.iter().all(|e| matches!(
-            e.state,
-            marketsync_core::engine::store::OutboxState::Sent { .. }
-        )),
+        outbox
+            .iter()
+            .all(|e| matches!(e.state, marketsync_core::store::OutboxState::Sent { .. })),
         "seed {seed}: {outbox:?}"
     );
     assert!(

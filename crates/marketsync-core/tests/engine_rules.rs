@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use common::*;
 use marketsync_core::engine::ReconcileOutcome;
-use marketsync_core::engine::store::{OutboxState, SightingOutcome};
 use marketsync_core::lifecycle::Event;
 use marketsync_core::mapping::{ShippingMapping, ShippingService, SkuMapping};
+use marketsync_core::store::{OutboxState, SightingOutcome};
 use marketsync_core::{
     AdjustmentReason, Blocked, BrokenReason, Cancellation, Capabilities, ChannelKind,
     CredentialKey, Credentials, Currency, CurrencySource, Engine, EngineError, ErrorKind, Feature,
@@ -1309,10 +1309,8 @@ async fn login_type_repair_is_deactivate_then_reactivate_and_log_in_again() {
     w.engine.import_orders(w.id).await.unwrap();
 }
 
-#[tokio::test]
-async fn credentials_expiring_soon_are_notified_once() {
-    let w = world().await;
-    let expires = t0() + days(5);
+/// Enters a login session without a refresh token that expires at `expires`.
+async fn enter_login_session(w: &World, expires: chrono::DateTime<chrono::Utc>) {
     let creds = Credentials::LoginSession(marketsync_core::credentials::LoginSession {
         user_id: Some("u".into()),
         token: "t".to_owned().into(),
@@ -1324,6 +1322,13 @@ async fn credentials_expiring_soon_are_notified_once() {
         .enter_credentials(w.id, &creds, seller())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn credentials_expiring_soon_are_notified_once() {
+    let w = world().await;
+    let expires = t0() + days(5);
+    enter_login_session(&w, expires).await;
     assert_eq!(
         w.engine.check_credentials(w.id).await.unwrap(),
         Some(expires)
@@ -1351,17 +1356,7 @@ async fn credentials_expiring_soon_are_notified_once() {
 async fn expired_login_credentials_break_the_connection_with_login_required() {
     let w = world().await;
     let expires = t0() + days(2);
-    let creds = Credentials::LoginSession(marketsync_core::credentials::LoginSession {
-        user_id: Some("u".into()),
-        token: "t".to_owned().into(),
-        expires_at: expires,
-        refresh_token: None,
-        refresh_expires_at: None,
-    });
-    w.engine
-        .enter_credentials(w.id, &creds, seller())
-        .await
-        .unwrap();
+    enter_login_session(&w, expires).await;
     w.engine.verify(w.id, seller()).await.unwrap();
     w.clock.advance(days(3));
     assert_eq!(

@@ -298,13 +298,16 @@ impl HttpClientBuilder {
     }
 }
 
-/// The reqwest client under every request: rustls, gzip, our user agent, a connect timeout.
-/// Redirects are followed (reqwest drops the `Authorization` header when one leaves the host).
+/// The reqwest client under every request: rustls on ring (`crate::tls`), gzip, our user agent,
+/// a connect timeout. Redirects are followed (reqwest drops the `Authorization` header when one
+/// leaves the host).
 pub(crate) fn transport(
     user_agent: &str,
     connect_timeout: Option<Duration>,
 ) -> Result<reqwest::Client, ChannelError> {
-    let mut builder = reqwest::Client::builder().user_agent(user_agent).gzip(true);
+    let mut builder = crate::tls::client_builder()
+        .user_agent(user_agent)
+        .gzip(true);
     if let Some(t) = connect_timeout {
         builder = builder.connect_timeout(t);
     }
@@ -316,19 +319,12 @@ pub(crate) fn transport(
 
 fn normalize_base(base: &str) -> Result<Url, ChannelError> {
     let invalid = |why: &str| ChannelError::invalid(format!("invalid base URL: {why}"));
-    let mut url = Url::parse(base).map_err(|e| invalid(&e.to_string()))?;
-    if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("it must be an http or https URL"));
-    }
+    let mut url = crate::adapter::base_url(base).map_err(|e| invalid(&e))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid("it must not carry credentials"));
     }
     url.set_query(None);
     url.set_fragment(None);
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
     Ok(url)
 }
 
@@ -451,6 +447,21 @@ impl HttpClient {
     /// A `GET` of an API path.
     pub fn get(&self, path: &str) -> RequestBuilder<'_> {
         self.request(Method::GET, path)
+    }
+
+    /// `GET` of an API path with query parameters (repeated names allowed) for `operation`:
+    /// the response (a success; anything else is the classified error). `.json()` decodes it.
+    pub async fn get_query(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        operation: &'static str,
+    ) -> Result<HttpResponse, ChannelError> {
+        self.get(path)
+            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
+            .operation(operation)
+            .send()
+            .await
     }
 
     /// A `POST` to an API path (not retried unless marked idempotent or given an idempotency
@@ -924,8 +935,10 @@ pub(crate) fn transport_error(e: reqwest::Error) -> ChannelError {
     ChannelError::transient(message).with_source(e.without_url())
 }
 
-/// A copy of an error's kind and context, without its source (which cannot be cloned).
-pub(crate) fn copy_error(e: &ChannelError) -> ChannelError {
+/// A copy of an error's kind and context, without its source (which cannot be cloned): for one
+/// failure reported on several items (every request of a failed batch, every offer of a failed
+/// command).
+pub fn copy_error(e: &ChannelError) -> ChannelError {
     let mut out = ChannelError::new(e.kind(), e.message()).set_temporary(e.is_temporary());
     if let Some(c) = e.channel() {
         out = out.with_channel(c);

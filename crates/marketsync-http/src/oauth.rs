@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use marketsync_core::redact::{RedactedUrl, redact_opt_url, redact_url_str};
 use marketsync_core::{
-    BrokenReason, ChannelError, Clock, ErrorKind, ExposeSecret, SecretString, SystemClock,
+    AuthorizationCallback, AuthorizationStart, BrokenReason, ChannelError, Clock, ErrorKind,
+    ExposeSecret, PendingAuthorization, SecretString, SystemClock,
 };
 use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
@@ -433,6 +434,81 @@ impl OAuthClient {
             .await
             .map_err(map_token_error)?;
         Ok(TokenSet::from_response(&response, self.now(), None))
+    }
+
+    /// Starts an authorization-code login of a new connection: checks that a redirect URI is
+    /// registered (the config's `redirect_url`) and that the host asks for that one
+    /// (`requested`), then builds the login page's URL ([`authorize`](Self::authorize)) and the
+    /// pending authorization the host keeps until the seller comes back (state, PKCE verifier,
+    /// valid `valid_for` from `now`). `marketplace` names the marketplace in the errors, which
+    /// are `Invalid` on the field `redirect_uri`.
+    pub fn begin_code_login(
+        &self,
+        marketplace: &str,
+        requested: Option<&Url>,
+        scopes: &[&str],
+        now: DateTime<Utc>,
+        valid_for: TimeDelta,
+    ) -> Result<AuthorizationStart, ChannelError> {
+        let Some(registered) = &self.config.redirect_url else {
+            return Err(ChannelError::invalid(format!(
+                "no redirect URI is configured for the {marketplace} application"
+            ))
+            .with_field("redirect_uri"));
+        };
+        if requested.is_some_and(|r| r != registered) {
+            return Err(ChannelError::invalid(format!(
+                "the redirect URI must be the one registered for the {marketplace} application"
+            ))
+            .with_field("redirect_uri"));
+        }
+        let start = self.authorize(scopes)?;
+        Ok(AuthorizationStart {
+            url: start.url,
+            user_code: None,
+            pending: PendingAuthorization {
+                state: start.state,
+                secret: start.pkce_verifier,
+                started_at: now,
+                expires_at: now.checked_add_signed(valid_for),
+                poll_interval: None,
+            },
+        })
+    }
+
+    /// Completes an authorization-code login from the redirect the seller's browser brought
+    /// back: an `error` parameter (the seller refused, or the marketplace failed) is `Auth` /
+    /// `LoginRequired` with the marketplace's `error_description`; without a `code` it is
+    /// `Invalid`; otherwise the code is exchanged ([`exchange_code`](Self::exchange_code)) with
+    /// the callback's `state` checked against `pending`'s. `marketplace` names the marketplace
+    /// in the errors.
+    pub async fn exchange_callback(
+        &self,
+        marketplace: &str,
+        callback: &AuthorizationCallback,
+        pending: &PendingAuthorization,
+    ) -> Result<TokenSet, ChannelError> {
+        if let Some(error) = callback.param("error") {
+            let message = callback
+                .param("error_description")
+                .unwrap_or(error)
+                .to_owned();
+            return Err(ChannelError::auth(
+                BrokenReason::LoginRequired,
+                format!("the seller did not grant access at {marketplace}"),
+            )
+            .with_channel_message(message));
+        }
+        let code = callback.param("code").ok_or_else(|| {
+            ChannelError::invalid(format!("{marketplace} sent no authorization code"))
+        })?;
+        self.exchange_code(
+            &SecretString::from(code),
+            callback.param("state").unwrap_or(""),
+            &pending.state,
+            &pending.secret,
+        )
+        .await
     }
 
     /// Starts a device-flow login: the verification page and the code the seller types there.

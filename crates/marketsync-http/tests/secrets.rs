@@ -2,7 +2,6 @@
 //! refreshes and failures with distinctive secrets, captured by a subscriber writing to a
 //! buffer.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,8 +10,7 @@ use marketsync_core::{ChannelError, ChannelKind, ManualClock, SecretString};
 use marketsync_http::{
     HttpClient, OAuthClient, OAuthConfig, RetryPolicy, TokenManager, TokenOptions, TokenSet, Url,
 };
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::FmtSpan;
+use marketsync_testkit::behaviour::{SecretScan, TraceCapture};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -40,32 +38,8 @@ const SECRETS: [&str; 10] = [
     AUTH_CODE,
 ];
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 fn assert_clean(what: &str, text: &str) {
-    for secret in SECRETS {
-        assert!(!text.contains(secret), "{what} contains {secret}:\n{text}");
-    }
+    SecretScan::new(SECRETS).check(what, text);
 }
 
 fn json(status: u16, body: &str) -> ResponseTemplate {
@@ -84,14 +58,7 @@ fn token_body(access: &str, refresh: &str) -> String {
 // renewal the manager spawns) runs on this thread.
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_in_traces_debug_or_errors() {
-    let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = TraceCapture::start();
 
     let server = MockServer::start().await;
     let base = Url::parse(&server.uri()).unwrap();
@@ -277,7 +244,7 @@ async fn no_secret_in_traces_debug_or_errors() {
     );
     assert_eq!(errors[3].channel_message(), Some("code [REDACTED] used"));
 
-    let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let output = capture.text();
     assert!(output.contains("marketsync_http.request"), "{output}");
     assert!(output.contains("marketsync_http.token_request"), "{output}");
     assert!(output.contains("path=/v1/Orders"), "{output}");

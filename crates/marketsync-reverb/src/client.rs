@@ -83,13 +83,7 @@ impl ReverbClient {
         query: &[(&str, String)],
         operation: &'static str,
     ) -> Result<T, ChannelError> {
-        self.http()
-            .get(path)
-            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
-            .operation(operation)
-            .send()
-            .await?
-            .json()
+        self.http().get_query(path, query, operation).await?.json()
     }
 
     /// `GET` of an API path with a query: the response itself (a success), for
@@ -100,12 +94,7 @@ impl ReverbClient {
         query: &[(&str, String)],
         operation: &'static str,
     ) -> Result<HttpResponse, ChannelError> {
-        self.http()
-            .get(path)
-            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
-            .operation(operation)
-            .send()
-            .await
+        self.http().get_query(path, query, operation).await
     }
 
     /// `GET` of a link Reverb sent (`_links.next.href`): the response itself (a success).

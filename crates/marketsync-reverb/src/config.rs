@@ -2,13 +2,31 @@
 //! name and default currency (what a seller sets up for a Reverb connection), and how listings and orders are
 //! exchanged.
 //!
-//! Built with [`ReverbConfig::builder`]. `Debug` is written by hand and never prints the token.
+//! Built with [`ReverbConfig::builder`], or read from a config file: [`ReverbConfig`] is a
+//! serde type (unknown fields are refused; the token is read but never written), checked when
+//! the adapter is made ([`ReverbChannel::new`](crate::ReverbChannel::new)). `Debug` is written by
+//! hand and never prints the token.
+//!
+//! ```
+//! # use marketsync_reverb::{ReverbChannel, ReverbConfig};
+//! let config: ReverbConfig = serde_json::from_str(r#"{
+//!     "token": "my-personal-access-token",
+//!     "default_currency": "USD",
+//!     "shipping_profile_id": "1234",
+//!     "order_overlap_secs": 600
+//! }"#)?;
+//! let channel = ReverbChannel::new(config)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 use std::time::Duration;
 
-use marketsync_core::{Currency, SecretString};
+use marketsync_core::{ChannelKind, Currency, SecretString};
+use marketsync_http::adapter::{deserialize_base_url, seconds};
 use marketsync_http::{Limits, RateLimiter, RetryPolicy};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::ConfigError;
@@ -44,20 +62,81 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 4;
 
 /// The configuration of one Reverb integration.
-#[derive(Clone)]
+///
+/// As a config file (every field but `token` and `default_currency` may be left out):
+///
+/// | field | default |
+/// |---|---|
+/// | `base_url` | [`DEFAULT_BASE_URL`] |
+/// | `token` | required; read, never written |
+/// | `connection_name` | [`DEFAULT_CONNECTION_NAME`] |
+/// | `default_currency` | required (`"USD"`) |
+/// | `shipping_profile_id` | none |
+/// | `send_notification` | `true` |
+/// | `sync_titles` | `false` |
+/// | `order_overlap_secs` | [`DEFAULT_ORDER_OVERLAP`] |
+/// | `page_size` | [`DEFAULT_PAGE_SIZE`] |
+///
+/// The retry policy, the rate limits and a shared rate limiter are set in code
+/// ([`ReverbConfigBuilder`]).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ReverbConfig {
+    #[serde(
+        default = "default_base_url",
+        deserialize_with = "deserialize_base_url"
+    )]
     pub(crate) base_url: Url,
+    #[serde(skip_serializing)]
     pub(crate) token: SecretString,
+    #[serde(default = "default_connection_name")]
     pub(crate) connection_name: String,
     pub(crate) default_currency: Currency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) shipping_profile_id: Option<String>,
+    #[serde(default = "yes")]
     pub(crate) send_notification: bool,
+    #[serde(default)]
     pub(crate) sync_titles: bool,
+    #[serde(
+        rename = "order_overlap_secs",
+        default = "default_order_overlap",
+        with = "seconds"
+    )]
     pub(crate) order_overlap: Duration,
+    #[serde(default = "default_page_size")]
     pub(crate) page_size: u32,
+    #[serde(skip)]
     pub(crate) retry: RetryPolicy,
+    #[serde(skip, default = "default_limits")]
     pub(crate) limits: Limits,
+    #[serde(skip)]
     pub(crate) rate_limiter: Option<RateLimiter>,
+}
+
+fn default_base_url() -> Url {
+    Url::parse(DEFAULT_BASE_URL).expect("the default base URL parses")
+}
+
+fn default_connection_name() -> String {
+    DEFAULT_CONNECTION_NAME.to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_order_overlap() -> Duration {
+    DEFAULT_ORDER_OVERLAP
+}
+
+fn default_page_size() -> u32 {
+    DEFAULT_PAGE_SIZE
+}
+
+fn default_limits() -> Limits {
+    Limits::default().per_second(DEFAULT_REQUESTS_PER_SECOND)
 }
 
 impl fmt::Debug for ReverbConfig {
@@ -85,6 +164,33 @@ impl ReverbConfig {
     /// A builder. The token and the default currency are required.
     pub fn builder() -> ReverbConfigBuilder {
         ReverbConfigBuilder::default()
+    }
+
+    /// The configuration if every value is usable (the token and the names not blank, a page
+    /// size of at least 1, larger ones lowered to [`MAX_PAGE_SIZE`]), else the field that is
+    /// not. [`ReverbConfigBuilder::build`] and [`ReverbChannel::new`](crate::ReverbChannel::new)
+    /// check with it.
+    pub fn checked(mut self) -> Result<Self, ConfigError> {
+        let blank =
+            |field, reason: &str| Err(ConfigError::invalid(ChannelKind::Reverb, field, reason));
+        if self.token.expose_secret().trim().is_empty() {
+            return blank("token", "must not be empty");
+        }
+        if self.connection_name.trim().is_empty() {
+            return blank("connection_name", "must not be empty");
+        }
+        if self
+            .shipping_profile_id
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            return blank("shipping_profile_id", "must not be empty");
+        }
+        if self.page_size == 0 {
+            return blank("page_size", "must be at least 1");
+        }
+        self.page_size = self.page_size.min(MAX_PAGE_SIZE);
+        Ok(self)
     }
 
     /// The API host (ending in `/`).
@@ -157,7 +263,7 @@ impl Default for ReverbConfigBuilder {
             order_overlap: DEFAULT_ORDER_OVERLAP,
             page_size: DEFAULT_PAGE_SIZE,
             retry: RetryPolicy::default(),
-            limits: Limits::default().per_second(DEFAULT_REQUESTS_PER_SECOND),
+            limits: default_limits(),
             rate_limiter: None,
         }
     }
@@ -261,68 +367,29 @@ impl ReverbConfigBuilder {
         self
     }
 
-    /// The configuration, or what is missing or wrong.
+    /// The configuration, or the field that is missing or wrong.
     pub fn build(self) -> Result<ReverbConfig, ConfigError> {
-        let mut base_url =
-            Url::parse(&self.base_url).map_err(|e| ConfigError::InvalidBaseUrl(e.to_string()))?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
-            return Err(ConfigError::InvalidBaseUrl(
-                "it must be an http or https URL".into(),
-            ));
-        }
-        if !base_url.path().ends_with('/') {
-            let path = format!("{}/", base_url.path());
-            base_url.set_path(&path);
-        }
-        let token = self
-            .token
-            .ok_or(ConfigError::Missing("personal access token"))?;
-        if secrecy::ExposeSecret::expose_secret(&token)
-            .trim()
-            .is_empty()
-        {
-            return Err(ConfigError::Invalid(
-                "the personal access token must not be empty",
-            ));
-        }
-        let default_currency = self
-            .default_currency
-            .ok_or(ConfigError::Missing("default currency"))?;
-        let connection_name = match self.connection_name {
-            Some(n) if n.trim().is_empty() => {
-                return Err(ConfigError::Invalid(
-                    "the connection name must not be empty",
-                ));
-            }
-            Some(n) => n,
-            None => DEFAULT_CONNECTION_NAME.to_owned(),
-        };
-        if self
-            .shipping_profile_id
-            .as_deref()
-            .is_some_and(|s| s.trim().is_empty())
-        {
-            return Err(ConfigError::Invalid(
-                "the shipping profile id must not be empty",
-            ));
-        }
-        if self.page_size == 0 {
-            return Err(ConfigError::Invalid("the page size must be at least 1"));
-        }
-        Ok(ReverbConfig {
-            base_url,
-            token,
-            connection_name,
-            default_currency,
+        ReverbConfig {
+            base_url: marketsync_http::adapter::base_url(&self.base_url)
+                .map_err(|e| ConfigError::invalid(ChannelKind::Reverb, "base_url", e))?,
+            token: self
+                .token
+                .ok_or(ConfigError::missing(ChannelKind::Reverb, "token"))?,
+            connection_name: self.connection_name.unwrap_or_else(default_connection_name),
+            default_currency: self.default_currency.ok_or(ConfigError::missing(
+                ChannelKind::Reverb,
+                "default_currency",
+            ))?,
             shipping_profile_id: self.shipping_profile_id,
             send_notification: self.send_notification,
             sync_titles: self.sync_titles,
             order_overlap: self.order_overlap,
-            page_size: self.page_size.min(MAX_PAGE_SIZE),
+            page_size: self.page_size,
             retry: self.retry,
             limits: self.limits,
             rate_limiter: self.rate_limiter,
-        })
+        }
+        .checked()
     }
 }
 
@@ -362,19 +429,61 @@ mod tests {
                 .default_currency(Currency::USD)
                 .build()
                 .unwrap_err(),
-            ConfigError::Missing("personal access token")
+            ConfigError::missing(ChannelKind::Reverb, "token")
         );
         assert_eq!(
             ReverbConfig::builder()
                 .token(SecretString::from("t"))
                 .build()
                 .unwrap_err(),
-            ConfigError::Missing("default currency")
+            ConfigError::missing(ChannelKind::Reverb, "default_currency")
         );
         assert!(base().token(SecretString::from(" ")).build().is_err());
         assert!(base().base_url("ftp://x").build().is_err());
         assert!(base().connection_name("").build().is_err());
         assert!(base().shipping_profile_id(" ").build().is_err());
         assert!(base().page_size(0).build().is_err());
+    }
+
+    #[test]
+    fn a_config_file_reads_with_defaults_and_writes_no_token() {
+        let c: ReverbConfig = serde_json::from_str(
+            r#"{"token": "tok-secret-9", "default_currency": "EUR", "base_url": "https://sandbox.reverb.com", "order_overlap_secs": 60}"#,
+        )
+        .unwrap();
+        let c = c.checked().unwrap();
+        assert_eq!(c.base_url().as_str(), SANDBOX_BASE_URL);
+        assert_eq!(c.default_currency(), Currency::EUR);
+        assert_eq!(c.connection_name(), DEFAULT_CONNECTION_NAME);
+        assert_eq!(c.order_overlap(), Duration::from_secs(60));
+        assert_eq!(c.page_size(), DEFAULT_PAGE_SIZE);
+        assert!(c.send_notification() && !c.sync_titles());
+        let written = serde_json::to_value(&c).unwrap();
+        assert!(written.get("token").is_none(), "{written}");
+        assert_eq!(written["order_overlap_secs"], 60);
+        assert!(!written.to_string().contains("tok-secret-9"));
+        assert!(!format!("{c:?}").contains("tok-secret-9"));
+        assert!(format!("{c:?}").contains("[REDACTED]"));
+    }
+
+    #[test]
+    fn a_config_file_names_the_field_that_is_wrong() {
+        let unknown = serde_json::from_str::<ReverbConfig>(
+            r#"{"token": "t", "default_currency": "USD", "tokne": "x"}"#,
+        )
+        .unwrap_err();
+        assert!(unknown.to_string().contains("tokne"), "{unknown}");
+        let missing =
+            serde_json::from_str::<ReverbConfig>(r#"{"default_currency": "USD"}"#).unwrap_err();
+        assert!(missing.to_string().contains("token"), "{missing}");
+        let url = serde_json::from_str::<ReverbConfig>(
+            r#"{"token": "t", "default_currency": "USD", "base_url": "ftp://x"}"#,
+        )
+        .unwrap_err();
+        assert!(url.to_string().contains("base_url"), "{url}");
+        let zero: ReverbConfig =
+            serde_json::from_str(r#"{"token": "t", "default_currency": "USD", "page_size": 0}"#)
+                .unwrap();
+        assert_eq!(zero.checked().unwrap_err().field(), "page_size");
     }
 }

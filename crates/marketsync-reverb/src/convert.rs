@@ -22,7 +22,7 @@ use crate::wire;
 /// | `refunded` | `Refunded` |
 /// | `cancelled` | `Cancelled` |
 /// | anything else (Reverb's list is treated as open) | `Unknown` |
-pub fn order_state(status: &str) -> OrderState {
+pub(crate) fn order_state(status: &str) -> OrderState {
     match status {
         "unpaid" => OrderState::Unpaid,
         "payment_pending" | "pending_review" | "partially_paid" => OrderState::PaymentPending,
@@ -48,7 +48,7 @@ pub fn order_state(status: &str) -> OrderState {
 ///
 /// Reverb's full list of slugs in responses is unconfirmed; the query values documented are
 /// `draft ended live ordered sold_out suspended seller_unavailable`.
-pub fn listing_state(slug: &str, inventory: Option<i64>) -> ChannelListingState {
+pub(crate) fn listing_state(slug: &str, inventory: Option<i64>) -> ChannelListingState {
     match slug {
         "draft" => ChannelListingState::Draft,
         "live" if inventory == Some(0) => ChannelListingState::SoldOut,
@@ -62,7 +62,10 @@ pub fn listing_state(slug: &str, inventory: Option<i64>) -> ChannelListingState 
 /// The shipping method text of an order, matched exactly by shipping mappings: Reverb's
 /// `shipping_method` exactly as sent (`shipped`, `local`, `expedited_shipping`, …); when Reverb
 /// sent none, `local` for a local-pickup order, else none.
-pub fn shipping_method_text(shipping_method: Option<&str>, local_pickup: bool) -> Option<String> {
+pub(crate) fn shipping_method_text(
+    shipping_method: Option<&str>,
+    local_pickup: bool,
+) -> Option<String> {
     match shipping_method.filter(|s| !s.trim().is_empty()) {
         Some(s) => Some(s.to_owned()),
         None if local_pickup => Some("local".to_owned()),
@@ -109,7 +112,7 @@ fn fold(s: &str) -> String {
 /// Reverb's `provider` for a carrier name: its spelling from Reverb's list when the name matches
 /// one (`usps` → `USPS`, `DHL Express` → `DHLExpress`), else `Other`, as Reverb's own Magento
 /// plugin does for carriers Reverb does not know.
-pub fn provider(carrier: Option<&str>) -> &'static str {
+pub(crate) fn provider(carrier: Option<&str>) -> &'static str {
     let Some(carrier) = carrier.map(fold).filter(|c| !c.is_empty()) else {
         return "Other";
     };
@@ -132,7 +135,7 @@ pub fn provider(carrier: Option<&str>) -> &'static str {
 /// | `BuyerCancelled` | `accidental_order` |
 /// | `ShippingAddressUndeliverable` | `change_shipping_address` |
 /// | `GeneralAdjustment` | refused: Reverb has no general reason, and picking one would tell Reverb something untrue |
-pub fn refund_reason(reason: AdjustmentReason) -> Result<&'static str, ChannelError> {
+pub(crate) fn refund_reason(reason: AdjustmentReason) -> Result<&'static str, ChannelError> {
     match reason {
         AdjustmentReason::CustomerReturnedItem => Ok("buyer_return"),
         AdjustmentReason::MerchandiseNotReceived => Ok("lost_shipment"),
@@ -150,13 +153,13 @@ pub fn refund_reason(reason: AdjustmentReason) -> Result<&'static str, ChannelEr
 /// Reverb's end `reason`: always `not_sold`. The other value, `reverb_sale`, says the item was
 /// sold to a Reverb buyer off the platform and makes Reverb charge fees, which none of the
 /// engine's reasons mean.
-pub fn end_reason(_reason: EndReason) -> &'static str {
+pub(crate) fn end_reason(_reason: EndReason) -> &'static str {
     "not_sold"
 }
 
 /// A money amount as Reverb's decimal string, rounded to the currency's minor units and written
 /// with all of them (`12.5 USD` → `"12.50"`, `1200 JPY` → `"1200"`).
-pub fn amount_text(money: &Money) -> String {
+pub(crate) fn amount_text(money: &Money) -> String {
     let mut amount = money.round_to_minor_units().amount();
     amount.rescale(money.currency().minor_units());
     amount.to_string()
@@ -182,7 +185,7 @@ pub(crate) fn money(m: &wire::Money) -> Result<Money, ChannelError> {
 
 /// A text id checked for use as one path segment (Reverb ids are numbers, listing slugs are
 /// `<id>-<words>`): letters, digits, `-` and `_` only.
-pub fn path_id<'a>(what: &'static str, id: &'a str) -> Result<&'a str, ChannelError> {
+pub(crate) fn path_id<'a>(what: &'static str, id: &'a str) -> Result<&'a str, ChannelError> {
     if !id.is_empty()
         && id
             .bytes()

@@ -8,9 +8,11 @@
 
 use chrono::{DateTime, Utc};
 use marketsync_core::{
-    ChannelError, ChannelKind, ChannelListing, Currency, ErrorKind, Order, RejectedOrder,
+    ChannelError, ChannelKind, ChannelListing, ChannelListingState, ChannelOrderId, Currency,
+    ErrorKind, Order, OrderState, RejectedOrder,
 };
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::{convert, wire};
 
@@ -54,31 +56,42 @@ impl DecodedListings {
     }
 }
 
-/// Tags an error with the channel and the operation, unless it names them already.
 fn tag(e: ChannelError, operation: &'static str) -> ChannelError {
-    let e = if e.channel().is_none() {
-        e.with_channel(ChannelKind::Reverb)
-    } else {
-        e
-    };
-    if e.operation().is_none() {
-        e.with_operation(operation)
-    } else {
-        e
-    }
+    marketsync_http::adapter::tag(e, ChannelKind::Reverb, operation)
 }
 
-/// A whole response body as JSON of the expected shape (the message the HTTP client gives).
 fn page<T: DeserializeOwned>(body: &[u8], operation: &'static str) -> Result<T, ChannelError> {
-    serde_json::from_slice(body).map_err(|e| {
-        tag(
-            ChannelError::new(
-                ErrorKind::Channel,
-                format!("the channel's response could not be read: {e}"),
-            ),
-            operation,
-        )
+    marketsync_http::adapter::json_body(body, ChannelKind::Reverb, operation)
+}
+
+/// When an order (as sent) was last changed: `updated_at`, else `created_at`.
+fn changed_at(order: &Value) -> Option<DateTime<Utc>> {
+    ["updated_at", "created_at"].iter().find_map(|k| {
+        order
+            .get(*k)
+            .and_then(Value::as_str)
+            .and_then(crate::orders::parse_time)
     })
+}
+
+fn order_number(order: &Value) -> Option<ChannelOrderId> {
+    let text = match order.get("order_number")? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    ChannelOrderId::new(text).ok()
+}
+
+/// How the adapter reads a listing's `state.slug` and `inventory` (for test doubles that must
+/// agree with it).
+pub fn listing_state(slug: &str, inventory: Option<i64>) -> ChannelListingState {
+    convert::listing_state(slug, inventory)
+}
+
+/// How the adapter reads an order's `status`.
+pub fn order_state(status: &str) -> OrderState {
+    convert::order_state(status)
 }
 
 /// An orders page, with `USD` for orders that carry no currency (see [`orders_page_with`]).
@@ -99,9 +112,9 @@ pub fn orders_page_with(
         ..DecodedOrders::default()
     };
     for value in page.orders {
-        let changed = crate::changed_at(&value);
+        let changed = changed_at(&value);
         out.latest_change = out.latest_change.max(changed);
-        let id = crate::order_number(&value);
+        let id = order_number(&value);
         let read = serde_json::from_value::<wire::Order>(value)
             .map_err(|e| {
                 ChannelError::new(
@@ -129,7 +142,7 @@ pub fn orders_page_with(
 /// that is not an order is an error naming why; the adapter rejects the order it asked for.
 pub fn order(body: &[u8], default_currency: Currency) -> Result<Order, ChannelError> {
     let op = "fetch_orders_by_id";
-    let value: serde_json::Value = page(body, op)?;
+    let value: Value = page(body, op)?;
     serde_json::from_value::<wire::Order>(value)
         .map_err(|e| {
             ChannelError::new(
@@ -169,4 +182,26 @@ pub fn next_link(body: &[u8]) -> Option<String> {
     }
     let paged: Paged = serde_json::from_slice(body).ok()?;
     paged.links.next.map(|l| l.href)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn change_times() {
+        let v = serde_json::json!({"created_at": "2026-03-01T10:00:00-06:00", "updated_at": "2026-03-02T10:00:00-06:00"});
+        assert_eq!(
+            changed_at(&v),
+            Some(Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap())
+        );
+        let v = serde_json::json!({"created_at": "2026-03-01T10:00:00Z", "order_number": 42});
+        assert_eq!(
+            changed_at(&v),
+            Some(Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap())
+        );
+        assert_eq!(order_number(&v).unwrap().as_str(), "42");
+    }
 }

@@ -1,4 +1,5 @@
-//! Reverb's error responses as [`ChannelError`]s, and the configuration errors.
+//! Reverb's error responses as [`ChannelError`]s, and the configuration errors (the shared
+//! [`ConfigError`], naming the field).
 //!
 //! Reverb's error bodies (fact sheet §7):
 //!
@@ -17,24 +18,10 @@
 //! body shapes; 412 would otherwise be a `Conflict`.
 
 use marketsync_core::ChannelError;
+pub use marketsync_http::adapter::ConfigError;
 use marketsync_http::{ErrorResponse, classify};
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-
-/// What is missing or wrong in a [`ReverbConfig`](crate::ReverbConfig).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A required value was not given.
-    #[error("the Reverb {0} is required")]
-    Missing(&'static str),
-    /// The base URL is not usable.
-    #[error("invalid Reverb base URL: {0}")]
-    InvalidBaseUrl(String),
-    /// A value is not usable.
-    #[error("invalid Reverb configuration: {0}")]
-    Invalid(&'static str),
-}
 
 /// The keys of an `errors` object, in the order Reverb sent them.
 #[derive(Default)]

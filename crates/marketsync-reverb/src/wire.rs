@@ -11,7 +11,6 @@ use serde_json::Value;
 /// `_links` of a collection: only `next` is followed (absent on the last page).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Links {
-    #[serde(default)]
     pub(crate) next: Option<Link>,
 }
 
@@ -66,9 +65,7 @@ fn lenient_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
 pub(crate) struct Shop {
     #[serde(deserialize_with = "id_text")]
     pub(crate) id: String,
-    #[serde(default)]
     pub(crate) name: Option<String>,
-    #[serde(default)]
     pub(crate) currency: Option<String>,
 }
 
@@ -95,31 +92,24 @@ pub(crate) struct ListingsPage {
 pub(crate) struct Listing {
     #[serde(deserialize_with = "id_text")]
     pub(crate) id: String,
-    #[serde(default)]
     pub(crate) sku: Option<String>,
-    #[serde(default)]
     pub(crate) title: Option<String>,
     /// Read leniently: a price that cannot be read is reported as no price, never as a missing
     /// listing (which the engine would take for a broken link).
-    #[serde(default)]
     pub(crate) price: Option<Value>,
-    #[serde(default)]
     pub(crate) inventory: Option<i64>,
-    #[serde(default)]
     pub(crate) state: Option<ListingState>,
 }
 
 /// A listing's state object: `{"slug": "live", "description": "Live"}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListingState {
-    #[serde(default)]
     pub(crate) slug: Option<String>,
 }
 
 /// The answer to `POST /api/listings`: `{"message", "listing": {..}, "errors": {}}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Created {
-    #[serde(default)]
     pub(crate) listing: Option<CreatedListing>,
 }
 
@@ -148,67 +138,41 @@ pub(crate) struct OrdersPage {
 pub(crate) struct Order {
     #[serde(deserialize_with = "id_text")]
     pub(crate) order_number: String,
-    #[serde(default)]
     pub(crate) uuid: Option<String>,
     pub(crate) created_at: DateTime<Utc>,
-    #[serde(default)]
     pub(crate) updated_at: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub(crate) status: Option<String>,
-    #[serde(default)]
     pub(crate) sku: Option<String>,
-    #[serde(default)]
     pub(crate) title: Option<String>,
-    #[serde(default)]
     pub(crate) quantity: Option<u32>,
     #[serde(default, deserialize_with = "opt_id_text")]
     pub(crate) product_id: Option<String>,
-    #[serde(default)]
     pub(crate) amount_product: Option<Money>,
-    #[serde(default)]
     pub(crate) amount_product_subtotal: Option<Money>,
-    #[serde(default)]
     pub(crate) shipping: Option<Money>,
-    #[serde(default)]
     pub(crate) amount_tax: Option<Money>,
-    #[serde(default)]
     pub(crate) total: Option<Money>,
     #[serde(default, deserialize_with = "opt_id_text")]
     pub(crate) buyer_id: Option<String>,
-    #[serde(default)]
     pub(crate) buyer_name: Option<String>,
-    #[serde(default)]
     pub(crate) buyer_first_name: Option<String>,
-    #[serde(default)]
     pub(crate) buyer_last_name: Option<String>,
-    #[serde(default)]
     pub(crate) buyer_email: Option<String>,
-    #[serde(default)]
     pub(crate) shipping_address: Option<Address>,
-    #[serde(default)]
     pub(crate) shipping_method: Option<String>,
-    #[serde(default)]
     pub(crate) local_pickup: Option<bool>,
 }
 
 /// An order's `shipping_address` (the fields Reverb's Magento plugin reads).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Address {
-    #[serde(default)]
     pub(crate) name: Option<String>,
-    #[serde(default)]
     pub(crate) street_address: Option<String>,
-    #[serde(default)]
     pub(crate) extended_address: Option<String>,
-    #[serde(default)]
     pub(crate) locality: Option<String>,
-    #[serde(default)]
     pub(crate) region: Option<String>,
-    #[serde(default)]
     pub(crate) postal_code: Option<String>,
-    #[serde(default)]
     pub(crate) country_code: Option<String>,
-    #[serde(default)]
     pub(crate) phone: Option<String>,
 }
 

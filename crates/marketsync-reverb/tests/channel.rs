@@ -155,7 +155,7 @@ async fn a_refused_token_is_auth_with_reverbs_message() {
 }
 
 #[tokio::test]
-async fn set_credentials_replaces_the_token_for_every_clone() {
+async fn use_credentials_replaces_the_token_for_every_clone() {
     let server = MockServer::start().await;
     let shop = json!({"id": 98765, "name": "Acme Guitars", "currency": "USD"});
     reverb_with("GET", "/api/shop", TOKEN)
@@ -171,17 +171,20 @@ async fn set_credentials_replaces_the_token_for_every_clone() {
     let ch = channel(&server);
     let clone = ch.clone();
     ch.verify().await.unwrap();
-    ch.set_credentials(&Credentials::api_token(TOKEN_2))
+    ch.use_credentials(&Credentials::api_token(TOKEN_2))
+        .await
         .unwrap();
     ch.verify().await.unwrap();
     clone.verify().await.unwrap();
 
     let e = ch
-        .set_credentials(&Credentials::seller_secret("s", "x"))
+        .use_credentials(&Credentials::seller_secret("s", "x"))
+        .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Invalid);
     let e = ch
-        .set_credentials(&Credentials::api_token(" "))
+        .use_credentials(&Credentials::api_token(" "))
+        .await
         .unwrap_err();
     assert_eq!(e.field(), Some("token"));
 }

@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
-use marketsync_core::lifecycle::Event;
 use marketsync_core::{
-    Actor, ChannelKind, ChannelOrderId, CredentialKey, Credentials, Currency, Cursor, Delivery,
-    Engine, Feature, Health, IdempotencyKey, IntegrationId, IntegrationSettings, InventoryItem,
-    Label, ManualClock, MemoryCatalog, MemoryNotifier, MemoryStore, Money, Shipment, Sku, Store,
+    ChannelKind, ChannelOrderId, Credentials, Currency, Cursor, Delivery, Feature, Health,
+    IdempotencyKey, IntegrationSettings, ManualClock, Shipment, Store,
 };
+use marketsync_testkit::behaviour::EngineRig;
 use serde_json::json;
 use wiremock::matchers::{query_param, query_param_is_missing};
 use wiremock::{MockServer, ResponseTemplate};
@@ -27,40 +26,17 @@ fn oid(s: &str) -> ChannelOrderId {
     ChannelOrderId::new(s).unwrap()
 }
 
-struct World {
-    engine: Engine,
-    store: Arc<MemoryStore>,
-    id: IntegrationId,
-}
-
-async fn world(server: &MockServer) -> World {
-    let store = Arc::new(MemoryStore::new());
-    let catalog = Arc::new(MemoryCatalog::new());
-    for s in ["GTR-001", "GTR-002", "GTR-003"] {
-        catalog.upsert(InventoryItem {
-            sku: Sku::new(s).unwrap(),
-            title: "Guitar".into(),
-            price: Money::parse("1200.00", "USD").unwrap(),
-            quantity: 1,
-            labels: Default::default(),
-        });
-    }
-    let engine = Engine::new(
-        store.clone(),
-        catalog,
-        Arc::new(MemoryNotifier::new()),
+async fn world(server: &MockServer) -> EngineRig {
+    let rig = EngineRig::new(
+        "Reverb – Acme Guitars",
+        Arc::new(channel(server)),
+        IntegrationSettings::new(ChannelKind::Reverb, Currency::USD),
         Arc::new(ManualClock::new(now())),
     )
-    .with_credential_key(CredentialKey::new("k", [7; 32]));
-    let id = engine
-        .create_integration(
-            "Reverb – Acme Guitars",
-            Arc::new(channel(server)),
-            IntegrationSettings::new(ChannelKind::Reverb, Currency::USD),
-            Actor::System,
-        )
-        .await
-        .unwrap();
+    .await;
+    for s in ["GTR-001", "GTR-002", "GTR-003"] {
+        rig.item(s, "Guitar", "1200.00", "USD", 1);
+    }
     reverb("GET", "/api/shop")
         .respond_with(
             ResponseTemplate::new(200)
@@ -68,39 +44,9 @@ async fn world(server: &MockServer) -> World {
         )
         .mount(server)
         .await;
-    engine
-        .enter_credentials(id, &Credentials::api_token(TOKEN), Actor::System)
-        .await
-        .unwrap();
-    engine.verify(id, Actor::System).await.unwrap();
-    engine
-        .apply(
-            id,
-            Actor::System,
-            Event::SetLabel {
-                label: Some(Label::new("reverb").unwrap()),
-                support_override: None,
-            },
-        )
-        .await
-        .unwrap();
-    engine
-        .apply(id, Actor::System, Event::Activate)
-        .await
-        .unwrap();
-    engine
-        .apply(
-            id,
-            Actor::System,
-            Event::SetFeature {
-                feature: Feature::Orders,
-                on: true,
-                support_override: None,
-            },
-        )
-        .await
-        .unwrap();
-    World { engine, store, id }
+    rig.connect(&Credentials::api_token(TOKEN)).await;
+    rig.activate("reverb", &[Feature::Orders]).await;
+    rig
 }
 
 /// Page 1 (absolute next link) holds the download's highest `updated_at` (16:00 UTC); page 2

@@ -9,15 +9,16 @@ mod common;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
-use marketsync_core::lifecycle::Event;
+use marketsync_core::ChannelError;
 use marketsync_core::{
-    Actor, Channel, ChannelKind, ChannelOrderId, CredentialKey, Credentials, Currency, Engine,
-    ErrorKind, Feature, IntegrationSettings, InventoryItem, Label, ListingQuery, ManualClock,
-    MemoryCatalog, MemoryNotifier, MemoryStore, Money, NotImportedReason, OrderPage, OrderQuery,
-    OrderState, Sku, Store,
+    Channel, ChannelKind, ChannelOrderId, Credentials, Currency, ErrorKind, Feature,
+    IntegrationSettings, ListingQuery, ManualClock, NotImportedReason, OrderPage, OrderQuery,
+    OrderState, Store,
 };
+use marketsync_testkit::behaviour::{EngineRig, RawBodyFixture};
 use serde_json::{Value, json};
 use wiremock::matchers::{query_param, query_param_is_missing};
 use wiremock::{MockServer, ResponseTemplate};
@@ -40,7 +41,7 @@ fn oid(s: &str) -> ChannelOrderId {
 }
 
 /// Serves `body` (raw bytes) as the orders page and fetches it.
-async fn fetch_raw(body: Vec<u8>) -> Result<OrderPage, marketsync_core::ChannelError> {
+async fn fetch_raw(body: Vec<u8>) -> Result<OrderPage, ChannelError> {
     let server = MockServer::start().await;
     reverb("GET", ORDERS)
         .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/hal+json"))
@@ -144,46 +145,62 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     assert!(page.next_page.is_none());
 }
 
-#[tokio::test]
-async fn a_huge_page_is_read_whole() {
-    let n = 50_000;
-    let orders: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "order_number": (100_000 + i).to_string(),
-                "created_at": "2026-03-04T08:12:44-06:00",
-                "updated_at": "2026-03-04T09:12:44-06:00",
-                "status": "paid",
-                "sku": format!("SKU-{i}"),
-                "quantity": 1,
-                "amount_product": {"amount": "10.00", "currency": "USD"},
-                "total": {"amount": "10.00", "currency": "USD"}
-            })
-        })
-        .collect();
-    let page = fetch(page("orders", orders, None, 1, 1)).await;
-    assert_eq!(page.orders.len(), n);
-    assert!(page.rejected.is_empty());
-    assert_eq!(page.orders[n - 1].channel_order_id.as_str(), "149999");
-    assert!(page.cursor.is_some());
-}
+// Reverb to the testkit's hostile-body behaviours (a huge page, deeply nested, truncated and
+// misshapen answers): the orders list is the HAL page `{"orders": [...], "_links": ...}`.
+marketsync_testkit::fixture!(Fixture: ChannelKind::Reverb);
 
-#[tokio::test]
-async fn deeply_nested_json_is_a_typed_error_not_a_crash() {
-    let depth = 100_000;
-    let bodies = [
-        "[".repeat(depth).into_bytes(),
-        format!("{}{}", "[".repeat(depth), "]".repeat(depth)).into_bytes(),
-        format!(r#"{{"orders": [{}]}}"#, "{\"a\":".repeat(depth)).into_bytes(),
-    ];
-    for body in bodies {
-        let e = fetch_raw(body).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Channel);
-        assert_eq!(e.http_status(), Some(200));
+#[async_trait]
+impl RawBodyFixture for Fixture {
+    async fn fetch_orders_raw(&self, body: Vec<u8>) -> Result<OrderPage, ChannelError> {
+        fetch_raw(body).await
+    }
+
+    fn order(&self, n: u64) -> Value {
+        json!({
+            "order_number": (100_000 + n).to_string(),
+            "created_at": "2026-03-04T08:12:44-06:00",
+            "updated_at": "2026-03-04T09:12:44-06:00",
+            "status": "paid",
+            "sku": format!("SKU-{n}"),
+            "quantity": 1,
+            "amount_product": {"amount": "10.00", "currency": "USD"},
+            "total": {"amount": "10.00", "currency": "USD"}
+        })
+    }
+
+    fn page(&self, orders: Vec<Value>) -> Value {
+        page("orders", orders, None, 1, 1)
+    }
+
+    fn misshapen(&self) -> Vec<Value> {
+        vec![
+            json!({"orders": "none"}),
+            json!({"orders": {"0": {}}}),
+            json!({"orders": [], "_links": {"next": 5}}),
+        ]
+    }
+
+    /// The orders are read in order, and the last page of a download carries the cursor.
+    fn check_page(&self, page: &OrderPage) {
+        assert_eq!(
+            page.orders[page.orders.len() - 1].channel_order_id.as_str(),
+            "149999"
+        );
+        assert!(page.cursor.is_some());
+    }
+
+    /// Reverb's unreadable answer says so.
+    fn check_unreadable(&self, e: &ChannelError) {
         assert!(e.message().contains("could not be read"), "{e}");
     }
-    // Nested inside one order only, within the parser's depth limit: that order is read (the
-    // unknown field is ignored).
+}
+
+marketsync_testkit::behaviour_tests!(Fixture => hostile);
+
+/// Nested inside one order only, within the parser's depth limit: that order is read (the
+/// unknown field is ignored).
+#[tokio::test]
+async fn nesting_within_the_parsers_limit_inside_one_order_is_read() {
     let mut deep = good("2001");
     let mut nest = json!(1);
     for _ in 0..100 {
@@ -192,37 +209,6 @@ async fn deeply_nested_json_is_a_typed_error_not_a_crash() {
     deep["extra"] = nest;
     let page = fetch(page("orders", vec![deep, good("2002")], None, 1, 1)).await;
     assert_eq!(page.orders.len(), 2);
-}
-
-#[tokio::test]
-async fn a_truncated_or_misshapen_body_is_a_typed_error_for_the_page() {
-    let full = page("orders", vec![good("3001"), good("3002")], None, 1, 1).to_string();
-    for cut in [0, 1, full.len() / 3, full.len() / 2, full.len() - 1] {
-        let e = fetch_raw(full.as_bytes()[..cut].to_vec())
-            .await
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Channel, "cut at {cut}");
-        assert_eq!(e.channel(), Some(ChannelKind::Reverb));
-        assert_eq!(e.operation(), Some("fetch_orders"));
-    }
-    for body in [
-        json!({"orders": "none"}),
-        json!({"orders": {"0": {}}}),
-        json!({"orders": [], "_links": {"next": 5}}),
-    ] {
-        let e = fetch_raw(body.to_string().into_bytes()).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Channel, "{body}");
-    }
-    // Not JSON at all, and not UTF-8.
-    for body in [
-        b"<html>502 Bad Gateway</html>".to_vec(),
-        vec![0xff, 0xfe, 0x00],
-    ] {
-        assert_eq!(
-            fetch_raw(body).await.unwrap_err().kind(),
-            ErrorKind::Channel
-        );
-    }
 }
 
 #[tokio::test]
@@ -279,54 +265,23 @@ fn now() -> DateTime<Utc> {
 async fn through_the_engine_good_orders_import_the_bad_one_is_recorded_and_an_unreadable_page_keeps_the_cursor()
  {
     let server = MockServer::start().await;
-    let store = Arc::new(MemoryStore::new());
-    let catalog = Arc::new(MemoryCatalog::new());
-    catalog.upsert(InventoryItem {
-        sku: Sku::new("GTR-001").unwrap(),
-        title: "Guitar".into(),
-        price: Money::parse("1200.00", "USD").unwrap(),
-        quantity: 5,
-        labels: Default::default(),
-    });
-    let engine = Engine::new(
-        store.clone(),
-        catalog,
-        Arc::new(MemoryNotifier::new()),
+    let rig = EngineRig::new(
+        "Reverb",
+        Arc::new(channel(&server)),
+        IntegrationSettings::new(ChannelKind::Reverb, Currency::USD),
         Arc::new(ManualClock::new(now())),
     )
-    .with_credential_key(CredentialKey::new("k", [7; 32]));
-    let id = engine
-        .create_integration(
-            "Reverb",
-            Arc::new(channel(&server)),
-            IntegrationSettings::new(ChannelKind::Reverb, Currency::USD),
-            Actor::System,
-        )
-        .await
-        .unwrap();
+    .await;
+    rig.item("GTR-001", "Guitar", "1200.00", "USD", 5);
     reverb("GET", "/api/shop")
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 1, "name": "Acme"})))
         .mount(&server)
         .await;
-    engine
-        .enter_credentials(id, &Credentials::api_token(TOKEN), Actor::System)
-        .await
-        .unwrap();
-    engine.verify(id, Actor::System).await.unwrap();
-    for event in [
-        Event::SetLabel {
-            label: Some(Label::new("reverb").unwrap()),
-            support_override: None,
-        },
-        Event::Activate,
-        Event::SetFeature {
-            feature: Feature::Orders,
-            on: true,
-            support_override: None,
-        },
-    ] {
-        engine.apply(id, Actor::System, event).await.unwrap();
-    }
+    rig.connect(&Credentials::api_token(TOKEN)).await;
+    rig.activate("reverb", &[Feature::Orders]).await;
+    let EngineRig {
+        engine, store, id, ..
+    } = rig;
 
     // Page 1: two good orders around one with a negative quantity. Page 2: cut off.
     let next = format!("{}{ORDERS}?page=2", server.uri());

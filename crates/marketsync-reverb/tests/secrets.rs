@@ -4,122 +4,96 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use async_trait::async_trait;
 use common::*;
-use marketsync_core::{Channel, ChannelListingId, Credentials, ListingUpdate, Sku};
+use marketsync_core::{Channel, ChannelKind, ChannelListingId, Credentials, ListingUpdate, Sku};
 use marketsync_reverb::{ReverbChannel, ReverbConfig};
+use marketsync_testkit::behaviour::{SecretFixture, SecretScan};
 use serde_json::json;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::{MockServer, ResponseTemplate};
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 fn assert_clean(what: &str, text: &str) {
-    for s in SECRETS {
-        assert!(!text.contains(s), "{what} leaks {s}: {text}");
+    SecretScan::new(SECRETS).check(what, text);
+}
+
+// Reverb's session for the testkit's secret scan: successful calls, a 401 and a validation
+// failure whose bodies echo the token, and a token replacement.
+marketsync_testkit::fixture!(Fixture: ChannelKind::Reverb);
+
+#[async_trait]
+impl SecretFixture for Fixture {
+    fn secrets(&self) -> Vec<String> {
+        SECRETS.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    async fn session(&self, scan: &SecretScan) -> Vec<String> {
+        let assert_clean = |what: &str, text: &str| scan.check(what, text);
+        let server = MockServer::start().await;
+        reverb_with("GET", "/api/shop", TOKEN)
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+                "message": format!("Invalid token {TOKEN}"),
+                "details": format!("X-Auth-Token {TOKEN} not accepted")
+            })))
+            .mount(&server)
+            .await;
+        reverb_with("GET", "/api/shop", TOKEN_2)
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"id": 1, "name": "Acme"})),
+            )
+            .mount(&server)
+            .await;
+        reverb_with("PUT", "/api/listings/101", TOKEN_2)
+            .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+                "message": format!("Bad request for {TOKEN_2}"),
+                "errors": {"inventory": [format!("token {TOKEN_2} cannot do that")]}
+            })))
+            .mount(&server)
+            .await;
+
+        let builder = builder(&server);
+        assert_clean("builder Debug", &format!("{builder:?}"));
+        let config = builder.build().unwrap();
+        assert_clean("config Debug", &format!("{config:?}"));
+        let ch = ReverbChannel::new(config).unwrap();
+        assert_clean("channel Debug", &format!("{ch:?}"));
+
+        let e = ch.verify().await.unwrap_err();
+        assert_clean("auth error Display", &e.to_string());
+        assert_clean("auth error Debug", &format!("{e:?}"));
+        assert!(e.channel_message().unwrap().contains("[REDACTED]"));
+
+        let creds = Credentials::api_token(TOKEN_2);
+        assert_clean("credentials", &format!("{creds} {creds:?}"));
+        ch.use_credentials(&creds).await.unwrap();
+        assert_clean("channel Debug after replacement", &format!("{ch:?}"));
+        ch.verify().await.unwrap();
+        let out = ch
+            .update_listings(&[ListingUpdate {
+                listing_id: ChannelListingId::new("101").unwrap(),
+                sku: Sku::new("A").unwrap(),
+                price: None,
+                quantity: Some(1),
+                title: None,
+            }])
+            .await
+            .unwrap();
+        let e = out[0].result.as_ref().unwrap_err();
+        assert_eq!(e.field(), Some("inventory"));
+        assert_clean("validation error", &format!("{e} {e:?}"));
+        assert_clean("outcome", &format!("{out:?}"));
+
+        // A configuration error names what is missing, never the token.
+        let e = ReverbConfig::builder()
+            .base_url("not a url")
+            .token(marketsync_core::SecretString::from(TOKEN))
+            .build()
+            .unwrap_err();
+        assert_clean("config error", &format!("{e} {e:?}"));
+        Vec::new()
     }
 }
 
-#[tokio::test]
-async fn no_token_in_debug_errors_or_traces() {
-    let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(FmtSpan::FULL)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let server = MockServer::start().await;
-    reverb_with("GET", "/api/shop", TOKEN)
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
-            "message": format!("Invalid token {TOKEN}"),
-            "details": format!("X-Auth-Token {TOKEN} not accepted")
-        })))
-        .mount(&server)
-        .await;
-    reverb_with("GET", "/api/shop", TOKEN_2)
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 1, "name": "Acme"})))
-        .mount(&server)
-        .await;
-    reverb_with("PUT", "/api/listings/101", TOKEN_2)
-        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
-            "message": format!("Bad request for {TOKEN_2}"),
-            "errors": {"inventory": [format!("token {TOKEN_2} cannot do that")]}
-        })))
-        .mount(&server)
-        .await;
-
-    let builder = builder(&server);
-    assert_clean("builder Debug", &format!("{builder:?}"));
-    let config = builder.build().unwrap();
-    assert_clean("config Debug", &format!("{config:?}"));
-    let ch = ReverbChannel::new(config).unwrap();
-    assert_clean("channel Debug", &format!("{ch:?}"));
-
-    let e = ch.verify().await.unwrap_err();
-    assert_clean("auth error Display", &e.to_string());
-    assert_clean("auth error Debug", &format!("{e:?}"));
-    assert!(e.channel_message().unwrap().contains("[REDACTED]"));
-
-    let creds = Credentials::api_token(TOKEN_2);
-    assert_clean("credentials", &format!("{creds} {creds:?}"));
-    ch.set_credentials(&creds).unwrap();
-    assert_clean("channel Debug after replacement", &format!("{ch:?}"));
-    ch.verify().await.unwrap();
-    let out = ch
-        .update_listings(&[ListingUpdate {
-            listing_id: ChannelListingId::new("101").unwrap(),
-            sku: Sku::new("A").unwrap(),
-            price: None,
-            quantity: Some(1),
-            title: None,
-        }])
-        .await
-        .unwrap();
-    let e = out[0].result.as_ref().unwrap_err();
-    assert_eq!(e.field(), Some("inventory"));
-    assert_clean("validation error", &format!("{e} {e:?}"));
-    assert_clean("outcome", &format!("{out:?}"));
-
-    // A configuration error names what is missing, never the token.
-    let e = ReverbConfig::builder()
-        .base_url("not a url")
-        .token(marketsync_core::SecretString::from(TOKEN))
-        .build()
-        .unwrap_err();
-    assert_clean("config error", &format!("{e} {e:?}"));
-
-    let traces = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        traces.contains("marketsync_http.request"),
-        "tracing was captured"
-    );
-    assert_clean("traces", &traces);
-}
+marketsync_testkit::behaviour_tests!(Fixture => secrets);
 
 #[tokio::test]
 async fn base_urls_print_with_their_secrets_redacted() {

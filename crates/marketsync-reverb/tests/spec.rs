@@ -1,18 +1,18 @@
 //! Every request body the adapter sends, checked against the schema of its operation in the
 //! official Reverb OpenAPI spec (`tests/fixtures/reverb-openapi.json`, the published 2019
-//! snapshot kept in the project's API notes) with the core's checker
-//! (`marketsync_core::testkit::openapi`): no field the schema does not know, every value of the
+//! snapshot kept in the project's API notes) with the testkit's checker
+//! (`marketsync_testkit::openapi`): no field the schema does not know, every value of the
 //! schema's type and enum, every required field present.
 
 mod common;
 
 use chrono::{TimeZone, Utc};
 use common::*;
-use marketsync_core::testkit::openapi::RequestSchemas;
 use marketsync_core::{
     Channel, ChannelListingId, ChannelOrderId, Delivery, EndListing, EndReason, IdempotencyKey,
     ListingUpdate, Money, NewListing, Shipment, ShipmentRequest, Sku,
 };
+use marketsync_testkit::openapi::RequestSchemas;
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
 

@@ -156,7 +156,9 @@ async fn channeladvisor(o: &Opts, log: &mut String) {
         .collect();
     let server = sandbox.start().await.expect("the sandbox starts");
     let mut c = Client {
-        http: reqwest::Client::new(),
+        http: marketsync_http::client_builder()
+            .build()
+            .expect("an HTTP client"),
         base: server.base_url(),
         token: Some(token),
         log: String::new(),
@@ -382,7 +384,9 @@ async fn reverb(o: &Opts, log: &mut String) {
     let token = sandbox.token();
     let server = sandbox.start().await.expect("the sandbox starts");
     let mut c = Client {
-        http: reqwest::Client::new(),
+        http: marketsync_http::client_builder()
+            .build()
+            .expect("an HTTP client"),
         base: server.base_url(),
         token: Some(token),
         log: String::new(),

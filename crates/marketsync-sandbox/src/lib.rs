@@ -7,6 +7,7 @@ pub mod allegro;
 pub mod channeladvisor;
 mod handle;
 mod marketplace;
+pub mod options;
 pub mod reverb;
 mod server;
 pub mod tradera;

@@ -14,7 +14,7 @@ type Al = Sandbox<AllegroSandbox>;
 const MEDIA: &str = "application/vnd.allegro.public.v1+json";
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    marketsync_http::client_builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .expect("client")

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use marketsync_core::testkit::channel::{ChannelHarness, Rig};
 use marketsync_core::{MemoryStore, Store};
 use marketsync_sandbox::{ChannelAdvisorHarness, ChannelAdvisorSandbox};
+use marketsync_testkit::channel::{ChannelHarness, Rig};
 
 #[tokio::test]
 async fn one_run_imports_every_page_although_exporting_shrinks_the_listing() {

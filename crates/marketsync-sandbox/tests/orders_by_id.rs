@@ -3,9 +3,9 @@
 //! know is left out; the read never moves the order cursor.
 
 use chrono::{TimeDelta, Utc};
-use marketsync_core::testkit::channel::{ChannelHarness, OrderSpec};
 use marketsync_core::{ChannelOrderId, Money, OrderState, Sku};
 use marketsync_sandbox::{AllegroHarness, ChannelAdvisorHarness, ReverbHarness, TraderaHarness};
+use marketsync_testkit::channel::{ChannelHarness, OrderSpec};
 
 fn spec(h: &dyn ChannelHarness, name: &str, state: OrderState) -> OrderSpec {
     OrderSpec {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 type Rv = Sandbox<ReverbSandbox>;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    marketsync_http::client_builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .expect("client")

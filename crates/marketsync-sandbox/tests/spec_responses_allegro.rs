@@ -17,9 +17,9 @@ mod spec_check;
 use std::sync::{Arc, OnceLock};
 
 use marketsync_core::ManualClock;
-use marketsync_core::testkit::openapi::RequestSchemas;
 use marketsync_sandbox::allegro::default_anchor;
 use marketsync_sandbox::{AllegroSandbox, Sandbox};
+use marketsync_testkit::openapi::RequestSchemas;
 use reqwest::Method;
 use serde_json::{Value, json};
 use spec_check::{Responses, yaml_spec};

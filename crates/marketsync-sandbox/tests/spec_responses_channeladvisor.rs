@@ -9,7 +9,7 @@
 //! `@odata.count`), `204` with no body for the actions (Ship, Adjust, Export, label changes), and
 //! the error bodies `{"error": {"code", "message"}}` (OData) or `{"Message"}` (ASP.NET's own
 //! 401 and routing errors). The same checker as for the official
-//! documents runs on it (`marketsync_core::testkit::openapi`); request paths are spelled with
+//! documents runs on it (`marketsync_testkit::openapi`); request paths are spelled with
 //! the OData key as its own segment (`/v1/Orders(5001)/Ship` → `/v1/Orders/{key}/Ship`).
 
 mod common;
@@ -18,8 +18,8 @@ mod spec_check;
 use std::sync::OnceLock;
 
 use common::*;
-use marketsync_core::testkit::openapi::RequestSchemas;
 use marketsync_sandbox::ChannelAdvisorSandbox;
+use marketsync_testkit::openapi::RequestSchemas;
 use serde_json::{Map, Value, json};
 use spec_check::Responses;
 

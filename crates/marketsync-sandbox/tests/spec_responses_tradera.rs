@@ -16,9 +16,9 @@ mod spec_check;
 use std::sync::{Arc, OnceLock};
 
 use marketsync_core::ManualClock;
-use marketsync_core::testkit::openapi::RequestSchemas;
 use marketsync_sandbox::tradera::{self, default_anchor, seed};
 use marketsync_sandbox::{Sandbox, TraderaSandbox};
+use marketsync_testkit::openapi::RequestSchemas;
 use reqwest::Method;
 use serde_json::{Value, json};
 use spec_check::Responses;

@@ -3,7 +3,7 @@
 //! Messages name the operation that failed, never a bound parameter's value: SQLite's own
 //! message (kept as the source) names tables and columns, not values.
 
-use marketsync_core::engine::store::StoreError;
+use marketsync_core::store::StoreError;
 
 /// SQLite's primary result codes that mean "another connection holds the lock": temporary.
 const SQLITE_BUSY: i64 = 5;

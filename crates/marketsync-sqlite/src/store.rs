@@ -7,17 +7,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use marketsync_core::channel::Cursor;
-use marketsync_core::engine::store::{
-    IntegrationRecord, Lease, LedgerEntry, LedgerFilter, OrderBatch, OrderOutcome, OutboxEntry,
-    OutboxItem, OutboxState, OutboxUpdate, RecordedOrder, SightingOutcome, Store, StoreError,
-    VersionedMappings, apply_write, check_key_reuse,
-};
-use marketsync_core::engine::vault::SealedCredentials;
 use marketsync_core::ids::{ChannelOrderId, IntegrationId, Sku};
 use marketsync_core::lifecycle::AuditEvent;
 use marketsync_core::listing::Listing;
 use marketsync_core::mapping::MappingSet;
 use marketsync_core::order::IdempotencyKey;
+use marketsync_core::store::support::{apply_finish, apply_write, check_key_reuse};
+use marketsync_core::store::{
+    IntegrationRecord, Lease, LedgerEntry, LedgerFilter, OrderBatch, OrderOutcome, OutboxEntry,
+    OutboxItem, OutboxState, OutboxUpdate, RecordedOrder, SightingOutcome, Store, StoreError,
+    VersionedMappings,
+};
+use marketsync_core::vault::SealedCredentials;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -111,6 +112,23 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The JSON column `sql` selects for one integration (bound as `?1`), each row decoded as a
+    /// `what` (named in a corruption error); `op` names the operation in a backend error.
+    async fn json_rows<T: DeserializeOwned>(
+        &self,
+        op: &str,
+        what: &str,
+        sql: &'static str,
+        id: IntegrationId,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(sql)
+            .bind(key_of(id))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| backend(op, e))?;
+        rows.iter().map(|t| from_json(what, t)).collect()
+    }
+
     /// Opens (creating when missing) the database file at `path` and brings its schema up to
     /// date.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -354,7 +372,7 @@ async fn ledger_row(
 async fn ledger_rows(
     conn: &mut SqliteConnection,
     id: &str,
-    writes: &[marketsync_core::engine::store::LedgerWrite],
+    writes: &[marketsync_core::store::LedgerWrite],
     operation: &str,
 ) -> Result<HashMap<String, LedgerEntry>, StoreError> {
     // Well under SQLite's limit of host parameters in one statement.
@@ -515,14 +533,13 @@ impl Store for SqliteStore {
     }
 
     async fn audit_log(&self, id: IntegrationId) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar(
+        self.json_rows(
+            "audit_log",
+            "audit event",
             "SELECT event FROM audit_events WHERE integration_id = ?1 ORDER BY seq",
+            id,
         )
-        .bind(key_of(id))
-        .fetch_all(&self.pool)
         .await
-        .map_err(|e| backend("audit_log", e))?;
-        rows.iter().map(|t| from_json("audit event", t)).collect()
     }
 
     async fn put_credentials(
@@ -715,14 +732,13 @@ impl Store for SqliteStore {
 
     async fn listings(&self, id: IntegrationId) -> Result<Vec<Listing>, StoreError> {
         // BINARY collation: byte order of UTF-8, the same order as Rust's `str`.
-        let rows: Vec<String> = sqlx::query_scalar(
+        self.json_rows(
+            "listings",
+            "listing",
             "SELECT listing FROM listings WHERE integration_id = ?1 ORDER BY sku",
+            id,
         )
-        .bind(key_of(id))
-        .fetch_all(&self.pool)
         .await
-        .map_err(|e| backend("listings", e))?;
-        rows.iter().map(|t| from_json("listing", t)).collect()
     }
 
     async fn record_orders(
@@ -942,40 +958,19 @@ impl Store for SqliteStore {
         let mut entry = outbox_row(&mut tx, id, key, OP)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("outbox entry {key}")))?;
-        if entry.lease.as_ref().map(|l| l.token.as_str()) != Some(lease_token) {
-            return Err(StoreError::Conflict(format!(
-                "outbox entry {key} is no longer claimed by this worker"
-            )));
-        }
-        entry.lease = None;
-        match update {
-            OutboxUpdate::Sent { at } => {
-                entry.state = OutboxState::Sent { at: *at };
-            }
-            OutboxUpdate::Retry { at, error } => {
-                entry.next_attempt_at = *at;
-                entry.last_error = Some(error.clone());
-            }
-            OutboxUpdate::Failed { at, error } => {
-                entry.state = OutboxState::Failed {
-                    at: *at,
-                    error: error.clone(),
-                };
-                entry.last_error = Some(error.clone());
-            }
-        }
+        apply_finish(&mut entry, key, lease_token, update)?;
         write_outbox_row(&mut tx, &entry, OP).await?;
         tx.commit().await.map_err(|e| backend(OP, e))
     }
 
     async fn outbox(&self, id: IntegrationId) -> Result<Vec<OutboxEntry>, StoreError> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT entry FROM outbox WHERE integration_id = ?1 ORDER BY seq")
-                .bind(key_of(id))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| backend("outbox", e))?;
-        rows.iter().map(|t| from_json("outbox entry", t)).collect()
+        self.json_rows(
+            "outbox",
+            "outbox entry",
+            "SELECT entry FROM outbox WHERE integration_id = ?1 ORDER BY seq",
+            id,
+        )
+        .await
     }
 }
 
@@ -985,7 +980,7 @@ mod tests {
 
     #[test]
     fn outcome_column_is_the_serde_tag() {
-        use marketsync_core::engine::store::NotImportedReason;
+        use marketsync_core::store::NotImportedReason;
         for outcome in [
             OrderOutcome::Imported,
             OrderOutcome::NotImported {

@@ -1,4 +1,4 @@
-//! The channel conformance suite (`marketsync_core::testkit::channel`) with the in-memory
+//! The channel conformance suite (`marketsync_testkit::channel`) with the in-memory
 //! reference harness (`MemoryHarness`), through the engine and a `SqliteStore` on a temporary
 //! file: every check runs against the SQLite store, not only the in-memory one.
 
@@ -7,9 +7,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::TempDb;
-use marketsync_core::testkit::channel::{self, MemoryHarness};
 use marketsync_core::{Capabilities, ChannelKind, MemoryChannel, Store};
 use marketsync_sqlite::SqliteStore;
+use marketsync_testkit::channel::{self, MemoryHarness};
 
 /// A fresh store on a fresh temporary file; the files are removed when the test ends.
 async fn open(dbs: &Mutex<Vec<TempDb>>) -> Arc<dyn Store> {

@@ -6,9 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{TempDb, order, raw_pool, ready_integration, t0};
-use marketsync_core::engine::store::{
-    Decision, ImportedOrder, LedgerWrite, OrderBatch, SightingOutcome,
-};
+use marketsync_core::store::{Decision, ImportedOrder, LedgerWrite, OrderBatch, SightingOutcome};
 use marketsync_core::{
     Capabilities, ChannelKind, ChannelOrderId, CredentialKey, Credentials, Engine, EngineError,
     ExposeSecret, Management, ManualClock, MemoryCatalog, MemoryChannel, MemoryNotifier, Money,

@@ -7,11 +7,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use common::{TempDb, order, raw_pool, t0};
-use marketsync_core::engine::store::{
-    Decision, ImportedOrder, IntegrationRecord, LedgerFilter, LedgerWrite, NotImportedReason,
-    NoticeState, OrderBatch, OrderOutcome, SightingOutcome, apply_write,
-};
 use marketsync_core::lifecycle::{ChannelRules, Context, Lifecycle};
+use marketsync_core::store::support::apply_write;
+use marketsync_core::store::{
+    Decision, ImportedOrder, IntegrationRecord, LedgerFilter, LedgerWrite, NotImportedReason,
+    NoticeState, OrderBatch, OrderOutcome, SightingOutcome,
+};
 use marketsync_core::{
     Actor, Capabilities, ChannelKind, ChannelOrderId, Currency, IntegrationId, IntegrationSettings,
     Management, Money, Sku, Store, StoreError,
@@ -290,11 +291,11 @@ fn ship(
     order: &str,
     key: &str,
     tracking: &str,
-) -> marketsync_core::engine::store::OutboxItem {
-    marketsync_core::engine::store::OutboxItem {
+) -> marketsync_core::store::OutboxItem {
+    marketsync_core::store::OutboxItem {
         integration_id: id,
         order_id: ChannelOrderId::new(order).unwrap(),
-        action: marketsync_core::engine::store::OutboxAction::Ship(marketsync_core::Shipment {
+        action: marketsync_core::store::OutboxAction::Ship(marketsync_core::Shipment {
             carrier: Some("UPS".into()),
             method: None,
             tracking_number: Some(tracking.into()),
@@ -309,7 +310,7 @@ fn ship(
 
 #[tokio::test]
 async fn a_version_2_outbox_keeps_its_entries_and_scopes_keys_per_integration() {
-    use marketsync_core::engine::store::{OutboxEntry, OutboxState};
+    use marketsync_core::store::{OutboxEntry, OutboxState};
     let db = TempDb::new("migrate-v2-outbox");
     let (a, b) = (IntegrationId::new(), IntegrationId::new());
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
@@ -425,8 +426,8 @@ async fn a_version_2_outbox_keeps_its_entries_and_scopes_keys_per_integration() 
 /// first compare-and-swap edit expects 0 and a stale one is refused.
 #[tokio::test]
 async fn mappings_stored_before_versioning_start_at_version_0() {
-    use marketsync_core::engine::store::Store as _;
     use marketsync_core::mapping::{MappingSet, ShippingMapping, ShippingService};
+    use marketsync_core::store::Store as _;
 
     let db = TempDb::new("mappings-version");
     let store = Arc::new(SqliteStore::open(db.path()).await.unwrap());

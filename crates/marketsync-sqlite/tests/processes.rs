@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use common::{TempDb, order, raw_pool, ready_integration, t0};
-use marketsync_core::engine::store::{LedgerFilter, MAX_SIGHTINGS, OrderOutcome, SightingOutcome};
+use marketsync_core::store::{LedgerFilter, MAX_SIGHTINGS, OrderOutcome, SightingOutcome};
 use marketsync_core::{
     Capabilities, ChannelKind, ChannelOrderId, CredentialKey, Engine, IntegrationId, InventoryItem,
     ManualClock, MemoryCatalog, MemoryChannel, MemoryNotifier, Money, Order, Sku, SkuMapping,

@@ -32,7 +32,7 @@ impl TraderaClient {
         let limiter = config
             .rate_limiter
             .clone()
-            .unwrap_or_else(|| RateLimiter::new(config.limits.clone()));
+            .unwrap_or_else(|| RateLimiter::new(config.limits()));
         let app = Self::base(&config, &limiter).build()?;
         let user = match &config.session {
             Some(s) => Some((Self::user_client(&config, &limiter, s)?, s.clone())),
@@ -117,13 +117,7 @@ impl TraderaClient {
         query: &[(&str, String)],
         operation: &'static str,
     ) -> Result<T, ChannelError> {
-        self.user()?
-            .get(path)
-            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
-            .operation(operation)
-            .send()
-            .await?
-            .json()
+        self.user()?.get_query(path, query, operation).await?.json()
     }
 
     /// `GET` of an API path with a query: the response itself (a success), for
@@ -134,12 +128,7 @@ impl TraderaClient {
         query: &[(&str, String)],
         operation: &'static str,
     ) -> Result<HttpResponse, ChannelError> {
-        self.user()?
-            .get(path)
-            .query(query.iter().map(|(k, v)| (*k, v.as_str())))
-            .operation(operation)
-            .send()
-            .await
+        self.user()?.get_query(path, query, operation).await
     }
 
     /// A user request with a JSON body. `PUT`s set absolute values and are retried on temporary

@@ -2,16 +2,34 @@
 //! id, app key, public key), the seller's login session when one exists already, the daily call
 //! budget, and how listings and orders are exchanged.
 //!
-//! Built with [`TraderaConfig::builder`]. `Debug` is written by hand and never prints the app
-//! key or the user token.
+//! Built with [`TraderaConfig::builder`], or read from a config file: [`TraderaConfig`] is a
+//! serde type (unknown fields are refused; the app key and the session are read but never
+//! written), checked when the adapter is made
+//! ([`TraderaChannel::new`](crate::TraderaChannel::new)). `Debug` is written by hand and never
+//! prints the app key or the user token.
+//!
+//! ```
+//! # use marketsync_tradera::{TraderaChannel, TraderaConfig};
+//! let config: TraderaConfig = serde_json::from_str(r#"{
+//!     "app_id": 1234,
+//!     "app_key": "00000000-0000-0000-0000-000000000000",
+//!     "public_key": "pk-1",
+//!     "daily_budget": 5000
+//! }"#)?;
+//! let channel = TraderaChannel::new(config)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use marketsync_core::{Clock, SecretString, SystemClock};
+use marketsync_core::{ChannelKind, Clock, SecretString, SystemClock};
+use marketsync_http::adapter::{deserialize_base_url, opt_seconds, seconds};
 use marketsync_http::{Limits, RateLimiter, RetryPolicy};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::error::ConfigError;
@@ -63,11 +81,13 @@ pub fn default_retry() -> RetryPolicy {
 }
 
 /// The login session the adapter acts with (Tradera's user id and token, with the token's hard
-/// expiry).
-#[derive(Clone)]
+/// expiry). In a config file: `{"user_id": .., "token": "..", "expires_at": ".."}`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Session {
     pub(crate) user_id: i64,
     pub(crate) token: SecretString,
+    #[serde(default)]
     pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
@@ -82,25 +102,129 @@ impl fmt::Debug for Session {
 }
 
 /// The configuration of one Tradera integration.
-#[derive(Clone)]
+///
+/// As a config file (every field but `app_id` and `app_key` may be left out):
+///
+/// | field | default |
+/// |---|---|
+/// | `base_url` | [`DEFAULT_BASE_URL`] |
+/// | `login_url` | [`DEFAULT_LOGIN_URL`] |
+/// | `app_id` | required |
+/// | `app_key` | required; read, never written |
+/// | `public_key` | none (needed to start a login) |
+/// | `session` | none; `{"user_id", "token", "expires_at"}`, read, never written |
+/// | `connection_name` | [`DEFAULT_CONNECTION_NAME`] |
+/// | `daily_budget` | [`DEFAULT_DAILY_BUDGET`] |
+/// | `category_id` | none |
+/// | `poll_queued` | `true` |
+/// | `order_overlap_secs` | [`DEFAULT_ORDER_OVERLAP`] |
+/// | `first_window_secs` | [`DEFAULT_FIRST_WINDOW`] |
+/// | `order_window_secs` | none |
+///
+/// The retry policy, the rate limits, a shared rate limiter and the clock are set in code
+/// ([`TraderaConfigBuilder`]).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TraderaConfig {
+    #[serde(
+        default = "default_base_url",
+        deserialize_with = "deserialize_base_url"
+    )]
     pub(crate) base_url: Url,
+    #[serde(
+        default = "default_login_url",
+        deserialize_with = "deserialize_login_url"
+    )]
     pub(crate) login_url: Url,
     pub(crate) app_id: i64,
+    #[serde(skip_serializing)]
     pub(crate) app_key: SecretString,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) public_key: Option<String>,
+    #[serde(default, skip_serializing)]
     pub(crate) session: Option<Session>,
+    #[serde(default = "default_connection_name")]
     pub(crate) connection_name: String,
+    #[serde(default = "default_daily_budget")]
     pub(crate) daily_budget: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) category_id: Option<i32>,
+    #[serde(default = "yes")]
     pub(crate) poll_queued: bool,
+    #[serde(
+        rename = "order_overlap_secs",
+        default = "default_order_overlap",
+        with = "seconds"
+    )]
     pub(crate) order_overlap: Duration,
+    #[serde(
+        rename = "first_window_secs",
+        default = "default_first_window",
+        with = "seconds"
+    )]
     pub(crate) first_window: Duration,
+    #[serde(
+        rename = "order_window_secs",
+        default,
+        with = "opt_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) order_window: Option<Duration>,
+    #[serde(skip, default = "default_retry")]
     pub(crate) retry: RetryPolicy,
-    pub(crate) limits: Limits,
+    /// `None`: derived from the daily budget ([`TraderaConfig::limits`]).
+    #[serde(skip)]
+    pub(crate) limits: Option<Limits>,
+    #[serde(skip)]
     pub(crate) rate_limiter: Option<RateLimiter>,
+    #[serde(skip, default = "system_clock")]
     pub(crate) clock: Arc<dyn Clock>,
+}
+
+fn default_base_url() -> Url {
+    Url::parse(DEFAULT_BASE_URL).expect("the default base URL parses")
+}
+
+fn default_login_url() -> Url {
+    Url::parse(DEFAULT_LOGIN_URL).expect("the default login URL parses")
+}
+
+fn login_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("it must be an http or https URL".into());
+    }
+    Ok(url)
+}
+
+fn deserialize_login_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+    let text = String::deserialize(d)?;
+    login_url(&text).map_err(|e| serde::de::Error::custom(format!("login_url `{text}`: {e}")))
+}
+
+fn default_connection_name() -> String {
+    DEFAULT_CONNECTION_NAME.to_owned()
+}
+
+fn default_daily_budget() -> u32 {
+    DEFAULT_DAILY_BUDGET
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_order_overlap() -> Duration {
+    DEFAULT_ORDER_OVERLAP
+}
+
+fn default_first_window() -> Duration {
+    DEFAULT_FIRST_WINDOW
+}
+
+fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
 }
 
 impl fmt::Debug for TraderaConfig {
@@ -125,7 +249,7 @@ impl fmt::Debug for TraderaConfig {
             .field("order_overlap", &self.order_overlap)
             .field("order_window", &self.order_window)
             .field("retry", &self.retry)
-            .field("limits", &self.limits)
+            .field("limits", &self.limits())
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +258,52 @@ impl TraderaConfig {
     /// A builder. The app id and the app key are required.
     pub fn builder() -> TraderaConfigBuilder {
         TraderaConfigBuilder::default()
+    }
+
+    /// The configuration if every value is usable, else the field that is not.
+    /// [`TraderaConfigBuilder::build`] and [`TraderaChannel::new`](crate::TraderaChannel::new)
+    /// check with it.
+    pub fn checked(self) -> Result<Self, ConfigError> {
+        let wrong =
+            |field, reason: &str| Err(ConfigError::invalid(ChannelKind::Tradera, field, reason));
+        if self.app_id <= 0 {
+            return wrong("app_id", "must be a positive number");
+        }
+        if self.app_key.expose_secret().trim().is_empty() {
+            return wrong("app_key", "must not be empty");
+        }
+        if self
+            .public_key
+            .as_deref()
+            .is_some_and(|k| k.trim().is_empty())
+        {
+            return wrong("public_key", "must not be empty");
+        }
+        if let Some(s) = &self.session
+            && (s.user_id <= 0 || s.token.expose_secret().trim().is_empty())
+        {
+            return wrong("session", "needs a positive user id and a token");
+        }
+        if self.connection_name.trim().is_empty() {
+            return wrong("connection_name", "must not be empty");
+        }
+        if self.daily_budget == 0 {
+            return wrong("daily_budget", "must be at least one call");
+        }
+        if self.order_window.is_some_and(|w| w.is_zero()) {
+            return wrong("order_window_secs", "must not be zero");
+        }
+        Ok(self)
+    }
+
+    /// The limits of the adapter's own rate limiter: those set with
+    /// [`TraderaConfigBuilder::limits`], else the daily budget with [`DEFAULT_MAX_WAIT`].
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits.clone().unwrap_or_else(|| {
+            Limits::default()
+                .per_day(self.daily_budget)
+                .max_wait(DEFAULT_MAX_WAIT)
+        })
     }
 
     /// The API host (ending in `/`).
@@ -223,7 +393,7 @@ impl Default for TraderaConfigBuilder {
             retry: default_retry(),
             limits: None,
             rate_limiter: None,
-            clock: Arc::new(SystemClock),
+            clock: system_clock(),
         }
     }
 }
@@ -371,74 +541,22 @@ impl TraderaConfigBuilder {
         self
     }
 
-    /// The configuration, or what is missing or wrong.
+    /// The configuration, or the field that is missing or wrong.
     pub fn build(self) -> Result<TraderaConfig, ConfigError> {
-        let base_url = http_url(&self.base_url).map_err(ConfigError::InvalidBaseUrl)?;
-        let login_url =
-            Url::parse(&self.login_url).map_err(|e| ConfigError::InvalidLoginUrl(e.to_string()))?;
-        if !matches!(login_url.scheme(), "http" | "https") {
-            return Err(ConfigError::InvalidLoginUrl(
-                "it must be an http or https URL".into(),
-            ));
-        }
-        let app_id = self.app_id.ok_or(ConfigError::Missing("app id"))?;
-        if app_id <= 0 {
-            return Err(ConfigError::Invalid("the app id must be a positive number"));
-        }
-        let app_key = self.app_key.ok_or(ConfigError::Missing("app key"))?;
-        if secrecy::ExposeSecret::expose_secret(&app_key)
-            .trim()
-            .is_empty()
-        {
-            return Err(ConfigError::Invalid("the app key must not be empty"));
-        }
-        if self
-            .public_key
-            .as_deref()
-            .is_some_and(|k| k.trim().is_empty())
-        {
-            return Err(ConfigError::Invalid("the public key must not be empty"));
-        }
-        if let Some(s) = &self.session
-            && (s.user_id <= 0
-                || secrecy::ExposeSecret::expose_secret(&s.token)
-                    .trim()
-                    .is_empty())
-        {
-            return Err(ConfigError::Invalid(
-                "the session needs a positive user id and a token",
-            ));
-        }
-        let connection_name = match self.connection_name {
-            Some(n) if n.trim().is_empty() => {
-                return Err(ConfigError::Invalid(
-                    "the connection name must not be empty",
-                ));
-            }
-            Some(n) => n,
-            None => DEFAULT_CONNECTION_NAME.to_owned(),
-        };
-        if self.daily_budget == 0 {
-            return Err(ConfigError::Invalid(
-                "the daily budget must be at least one call",
-            ));
-        }
-        if self.order_window.is_some_and(|w| w.is_zero()) {
-            return Err(ConfigError::Invalid("the order window must not be zero"));
-        }
-        let limits = self.limits.unwrap_or_else(|| {
-            Limits::default()
-                .per_day(self.daily_budget)
-                .max_wait(DEFAULT_MAX_WAIT)
-        });
-        Ok(TraderaConfig {
-            base_url,
-            login_url,
-            app_id,
-            app_key,
+        TraderaConfig {
+            base_url: marketsync_http::adapter::base_url(&self.base_url)
+                .map_err(|e| ConfigError::invalid(ChannelKind::Tradera, "base_url", e))?,
+            login_url: login_url(&self.login_url)
+                .map_err(|e| ConfigError::invalid(ChannelKind::Tradera, "login_url", e))?,
+            app_id: self
+                .app_id
+                .ok_or(ConfigError::missing(ChannelKind::Tradera, "app_id"))?,
+            app_key: self
+                .app_key
+                .ok_or(ConfigError::missing(ChannelKind::Tradera, "app_key"))?,
             public_key: self.public_key,
             session: self.session,
-            connection_name,
+            connection_name: self.connection_name.unwrap_or_else(default_connection_name),
             daily_budget: self.daily_budget,
             category_id: self.category_id,
             poll_queued: self.poll_queued,
@@ -446,23 +564,12 @@ impl TraderaConfigBuilder {
             first_window: self.first_window,
             order_window: self.order_window,
             retry: self.retry,
-            limits,
+            limits: self.limits,
             rate_limiter: self.rate_limiter,
             clock: self.clock,
-        })
+        }
+        .checked()
     }
-}
-
-fn http_url(text: &str) -> Result<Url, String> {
-    let mut url = Url::parse(text).map_err(|e| e.to_string())?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err("it must be an http or https URL".into());
-    }
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    Ok(url)
 }
 
 #[cfg(test)]
@@ -485,12 +592,12 @@ mod tests {
         assert!(c.poll_queued());
         assert_eq!(c.order_overlap(), DEFAULT_ORDER_OVERLAP);
         assert_eq!(c.order_window(), None);
-        assert_eq!(c.limits.quotas().len(), 1);
-        assert_eq!(c.limits.quotas()[0].count.get(), DEFAULT_DAILY_BUDGET);
-        assert_eq!(c.limits.quotas()[0].period, Duration::from_secs(86_400));
-        assert_eq!(c.limits.max_wait_duration(), DEFAULT_MAX_WAIT);
+        assert_eq!(c.limits().quotas().len(), 1);
+        assert_eq!(c.limits().quotas()[0].count.get(), DEFAULT_DAILY_BUDGET);
+        assert_eq!(c.limits().quotas()[0].period, Duration::from_secs(86_400));
+        assert_eq!(c.limits().max_wait_duration(), DEFAULT_MAX_WAIT);
         let c = base().daily_budget(10_000).build().unwrap();
-        assert_eq!(c.limits.quotas()[0].count.get(), 10_000);
+        assert_eq!(c.limits().quotas()[0].count.get(), 10_000);
     }
 
     #[test]
@@ -500,11 +607,11 @@ mod tests {
                 .app_key(SecretString::from("k"))
                 .build()
                 .unwrap_err(),
-            ConfigError::Missing("app id")
+            ConfigError::missing(ChannelKind::Tradera, "app_id")
         );
         assert_eq!(
             TraderaConfig::builder().app_id(1).build().unwrap_err(),
-            ConfigError::Missing("app key")
+            ConfigError::missing(ChannelKind::Tradera, "app_key")
         );
         assert!(base().app_key(SecretString::from(" ")).build().is_err());
         assert!(base().app_id(0).build().is_err());
@@ -520,5 +627,51 @@ mod tests {
                 .is_err()
         );
         assert!(base().order_window(Duration::ZERO).build().is_err());
+    }
+
+    #[test]
+    fn a_config_file_reads_with_defaults_and_writes_no_secret() {
+        let c: TraderaConfig = serde_json::from_str(
+            r#"{"app_id": 77, "app_key": "app-key-secret-5", "public_key": "pk",
+                "session": {"user_id": 42, "token": "user-token-secret-6", "expires_at": "2027-01-01T00:00:00Z"},
+                "daily_budget": 5000, "order_window_secs": 86400}"#,
+        )
+        .unwrap();
+        let c = c.checked().unwrap();
+        assert_eq!(c.app_id(), 77);
+        assert_eq!(c.base_url().as_str(), DEFAULT_BASE_URL);
+        assert_eq!(c.login_url().as_str(), DEFAULT_LOGIN_URL);
+        assert_eq!(c.daily_budget(), 5000);
+        assert_eq!(c.limits().quotas()[0].count.get(), 5000);
+        assert_eq!(c.order_window(), Some(Duration::from_secs(86_400)));
+        assert_eq!(c.order_overlap(), DEFAULT_ORDER_OVERLAP);
+        assert!(c.poll_queued());
+        assert_eq!(c.session.as_ref().map(|s| s.user_id), Some(42));
+        let written = serde_json::to_string(&c).unwrap();
+        for secret in ["app-key-secret-5", "user-token-secret-6"] {
+            assert!(!written.contains(secret), "{written}");
+            assert!(!format!("{c:?}").contains(secret));
+        }
+        assert!(!written.contains("app_key") && !written.contains("session"));
+        assert!(written.contains("\"order_window_secs\":86400"), "{written}");
+    }
+
+    #[test]
+    fn a_config_file_names_the_field_that_is_wrong() {
+        let unknown = serde_json::from_str::<TraderaConfig>(
+            r#"{"app_id": 1, "app_key": "k", "dayly_budget": 5}"#,
+        )
+        .unwrap_err();
+        assert!(unknown.to_string().contains("dayly_budget"), "{unknown}");
+        let missing = serde_json::from_str::<TraderaConfig>(r#"{"app_id": 1}"#).unwrap_err();
+        assert!(missing.to_string().contains("app_key"), "{missing}");
+        let url = serde_json::from_str::<TraderaConfig>(
+            r#"{"app_id": 1, "app_key": "k", "login_url": "nope"}"#,
+        )
+        .unwrap_err();
+        assert!(url.to_string().contains("login_url"), "{url}");
+        let zero: TraderaConfig =
+            serde_json::from_str(r#"{"app_id": 1, "app_key": "k", "daily_budget": 0}"#).unwrap();
+        assert_eq!(zero.checked().unwrap_err().field(), "daily_budget");
     }
 }

@@ -14,12 +14,12 @@ use crate::wire;
 /// Tradera's item types that are *not* shop items (1 = auction, 3 = fixed price, "Endast Köp
 /// Nu"): they end with `DELETE /v4/listings/items/{id}`; every other type is removed with
 /// `DELETE /v4/listings/shop-items/{id}`.
-pub const NON_SHOP_ITEM_TYPES: [i32; 2] = [1, 3];
+pub(crate) const NON_SHOP_ITEM_TYPES: [i32; 2] = [1, 3];
 
 /// A date-time Tradera sent: RFC 3339 with an offset, or without an offset (ASP.NET's usual
 /// form), which is read as UTC (whether Tradera means Swedish local time is unconfirmed; the
 /// order overlap covers the difference).
-pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
@@ -30,13 +30,13 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Whole Swedish kronor as exact [`Money`] (Tradera's prices are integer SEK, VAT included).
-pub fn sek(kronor: i64) -> Money {
+pub(crate) fn sek(kronor: i64) -> Money {
     Money::new(Decimal::from(kronor), Currency::SEK)
 }
 
 /// A price as whole kronor for Tradera: the currency must be SEK and the amount a whole number
 /// (Tradera takes integers; rounding would change the seller's price).
-pub fn whole_kronor(price: &Money) -> Result<i64, ChannelError> {
+pub(crate) fn whole_kronor(price: &Money) -> Result<i64, ChannelError> {
     if price.currency() != Currency::SEK {
         return Err(ChannelError::invalid(format!(
             "Tradera prices are in SEK, not {}",
@@ -58,7 +58,7 @@ pub fn whole_kronor(price: &Money) -> Result<i64, ChannelError> {
 }
 
 /// A listing or order id as the 32-bit number Tradera uses in paths and bodies.
-pub fn numeric_id(what: &str, id: &str) -> Result<i64, ChannelError> {
+pub(crate) fn numeric_id(what: &str, id: &str) -> Result<i64, ChannelError> {
     id.trim()
         .parse::<i32>()
         .ok()
@@ -68,7 +68,7 @@ pub fn numeric_id(what: &str, id: &str) -> Result<i64, ChannelError> {
 }
 
 /// The item's own references (`ownReferences`), trimmed, empty ones left out.
-pub fn own_references(refs: Option<&[String]>) -> Vec<String> {
+pub(crate) fn own_references(refs: Option<&[String]>) -> Vec<String> {
     refs.unwrap_or_default()
         .iter()
         .map(|r| r.trim())
@@ -146,7 +146,7 @@ pub(crate) fn order_status(order: &wire::SellerOrder) -> OrderStatus {
 }
 
 /// Whether a shipping type is a pickup (`Avhämtning` in Swedish; "pickup" in English).
-pub fn is_pickup(shipping_type: Option<&str>) -> bool {
+pub(crate) fn is_pickup(shipping_type: Option<&str>) -> bool {
     shipping_type.is_some_and(|t| {
         let t = t.to_lowercase();
         t.contains("avhämt") || t.contains("pickup") || t.contains("pick up")
@@ -204,25 +204,21 @@ pub(crate) fn to_order(o: &wire::SellerOrder) -> Result<Order, ChannelError> {
     }
     let shipping_price = o.shipping_cost.map(sek);
     let total = o.sub_total.map(|s| sek(s + o.shipping_cost.unwrap_or(0)));
+    let address = |a: &wire::OrderAddress| Address {
+        name: non_empty(a.name.as_ref()),
+        line1: non_empty(a.address_line1.as_ref()),
+        line2: non_empty(a.address_line2.as_ref()),
+        city: non_empty(a.city.as_ref()),
+        postal_code: non_empty(a.zip_code.as_ref()),
+        country: non_empty(a.country_name.as_ref()),
+        ..Address::default()
+    };
     let address = match (&o.ship_to, &o.buyer) {
-        (Some(a), _) => Some(Address {
-            name: non_empty(a.name.as_ref()),
-            line1: non_empty(a.address_line1.as_ref()),
-            line2: non_empty(a.address_line2.as_ref()),
-            city: non_empty(a.city.as_ref()),
-            postal_code: non_empty(a.zip_code.as_ref()),
-            country: non_empty(a.country_name.as_ref()),
-            ..Address::default()
-        }),
-        (None, Some(b)) if b.address_line1.is_some() => Some(Address {
+        (Some(a), _) => Some(address(a)),
+        (None, Some(b)) if b.address.address_line1.is_some() => Some(Address {
             name: buyer_name(b),
-            line1: non_empty(b.address_line1.as_ref()),
-            line2: non_empty(b.address_line2.as_ref()),
-            city: non_empty(b.city.as_ref()),
-            postal_code: non_empty(b.zip_code.as_ref()),
-            country: non_empty(b.country_name.as_ref()),
             phone: non_empty(b.phone.as_ref()),
-            ..Address::default()
+            ..address(&b.address)
         }),
         _ => None,
     };

@@ -11,7 +11,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use marketsync_core::{
-    ChannelError, ChannelKind, ChannelListing, ChannelListingState, ErrorKind, Order, RejectedOrder,
+    ChannelError, ChannelKind, ChannelListing, ChannelListingState, ChannelOrderId, ErrorKind,
+    Money, Order, RejectedOrder,
 };
 use serde::Deserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
@@ -33,31 +34,42 @@ pub struct DecodedOrders {
     pub hold: marketsync_http::CursorHold,
 }
 
-/// Tags an error with the channel and the operation, unless it names them already.
 fn tag(e: ChannelError, operation: &'static str) -> ChannelError {
-    let e = if e.channel().is_none() {
-        e.with_channel(ChannelKind::Tradera)
-    } else {
-        e
-    };
-    if e.operation().is_none() {
-        e.with_operation(operation)
-    } else {
-        e
-    }
+    marketsync_http::adapter::tag(e, ChannelKind::Tradera, operation)
 }
 
-/// A whole response body as JSON of the expected shape (the message the HTTP client gives).
 fn page<T: DeserializeOwned>(body: &[u8], operation: &'static str) -> Result<T, ChannelError> {
-    serde_json::from_slice(body).map_err(|e| {
-        tag(
-            ChannelError::new(
-                ErrorKind::Channel,
-                format!("the channel's response could not be read: {e}"),
-            ),
-            operation,
-        )
+    marketsync_http::adapter::json_body(body, ChannelKind::Tradera, operation)
+}
+
+/// When an order (as sent) was last changed: `lastUpdatedDate`, else `createdDate`.
+fn changed_at(order: &Value) -> Option<DateTime<Utc>> {
+    ["lastUpdatedDate", "createdDate"].iter().find_map(|k| {
+        order
+            .get(*k)
+            .and_then(Value::as_str)
+            .and_then(convert::parse_time)
     })
+}
+
+fn order_id(order: &Value) -> Option<ChannelOrderId> {
+    let text = match order.get("orderId")? {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => return None,
+    };
+    ChannelOrderId::new(text).ok()
+}
+
+/// How the adapter reads a Tradera date-time (RFC 3339; one without an offset is taken as UTC),
+/// for test doubles that must agree with it.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    convert::parse_time(text)
+}
+
+/// A whole-kronor amount as the adapter reads it: SEK money.
+pub fn sek(kronor: i64) -> Money {
+    convert::sek(kronor)
 }
 
 /// An orders answer: each order read on its own (amounts are whole SEK), and the answer's
@@ -76,9 +88,9 @@ pub(crate) fn read_orders(
     let orders: Vec<Value> = page(body, op)?;
     let mut out = DecodedOrders::default();
     for value in orders {
-        let changed = crate::changed_at(&value);
+        let changed = changed_at(&value);
         out.latest_change = out.latest_change.max(changed);
-        let id = crate::order_id(&value);
+        let id = order_id(&value);
         let read = serde_json::from_value::<wire::SellerOrder>(value)
             .map_err(|e| {
                 ChannelError::new(
@@ -118,7 +130,7 @@ pub struct SellerItems {
     /// The items kept, as listings, in Tradera's order.
     pub listings: Vec<ChannelListing>,
     /// The ids of every item of the answer (kept or not) that is an auction or a fixed-price
-    /// item ([`convert::NON_SHOP_ITEM_TYPES`]): they end with another call than shop items.
+    /// item (the non-shop item types): they end with another call than shop items.
     pub non_shop_items: Vec<i64>,
     /// How many items the answer held.
     pub items: u64,

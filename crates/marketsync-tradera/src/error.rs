@@ -16,29 +16,12 @@
 use std::time::Duration;
 
 use marketsync_core::{BrokenReason, ChannelError};
+pub use marketsync_http::adapter::ConfigError;
 use marketsync_http::{ErrorResponse, classify};
 
 /// The wait given to a 429 that carries no `Retry-After`: a whole budget period (Tradera counts
 /// 24 hours; which window it uses is unconfirmed, so this is the safe reading).
 pub const EXHAUSTED_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// What is missing or wrong in a [`TraderaConfig`](crate::TraderaConfig).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A required value was not given.
-    #[error("the Tradera {0} is required")]
-    Missing(&'static str),
-    /// The base URL is not usable.
-    #[error("invalid Tradera base URL: {0}")]
-    InvalidBaseUrl(String),
-    /// The login URL is not usable.
-    #[error("invalid Tradera login URL: {0}")]
-    InvalidLoginUrl(String),
-    /// A value is not usable.
-    #[error("invalid Tradera configuration: {0}")]
-    Invalid(&'static str),
-}
 
 /// Tradera's error response as a [`ChannelError`] (see the module docs). Pure.
 pub fn parse_error(response: &ErrorResponse<'_>) -> ChannelError {

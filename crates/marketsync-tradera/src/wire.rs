@@ -109,34 +109,18 @@ impl Item<'_> {
     }
 }
 
+/// An entry of a batch call, by its item id.
+pub(crate) trait BatchItem {
+    /// The item id.
+    fn id(&self) -> i64;
+}
+
 /// One entry of a quantity batch (`SetQuantityShopItem`): the id and the quantity. This type
 /// has no delta field, so a delta cannot be sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct QuantityItem {
     pub(crate) id: i64,
     pub(crate) quantity: i64,
-}
-
-/// `PUT /v4/listings/shop-items/quantities` body (`SetQuantityOnShopItemsRequest`).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct SetQuantities<'a> {
-    pub(crate) shop_items: &'a [QuantityItem],
-}
-
-/// `PUT /v4/listings/shop-items/quantities` answer (`SetQuantityOnShopItemsResult`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct SetQuantitiesResult {
-    pub(crate) validation_errors: Option<Vec<QuantityError>>,
-}
-
-/// One refused entry of a quantity batch.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct QuantityError {
-    pub(crate) error_message: Option<String>,
-    pub(crate) item: Option<QuantityItem>,
 }
 
 /// One entry of a price batch (`SetPriceShopItem`): whole kronor.
@@ -146,27 +130,41 @@ pub(crate) struct PriceItem {
     pub(crate) price: i64,
 }
 
-/// `PUT /v4/listings/shop-items/prices` body (`SetPriceOnShopItemsRequest`).
+impl BatchItem for QuantityItem {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl BatchItem for PriceItem {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// The body of a batch call: `PUT /v4/listings/shop-items/quantities`
+/// (`SetQuantityOnShopItemsRequest`) or `…/prices` (`SetPriceOnShopItemsRequest`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct SetPrices<'a> {
-    pub(crate) shop_items: &'a [PriceItem],
+pub(crate) struct ShopItems<'a, T> {
+    pub(crate) shop_items: &'a [T],
 }
 
-/// `PUT /v4/listings/shop-items/prices` answer (`SetPriceOnShopItemsResult`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct SetPricesResult {
+/// The answer of a batch call (`SetQuantityOnShopItemsResult`, `SetPriceOnShopItemsResult`):
+/// the refused entries and, for prices, the queued requests.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BatchResult<T> {
     pub(crate) queued_request_responses: Option<Vec<Queued>>,
-    pub(crate) validation_errors: Option<Vec<PriceError>>,
+    pub(crate) validation_errors: Option<Vec<ItemError<T>>>,
 }
 
-/// One refused entry of a price batch.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct PriceError {
+/// One refused entry of a batch.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemError<T> {
     pub(crate) error_message: Option<String>,
-    pub(crate) item: Option<PriceItem>,
+    pub(crate) item: Option<T>,
 }
 
 /// A queued request (`QueuedRequestResponse`): Tradera validated the first step and will
@@ -225,11 +223,9 @@ pub(crate) struct OrderUser {
     pub(crate) alias: Option<String>,
     pub(crate) first_name: Option<String>,
     pub(crate) last_name: Option<String>,
-    pub(crate) address_line1: Option<String>,
-    pub(crate) address_line2: Option<String>,
-    pub(crate) zip_code: Option<String>,
-    pub(crate) city: Option<String>,
-    pub(crate) country_name: Option<String>,
+    /// `addressLine1`, `addressLine2`, `zipCode`, `city`, `countryName`.
+    #[serde(flatten)]
+    pub(crate) address: OrderAddress,
     pub(crate) email: Option<String>,
     pub(crate) phone: Option<String>,
 }

@@ -10,14 +10,14 @@ mod common;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use common::*;
-use marketsync_core::lifecycle::Event;
 use marketsync_core::{
     Actor, AuthorizationCallback, AuthorizationRequest, Channel, ChannelError, ChannelKind,
-    ChannelOrderId, CredentialKey, Currency, Engine, ErrorKind, Feature, IntegrationSettings,
-    InventoryItem, Label, ListingQuery, MemoryCatalog, MemoryNotifier, MemoryStore, Money,
-    NotImportedReason, OrderPage, OrderQuery, Sku, Store,
+    ChannelOrderId, Currency, ErrorKind, Feature, IntegrationSettings, ListingQuery,
+    NotImportedReason, OrderPage, OrderQuery, Store,
 };
+use marketsync_testkit::behaviour::{EngineRig, RawBodyFixture};
 use marketsync_tradera::TraderaChannel;
 use serde_json::{Value, json};
 use wiremock::matchers::body_json;
@@ -125,51 +125,35 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     );
 }
 
-#[tokio::test]
-async fn a_huge_answer_is_read_whole() {
-    let n = 50_000;
-    let orders: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
-                "orderId": 50_000_000 + i, "createdDate": "2026-03-04T10:15:00",
-                "lastUpdatedDate": "2026-03-04T10:30:00",
-                "items": [{"itemId": i, "ownReferences": ["A"], "quantity": 1, "title": "T", "unitPrice": 10}],
-                "subTotal": 10
-            })
+// Tradera to the testkit's hostile-body behaviours (a huge answer, deeply nested, truncated and
+// misshapen answers): the orders answer is a bare JSON array.
+marketsync_testkit::fixture!(Fixture: ChannelKind::Tradera);
+
+#[async_trait]
+impl RawBodyFixture for Fixture {
+    async fn fetch_orders_raw(&self, body: Vec<u8>) -> Result<OrderPage, ChannelError> {
+        fetch_raw(body).await
+    }
+
+    fn order(&self, n: u64) -> Value {
+        json!({
+            "orderId": 50_000_000 + n, "createdDate": "2026-03-04T10:15:00",
+            "lastUpdatedDate": "2026-03-04T10:30:00",
+            "items": [{"itemId": n, "ownReferences": ["A"], "quantity": 1, "title": "T", "unitPrice": 10}],
+            "subTotal": 10
         })
-        .collect();
-    let page = fetch(orders).await;
-    assert_eq!(page.orders.len(), n as usize, "{:?}", page.rejected.first());
-    assert!(page.rejected.is_empty());
+    }
+
+    fn page(&self, orders: Vec<Value>) -> Value {
+        Value::Array(orders)
+    }
+
+    fn misshapen(&self) -> Vec<Value> {
+        vec![json!({"orders": []}), json!("just a string")]
+    }
 }
 
-#[tokio::test]
-async fn deeply_nested_truncated_or_misshapen_bodies_are_typed_errors() {
-    let depth = 100_000;
-    let full = Value::Array(vec![good(1), good(2)]).to_string();
-    let mut bodies: Vec<Vec<u8>> = vec![
-        "[".repeat(depth).into_bytes(),
-        format!("[{}", "{\"a\":".repeat(depth)).into_bytes(),
-        br#"{"orders": []}"#.to_vec(),
-        b"\"just a string\"".to_vec(),
-        b"<html>502</html>".to_vec(),
-    ];
-    for cut in [0, 1, full.len() / 2, full.len() - 1] {
-        bodies.push(full.as_bytes()[..cut].to_vec());
-    }
-    for body in bodies {
-        let e = fetch_raw(body.clone()).await.unwrap_err();
-        assert_eq!(
-            e.kind(),
-            ErrorKind::Channel,
-            "{}",
-            String::from_utf8_lossy(&body[..body.len().min(60)])
-        );
-        assert_eq!(e.channel(), Some(ChannelKind::Tradera));
-        assert_eq!(e.operation(), Some("fetch_orders"));
-        assert_eq!(e.http_status(), Some(200));
-    }
-}
+marketsync_testkit::behaviour_tests!(Fixture => hostile);
 
 #[tokio::test]
 async fn hostile_items_are_clamped_or_a_typed_error() {
@@ -210,33 +194,20 @@ async fn hostile_items_are_clamped_or_a_typed_error() {
 async fn through_the_engine_an_unreadable_answer_keeps_the_cursor_and_a_bad_order_is_recorded() {
     let server = MockServer::start().await;
     let clock = clock();
-    let store = Arc::new(MemoryStore::new());
-    let catalog = Arc::new(MemoryCatalog::new());
-    catalog.upsert(InventoryItem {
-        sku: Sku::new("LP-ABBA-01").unwrap(),
-        title: "LP".into(),
-        price: Money::parse("149", "SEK").unwrap(),
-        quantity: 3,
-        labels: Default::default(),
-    });
-    let engine = Engine::new(
-        store.clone(),
-        catalog,
-        Arc::new(MemoryNotifier::new()),
-        clock.clone(),
-    )
-    .with_credential_key(CredentialKey::new("k", [7; 32]));
     let channel =
         TraderaChannel::new(app_builder(&server).clock(clock.clone()).build().unwrap()).unwrap();
-    let id = engine
-        .create_integration(
-            "Tradera",
-            Arc::new(channel),
-            IntegrationSettings::new(ChannelKind::Tradera, Currency::SEK),
-            Actor::System,
-        )
-        .await
-        .unwrap();
+    let rig = EngineRig::new(
+        "Tradera",
+        Arc::new(channel),
+        IntegrationSettings::new(ChannelKind::Tradera, Currency::SEK),
+        clock.clone(),
+    )
+    .await;
+    rig.item("LP-ABBA-01", "LP", "149", "SEK", 3);
+    let EngineRig {
+        engine, store, id, ..
+    } = &rig;
+    let id = *id;
     let start = engine
         .begin_authorization(id, &AuthorizationRequest::default())
         .await
@@ -266,20 +237,7 @@ async fn through_the_engine_an_unreadable_answer_keeps_the_cursor_and_a_bad_orde
         .await
         .unwrap()
         .unwrap();
-    for event in [
-        Event::SetLabel {
-            label: Some(Label::new("tradera").unwrap()),
-            support_override: None,
-        },
-        Event::Activate,
-        Event::SetFeature {
-            feature: Feature::Orders,
-            on: true,
-            support_override: None,
-        },
-    ] {
-        engine.apply(id, Actor::System, event).await.unwrap();
-    }
+    rig.activate("tradera", &[Feature::Orders]).await;
 
     // Cut off: nothing is recorded, no cursor.
     let mut bad = good(42_000_002);

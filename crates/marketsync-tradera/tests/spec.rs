@@ -1,6 +1,6 @@
 //! Every request the adapter sends, checked against Tradera's official REST v4 OpenAPI document
 //! (`tests/fixtures/tradera-v4-openapi.json`, the copy kept in the project's API notes) with the
-//! core's checker (`marketsync_core::testkit::openapi`): the operation exists, a body conforms
+//! testkit's checker (`marketsync_testkit::openapi`): the operation exists, a body conforms
 //! to its schema for the request's `Content-Type` (no field the schema does not know — Tradera's
 //! schemas say `additionalProperties: false` — every value of the schema's type and `int32`
 //! range, nullable only where the schema allows), and an operation without a request body in
@@ -17,12 +17,12 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use common::*;
-use marketsync_core::testkit::openapi::RequestSchemas;
 use marketsync_core::{
     AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, Channel, ChannelListingId,
     ChannelOrderId, Delivery, EndListing, EndReason, IdempotencyKey, ListingQuery, ListingUpdate,
     Money, NewListing, Shipment, ShipmentRequest, Sku,
 };
+use marketsync_testkit::openapi::RequestSchemas;
 use marketsync_tradera::TraderaChannel;
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};

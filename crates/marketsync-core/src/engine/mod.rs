@@ -8,14 +8,11 @@
 //! channel turns the integration's health Broken with the channel's message and a typed
 //! diagnosis, notifying once per break.
 
-pub mod catalog;
+mod builder;
 mod listings;
-pub mod notify;
 mod orders;
 pub mod scheduler;
-pub mod settings;
-pub mod store;
-pub mod vault;
+mod shortcuts;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -38,12 +35,14 @@ use crate::lifecycle::{
 };
 use crate::mapping::MappingSet;
 
-use catalog::{Catalog, CatalogError};
-use notify::{Notification, Notifier};
-use settings::IntegrationSettings;
-use store::{IntegrationRecord, LedgerFilter, NoticeState, Store, StoreError};
-use vault::{CredentialKey, VaultError};
+use crate::catalog::{Catalog, CatalogError};
+use crate::notify::{Notification, Notifier};
+use crate::settings::IntegrationSettings;
+use crate::store::{IntegrationRecord, LedgerFilter, NoticeState, Store, StoreError};
+use crate::vault::{CredentialKey, VaultError};
+use crate::{store, vault};
 
+pub use builder::{EPHEMERAL_KEY_ID, EngineBuilder};
 pub use listings::{
     DropReason, DroppedFromPlan, LinkReport, ListingFailure, PublishReport, ReconcileOutcome,
     ReconcilePlan, ReconcileReport, SyncReport,

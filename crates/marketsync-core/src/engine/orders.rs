@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::capability::{Capabilities, Operation};
 use crate::channel::{Channel, OrderPage, OrderQuery};
 use crate::error::{ChannelError, ErrorKind};
+use crate::explain;
 use crate::ids::{ChannelOrderId, IntegrationId, Sku};
 use crate::lifecycle::{Feature, Lifecycle};
 use crate::mapping::MappingSet;
@@ -18,15 +19,15 @@ use crate::order::{
     Shipment, ShipmentRequest,
 };
 
-use super::notify::{MissingMapping, Notification};
-use super::settings::IntegrationSettings;
-use super::store::IntegrationRecord;
-use super::store::{
+use super::{Engine, EngineError};
+use crate::notify::{MissingMapping, Notification};
+use crate::settings::IntegrationSettings;
+use crate::store::IntegrationRecord;
+use crate::store::{
     Decision, ImportedOrder, LedgerEntry, LedgerFilter, LedgerWrite, NotImportedReason, OrderBatch,
     OrderOutcome, OutboxAction, OutboxEntry, OutboxItem, OutboxState, OutboxUpdate, RecordedOrder,
     ResolvedLine, SightingOutcome,
 };
-use super::{Engine, EngineError};
 
 /// What an import run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -849,82 +850,19 @@ impl Engine {
         let mut story = Vec::new();
         match &ledger {
             None => {
-                story.push(format!(
-                    "Order {order_id} has never been downloaded for this integration."
-                ));
                 let cursor = self.store.cursor(id).await?;
-                story.push(format!(
-                    "Orders are downloaded when the integration is active, enabled, healthy and its orders switch is on{}; the current cursor is {}.",
-                    rec.settings
-                        .created_within_days
-                        .map(|d| format!(", and only orders created within the last {d} days"))
-                        .unwrap_or_default(),
-                    cursor.map(|c| format!("{:?}", c.0)).unwrap_or_else(|| "not set (nothing downloaded yet)".into())
+                story.extend(explain::never_downloaded(
+                    order_id,
+                    rec.settings.created_within_days,
+                    cursor.as_ref(),
                 ));
                 if let Err(b) = rec.lifecycle.check_feature(Feature::Orders, self.now()) {
-                    story.push(format!("Downloads are blocked right now: {b}."));
+                    story.push(explain::downloads_blocked(&b));
                 }
             }
-            Some(e) => {
-                story.push(format!(
-                    "First seen {}; seen {} time(s).",
-                    e.first_seen_at, e.times_seen
-                ));
-                for s in &e.sightings {
-                    let what = match &s.outcome {
-                        SightingOutcome::Imported => "imported".to_owned(),
-                        SightingOutcome::AlreadyImported => {
-                            "already imported, nothing done".to_owned()
-                        }
-                        SightingOutcome::NotImported { reason } => {
-                            format!("not imported: {reason}")
-                        }
-                    };
-                    story.push(format!("{} (status {:?}): {what}.", s.at, s.status_raw));
-                }
-                match &e.outcome {
-                    OrderOutcome::Imported => {
-                        if let Some(i) = &e.imported {
-                            story.push(format!(
-                                "Imported at {} as {:?}, shipping service {}.",
-                                i.imported_at,
-                                i.management,
-                                i.shipping_service
-                                    .as_ref()
-                                    .map(|s| format!("{:?}", s.name))
-                                    .unwrap_or_else(|| "none (the channel's text was kept)".into())
-                            ));
-                            for l in &i.lines {
-                                story.push(format!(
-                                    "Line {}: channel SKU {:?} resolved {:?}.",
-                                    l.line_id,
-                                    l.channel_sku.as_str(),
-                                    l.resolution
-                                ));
-                            }
-                        }
-                    }
-                    OrderOutcome::NotImported { reason } => story.push(reason.remedy()),
-                }
-            }
+            Some(e) => story.extend(explain::ledger_story(e)),
         }
-        for o in &outbox {
-            story.push(format!(
-                "{} {}: {} after {} attempt(s){}.",
-                o.item.action.name(),
-                o.item.idempotency_key,
-                match &o.state {
-                    OutboxState::Pending => "pending".to_owned(),
-                    OutboxState::Sent { at } => format!("sent at {at}"),
-                    OutboxState::Failed { error, .. } => format!("failed ({error})"),
-                },
-                o.attempts,
-                o.last_error
-                    .as_ref()
-                    .map(|e| format!("; last error: {e}"))
-                    .unwrap_or_default()
-            ));
-        }
+        story.extend(outbox.iter().map(explain::outbox_line));
         Ok(OrderExplanation {
             order_id: order_id.clone(),
             ledger,
@@ -938,9 +876,9 @@ impl Engine {
         id: IntegrationId,
         order_id: &ChannelOrderId,
         action: OutboxAction,
-        operation: Operation,
         key: Option<IdempotencyKey>,
     ) -> Result<OutboxEntry, EngineError> {
+        let operation = action.operation();
         let rec = self.integration(id).await?;
         if rec.lifecycle.is_deleted() {
             return Err(EngineError::Blocked {
@@ -990,7 +928,7 @@ impl Engine {
                 error,
             }),
             Ok(entry) => Ok(entry),
-            Err(super::store::StoreError::KeyReused {
+            Err(crate::store::StoreError::KeyReused {
                 key,
                 existing_order,
                 existing_action,
@@ -1029,14 +967,8 @@ impl Engine {
         shipment: Shipment,
         key: Option<IdempotencyKey>,
     ) -> Result<OutboxEntry, EngineError> {
-        self.enqueue(
-            id,
-            order_id,
-            OutboxAction::Ship(shipment),
-            Operation::Ship,
-            key,
-        )
-        .await
+        self.enqueue(id, order_id, OutboxAction::Ship(shipment), key)
+            .await
     }
 
     /// Records a refund to send and returns its outbox entry. Keys as for
@@ -1050,14 +982,8 @@ impl Engine {
         refund: Refund,
         key: Option<IdempotencyKey>,
     ) -> Result<OutboxEntry, EngineError> {
-        self.enqueue(
-            id,
-            order_id,
-            OutboxAction::Refund(refund),
-            Operation::Refund,
-            key,
-        )
-        .await
+        self.enqueue(id, order_id, OutboxAction::Refund(refund), key)
+            .await
     }
 
     /// Records a cancellation to send and returns its outbox entry. Keys as for
@@ -1069,14 +995,8 @@ impl Engine {
         cancellation: Cancellation,
         key: Option<IdempotencyKey>,
     ) -> Result<OutboxEntry, EngineError> {
-        self.enqueue(
-            id,
-            order_id,
-            OutboxAction::Cancel(cancellation),
-            Operation::Cancel,
-            key,
-        )
-        .await
+        self.enqueue(id, order_id, OutboxAction::Cancel(cancellation), key)
+            .await
     }
 
     /// Sends due outbox entries: each claimed with a lease, sent with its idempotency key, then
@@ -1128,7 +1048,7 @@ impl Engine {
                 };
                 // Losing the lease means another worker took the entry; it will finish it.
                 match self.store.finish_outbox(id, &key, &token, &update).await {
-                    Ok(()) | Err(super::store::StoreError::Conflict(_)) => {}
+                    Ok(()) | Err(crate::store::StoreError::Conflict(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
                 match (&update, result) {

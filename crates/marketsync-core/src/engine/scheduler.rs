@@ -20,8 +20,8 @@ use crate::lifecycle::Feature;
 
 use super::listings::{ReconcileOutcome, SyncReport};
 use super::orders::{ImportReport, OutboxReport};
-use super::store::IntegrationRecord;
 use super::{Engine, EngineError};
+use crate::store::IntegrationRecord;
 
 /// An operation the scheduler runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -180,7 +180,7 @@ impl Scheduler {
                     },
                 }
             }
-            Err(_) => Err(EngineError::Store(super::store::StoreError::backend(
+            Err(_) => Err(EngineError::Store(crate::store::StoreError::backend(
                 "scheduler shut down",
             ))),
         };

@@ -472,17 +472,29 @@ impl MemoryChannel {
         Ok(())
     }
 
-    fn record_once<T>(
-        s: &mut State,
+    /// One request to the seller's order (shipment, refund, cancellation): refused for an
+    /// unknown order, applied once per idempotency key (a repeat counts as a duplicate send), a
+    /// resend counted.
+    fn send_once<T: Clone>(
+        &self,
+        op: Operation,
+        order_id: &ChannelOrderId,
+        resend: bool,
         key: &IdempotencyKey,
-        item: T,
+        request: &T,
         list: impl FnOnce(&mut State) -> &mut Vec<T>,
-    ) {
+    ) -> Result<(), ChannelError> {
+        let after = self.enter(op)?;
+        let mut s = self.lock();
+        self.check_order(op, &s, order_id)?;
+        s.stats.resends += u64::from(resend);
         if s.applied_keys.insert(key.clone()) {
-            list(s).push(item);
+            list(&mut s).push(request.clone());
         } else {
             s.stats.duplicate_sends += 1;
         }
+        drop(s);
+        self.finish(after, ())
     }
 
     fn check_order(
@@ -861,42 +873,36 @@ impl Channel for MemoryChannel {
     }
 
     async fn ship(&self, request: &ShipmentRequest) -> Result<(), ChannelError> {
-        let op = Operation::Ship;
-        let after = self.enter(op)?;
-        let mut s = self.lock();
-        self.check_order(op, &s, &request.order_id)?;
-        s.stats.resends += u64::from(request.resend);
-        Self::record_once(&mut s, &request.idempotency_key, request.clone(), |s| {
-            &mut s.shipments
-        });
-        drop(s);
-        self.finish(after, ())
+        self.send_once(
+            Operation::Ship,
+            &request.order_id,
+            request.resend,
+            &request.idempotency_key,
+            request,
+            |s| &mut s.shipments,
+        )
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<(), ChannelError> {
-        let op = Operation::Refund;
-        let after = self.enter(op)?;
-        let mut s = self.lock();
-        self.check_order(op, &s, &request.order_id)?;
-        s.stats.resends += u64::from(request.resend);
-        Self::record_once(&mut s, &request.idempotency_key, request.clone(), |s| {
-            &mut s.refunds
-        });
-        drop(s);
-        self.finish(after, ())
+        self.send_once(
+            Operation::Refund,
+            &request.order_id,
+            request.resend,
+            &request.idempotency_key,
+            request,
+            |s| &mut s.refunds,
+        )
     }
 
     async fn cancel(&self, request: &CancellationRequest) -> Result<(), ChannelError> {
-        let op = Operation::Cancel;
-        let after = self.enter(op)?;
-        let mut s = self.lock();
-        self.check_order(op, &s, &request.order_id)?;
-        s.stats.resends += u64::from(request.resend);
-        Self::record_once(&mut s, &request.idempotency_key, request.clone(), |s| {
-            &mut s.cancellations
-        });
-        drop(s);
-        self.finish(after, ())
+        self.send_once(
+            Operation::Cancel,
+            &request.order_id,
+            request.resend,
+            &request.idempotency_key,
+            request,
+            |s| &mut s.cancellations,
+        )
     }
 
     async fn begin_authorization(

@@ -1,9 +1,11 @@
 //! In-memory implementations for tests and examples.
 
+mod catalog;
 mod channel;
+mod notify;
 mod store;
 
-pub use crate::engine::catalog::MemoryCatalog;
-pub use crate::engine::notify::MemoryNotifier;
+pub use catalog::MemoryCatalog;
 pub use channel::{FailureRule, MemoryChannel, MemoryChannelStats};
+pub use notify::MemoryNotifier;
 pub use store::MemoryStore;

@@ -5,17 +5,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::channel::Cursor;
-use crate::engine::store::{
-    IntegrationRecord, Lease, LedgerEntry, LedgerFilter, OrderBatch, OutboxEntry, OutboxItem,
-    OutboxState, OutboxUpdate, RecordedOrder, Store, StoreError, VersionedMappings, apply_write,
-    check_key_reuse,
-};
-use crate::engine::vault::SealedCredentials;
 use crate::ids::{ChannelOrderId, IntegrationId, Sku};
 use crate::lifecycle::AuditEvent;
 use crate::listing::Listing;
 use crate::mapping::MappingSet;
 use crate::order::IdempotencyKey;
+use crate::store::support::{apply_finish, apply_write, check_key_reuse};
+use crate::store::{
+    IntegrationRecord, Lease, LedgerEntry, LedgerFilter, OrderBatch, OutboxEntry, OutboxItem,
+    OutboxState, OutboxUpdate, RecordedOrder, Store, StoreError, VersionedMappings,
+};
+use crate::vault::SealedCredentials;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -333,30 +333,7 @@ impl Store for MemoryStore {
             .outbox_index
             .get(&(id, key.clone()))
             .ok_or_else(|| StoreError::NotFound(format!("outbox entry {key}")))?;
-        let e = &mut s.outbox[i];
-        if e.lease.as_ref().map(|l| l.token.as_str()) != Some(lease_token) {
-            return Err(StoreError::Conflict(format!(
-                "outbox entry {key} is no longer claimed by this worker"
-            )));
-        }
-        e.lease = None;
-        match update {
-            OutboxUpdate::Sent { at } => {
-                e.state = OutboxState::Sent { at: *at };
-            }
-            OutboxUpdate::Retry { at, error } => {
-                e.next_attempt_at = *at;
-                e.last_error = Some(error.clone());
-            }
-            OutboxUpdate::Failed { at, error } => {
-                e.state = OutboxState::Failed {
-                    at: *at,
-                    error: error.clone(),
-                };
-                e.last_error = Some(error.clone());
-            }
-        }
-        Ok(())
+        apply_finish(&mut s.outbox[i], key, lease_token, update)
     }
 
     async fn outbox(&self, id: IntegrationId) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -1,11 +1,11 @@
 //! [`AllegroHarness`]: the Allegro adapter (`marketsync-allegro`) pointed at a running
 //! [`AllegroSandbox`], with the sandbox's controls behind the channel conformance suite's
-//! [`ChannelHarness`] trait (`marketsync_core::testkit::channel`).
+//! [`ChannelHarness`] trait (`marketsync_testkit::channel`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //!
-//! use marketsync_core::testkit::channel;
+//! use marketsync_testkit::channel;
 //! use marketsync_core::{MemoryStore, Store};
 //! use marketsync_sandbox::allegro::AllegroHarness;
 //!
@@ -24,19 +24,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use marketsync_allegro::{AllegroChannel, AllegroConfig, CommandPolling};
 use marketsync_core::credentials::LoginSession;
-use marketsync_core::testkit::channel::{ChannelHarness, OrderSpec, Received};
 use marketsync_core::{
     Channel, ChannelListing, ChannelListingId, ChannelListingState, ChannelOrderId, Credentials,
     ErrorKind, Money, Operation, OrderState, SecretString, Sku,
 };
+use marketsync_testkit::channel::{ChannelHarness, OrderSpec, Received};
 use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::api::{LineItem, Offer, Order};
 use super::{AllegroBuilder, AllegroSandbox, CLIENT_ID, CLIENT_SECRET, USER_ID, seed};
 use crate::marketplace::Marketplace;
-use crate::server::{Fault, Knobs, Sandbox};
-use marketsync_http::RateLimiter;
+use crate::options::{HarnessOptions, harness_options};
+use crate::server::Sandbox;
 
 /// The fixed, test-only rate at which the harness writes a USD order price as the PLN the
 /// sandbox's checkout forms carry (they are always in PLN, as on allegro.pl).
@@ -46,11 +46,13 @@ pub const PLN_PER_USD: Decimal = Decimal::from_parts(4, 0, 0, false, 0);
 const ACCESS_TTL: TimeDelta = TimeDelta::hours(12);
 
 /// Builds an [`AllegroHarness`]: the sandbox behind it and its knobs.
+///
+/// The default sandbox has no seeded offers or orders and finishes commands at the first poll;
+/// a sandbox given instead should keep the default access token lifetime (12 h): the harness
+/// reports it.
 #[derive(Debug, Clone)]
 pub struct AllegroHarnessBuilder {
-    sandbox: AllegroBuilder,
-    knobs: Knobs,
-    rate_limiter: Option<RateLimiter>,
+    opts: HarnessOptions<AllegroBuilder>,
 }
 
 impl Default for AllegroHarnessBuilder {
@@ -58,42 +60,28 @@ impl Default for AllegroHarnessBuilder {
         Self {
             // No seeded offers or orders: the checks create exactly the state they examine.
             // Commands finish at their first status poll, so a sync sees its result at once.
-            sandbox: AllegroSandbox::builder()
-                .offers(0)
-                .orders(0)
-                .access_ttl(ACCESS_TTL)
-                .command_polls(0),
-            knobs: Knobs::default(),
-            rate_limiter: None,
+            opts: HarnessOptions::new(
+                AllegroSandbox::builder()
+                    .offers(0)
+                    .orders(0)
+                    .access_ttl(ACCESS_TTL)
+                    .command_polls(0),
+            ),
         }
     }
 }
 
+harness_options!(AllegroHarnessBuilder, AllegroBuilder);
+
 impl AllegroHarnessBuilder {
-    /// The sandbox to serve (default: no seeded offers or orders, commands done at the first
-    /// poll). Its access token lifetime should stay the default (12 h): the harness reports it.
-    pub fn sandbox(mut self, sandbox: AllegroBuilder) -> Self {
-        self.sandbox = sandbox;
-        self
-    }
-
-    /// The sandbox's knobs (default [`Knobs::default`]).
-    pub fn knobs(mut self, knobs: Knobs) -> Self {
-        self.knobs = knobs;
-        self
-    }
-
-    /// The adapter's rate limiter (default: the adapter's own, from its documented limits).
-    /// Benchmarks give one with the marketplace's limits over a shortened window, matching a
-    /// sandbox on a faster clock.
-    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.rate_limiter = Some(limiter);
-        self
-    }
-
     /// Starts the sandbox and builds the adapter pointed at it. Needs a Tokio runtime.
     pub async fn start(self) -> std::io::Result<AllegroHarness> {
-        let sandbox = self.sandbox.build().start_with(self.knobs).await?;
+        let sandbox = self
+            .opts
+            .sandbox
+            .build()
+            .start_with(self.opts.knobs)
+            .await?;
         let initial = sandbox.credentials();
         let session = login_session(&initial.access_token, &initial.refresh_token, sandbox.now());
         let base = sandbox.base_url();
@@ -109,7 +97,7 @@ impl AllegroHarnessBuilder {
                 max_polls: 10,
             })
             .offer_template(offer_template());
-        let config = match self.rate_limiter {
+        let config = match self.opts.rate_limiter {
             Some(limiter) => config.rate_limiter(limiter),
             None => config,
         };
@@ -168,7 +156,7 @@ fn login_session(access: &str, refresh: &str, now: DateTime<Utc>) -> LoginSessio
 /// - **Listings** are sandbox offers: [`add_listing`](ChannelHarness::add_listing) adds an
 ///   `ACTIVE` offer with the SKU as `external.id`, the price in its own currency (USD in the
 ///   suite) and the stock; [`listing`](ChannelHarness::listing) renders it the way the adapter
-///   reads offers (`marketsync_allegro::convert::to_listing`), except that an `ENDED` offer shows
+///   reads offers (`marketsync_allegro::decode::offer`), except that an `ENDED` offer shows
 ///   quantity 0: Allegro refuses a stock of 0 on an offer, so the adapter sends quantity 0 as
 ///   ending the offer, which nobody can buy from any more;
 ///   [`delete_listing_outside`](ChannelHarness::delete_listing_outside) deletes it (404).
@@ -256,7 +244,7 @@ pub fn sandbox_operations(operation: Operation) -> &'static [&'static str] {
 }
 
 /// The checkout form `status` and fulfilment status for a state, each read back as that state
-/// by the adapter (`marketsync_allegro::convert::order_state`). `None` for states Allegro has no
+/// by the adapter (its `convert::order_state`). `None` for states Allegro has no
 /// status for.
 pub fn status_for(state: OrderState) -> Option<(&'static str, &'static str)> {
     Some(match state {
@@ -324,10 +312,8 @@ impl ChannelHarness for AllegroHarness {
 
     async fn listing(&self, id: &ChannelListingId) -> Option<ChannelListing> {
         let detail = self.sandbox.offer(id.as_str())?;
-        let offer: marketsync_allegro::wire::Offer =
-            serde_json::from_value(detail).expect("the sandbox renders offers the adapter reads");
-        let mut listing =
-            marketsync_allegro::convert::to_listing(&offer).expect("a readable sandbox offer");
+        let mut listing = marketsync_allegro::decode::offer(detail)
+            .expect("the sandbox renders offers the adapter reads");
         if listing.state == ChannelListingState::Ended {
             listing.quantity = Some(0);
         }
@@ -415,20 +401,8 @@ impl ChannelHarness for AllegroHarness {
     }
 
     async fn fail_next(&self, operation: Operation, kind: ErrorKind, times: u32) {
-        let fault = match kind {
-            ErrorKind::Transient => Fault::ServerError,
-            ErrorKind::RateLimited => Fault::Throttled,
-            other => panic!(
-                "the Allegro sandbox injects only Transient (500) or RateLimited (429) failures, not {other:?}"
-            ),
-        };
         let ops = sandbox_operations(operation);
-        if ops.is_empty() {
-            return;
-        }
-        for _ in 0..times {
-            self.sandbox.inject_for(ops, fault);
-        }
+        crate::options::fail_next(&self.sandbox, "Allegro", ops, kind, times);
     }
 
     async fn received(&self, order: &ChannelOrderId, what: Received) -> usize {

@@ -16,11 +16,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use marketsync_core::{Clock, SystemClock};
+use marketsync_core::Clock;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
+use crate::options::{SandboxOptions, sandbox_options, setters};
 use crate::server::{Knobs, Sandbox};
 use crate::util::DetRng;
 use api::{Op, Options, State};
@@ -119,125 +120,61 @@ pub struct RefundRecord {
     pub at: DateTime<Utc>,
 }
 
-/// Builder for [`AllegroSandbox`].
+/// Builder for [`AllegroSandbox`]. Defaults: seed 0, 40 offers, 30 checkout forms, the default
+/// anchor, the system clock, 9,000 requests per sliding minute per client id.
 #[derive(Debug, Clone)]
 pub struct AllegroBuilder {
-    seed: u64,
-    offers: usize,
-    orders: usize,
-    anchor: DateTime<Utc>,
-    clock: Option<Arc<dyn Clock>>,
+    opts: SandboxOptions,
     access_ttl: TimeDelta,
     refresh_grace: TimeDelta,
     code_ttl: TimeDelta,
     device_interval: TimeDelta,
     command_polls: u32,
     command_delay: TimeDelta,
-    per_minute: Option<u32>,
 }
 
 impl Default for AllegroBuilder {
     fn default() -> Self {
         Self {
-            seed: 0,
-            offers: 40,
-            orders: 30,
-            anchor: default_anchor(),
-            clock: None,
+            opts: SandboxOptions::new(40, 30, Some(9_000)),
             access_ttl: TimeDelta::hours(12),
             refresh_grace: TimeDelta::seconds(60),
             code_ttl: TimeDelta::seconds(10),
             device_interval: TimeDelta::seconds(5),
             command_polls: 1,
             command_delay: TimeDelta::seconds(5),
-            per_minute: Some(9_000),
         }
     }
 }
 
-impl AllegroBuilder {
-    /// The seed of the generated data (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
+sandbox_options!(AllegroBuilder, offers, "offers", per_minute);
 
-    /// How many offers to seed (default 40).
-    pub fn offers(mut self, n: usize) -> Self {
-        self.offers = n;
-        self
-    }
-
-    /// How many checkout forms to seed (default 30).
-    pub fn orders(mut self, n: usize) -> Self {
-        self.orders = n;
-        self
-    }
-
-    /// The moment seeded data leads up to (default [`default_anchor`]).
-    pub fn anchor(mut self, anchor: DateTime<Utc>) -> Self {
-        self.anchor = anchor;
-        self
-    }
-
-    /// The clock for token lifetimes, command completion and rate windows (default: system).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
+setters!(AllegroBuilder {
     /// Access token lifetime (default 12 h; `expires_in` is one second less).
-    pub fn access_ttl(mut self, ttl: TimeDelta) -> Self {
-        self.access_ttl = ttl;
-        self
-    }
-
+    access_ttl: TimeDelta,
     /// How long a used refresh token still works (default 60 s).
-    pub fn refresh_grace(mut self, grace: TimeDelta) -> Self {
-        self.refresh_grace = grace;
-        self
-    }
-
+    refresh_grace: TimeDelta,
     /// How long an authorization code is valid (default 10 s).
-    pub fn code_ttl(mut self, ttl: TimeDelta) -> Self {
-        self.code_ttl = ttl;
-        self
-    }
-
+    code_ttl: TimeDelta,
     /// The device flow's polling `interval` (default 5 s); faster polls get `slow_down`.
-    pub fn device_interval(mut self, interval: TimeDelta) -> Self {
-        self.device_interval = interval;
-        self
-    }
-
+    device_interval: TimeDelta,
     /// How many status polls (`GET …/{commandId}` or `…/tasks`) still see a command
     /// unprocessed (default 1: the second poll sees it done; 0: the first).
-    pub fn command_polls(mut self, n: u32) -> Self {
-        self.command_polls = n;
-        self
-    }
-
+    command_polls: u32,
     /// Clock time after which a command is done at its next poll, whatever the poll count
     /// (default 5 s).
-    pub fn command_delay(mut self, delay: TimeDelta) -> Self {
-        self.command_delay = delay;
-        self
-    }
+    command_delay: TimeDelta,
+});
 
-    /// Requests per sliding minute per client id (default 9,000; `None`: unlimited).
-    pub fn per_minute(mut self, n: Option<u32>) -> Self {
-        self.per_minute = n;
-        self
-    }
-
+impl AllegroBuilder {
     /// Builds the sandbox with its seeded data.
     pub fn build(self) -> AllegroSandbox {
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let mut rng = DetRng::new(self.seed);
-        let offers = seed::offers(&mut rng, self.offers, self.anchor);
-        let (orders, events) = seed::orders(&mut rng, self.orders, self.anchor, &offers);
+        let clock = self.opts.clock();
+        let mut rng = self.opts.rng();
+        let offers = seed::offers(&mut rng, self.opts.catalog, self.opts.anchor);
+        let (orders, events) = seed::orders(&mut rng, self.opts.orders, self.opts.anchor, &offers);
         let mut state = State {
-            seed: self.seed,
+            seed: self.opts.seed,
             opts: Options {
                 access_ttl: self.access_ttl,
                 refresh_ttl: TimeDelta::days(90),
@@ -262,7 +199,7 @@ impl AllegroBuilder {
             fulfillments: Vec::new(),
             shipments: Vec::new(),
             refunds: Vec::new(),
-            rng: DetRng::new(self.seed ^ 0xA11E_6120),
+            rng: DetRng::new(self.opts.seed ^ 0xA11E_6120),
         };
         let (access, refresh) = state.issue_pair(CLIENT_ID, clock.now());
         AllegroSandbox {
@@ -270,7 +207,7 @@ impl AllegroBuilder {
                 state: Mutex::new(state),
                 clock,
                 limits: RateLimits {
-                    per_minute: self.per_minute,
+                    per_minute: self.opts.per_minute,
                     concurrent: None,
                 },
                 initial: Credentials {

@@ -1,11 +1,11 @@
 //! [`ChannelAdvisorHarness`]: the ChannelAdvisor adapter (`marketsync-channeladvisor`) pointed at
 //! a running [`ChannelAdvisorSandbox`], with the sandbox's controls behind the channel
-//! conformance suite's [`ChannelHarness`] trait (`marketsync_core::testkit::channel`).
+//! conformance suite's [`ChannelHarness`] trait (`marketsync_testkit::channel`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //!
-//! use marketsync_core::testkit::channel;
+//! use marketsync_testkit::channel;
 //! use marketsync_core::{MemoryStore, Store};
 //! use marketsync_sandbox::channeladvisor::ChannelAdvisorHarness;
 //!
@@ -24,19 +24,19 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig, PriceField};
 use marketsync_core::credentials::OAuthTokens;
-use marketsync_core::testkit::channel::{ChannelHarness, OrderSpec, Received};
 use marketsync_core::{
     Channel, ChannelKind, ChannelListing, ChannelListingId, ChannelListingState, ChannelOrderId,
     Credentials, Currency, ErrorKind, Money, Operation, OrderState, SecretString, Sku,
 };
+use marketsync_testkit::channel::{ChannelHarness, OrderSpec, Received};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
 
 use super::seed::SITES;
 use super::{APPLICATION_ID, ChannelAdvisorBuilder, ChannelAdvisorSandbox, NewOrder, PROFILE_ID};
-use crate::server::{Fault, Knobs, Sandbox};
-use marketsync_http::RateLimiter;
+use crate::options::{HarnessOptions, harness_options};
+use crate::server::Sandbox;
 
 /// The ChannelAdvisor product label the harness's ChannelAdvisor integration uses: the same
 /// name as the integration's label in the conformance suite's rig (`Rig::label`).
@@ -56,9 +56,7 @@ pub const HARNESS_SITE: (i64, &str) = (1, "eBay Fixed Price US");
 pub struct ChannelAdvisorHarnessBuilder {
     kind: ChannelKind,
     label: Option<String>,
-    sandbox: ChannelAdvisorBuilder,
-    knobs: Knobs,
-    rate_limiter: Option<RateLimiter>,
+    opts: HarnessOptions<ChannelAdvisorBuilder>,
 }
 
 impl Default for ChannelAdvisorHarnessBuilder {
@@ -67,12 +65,12 @@ impl Default for ChannelAdvisorHarnessBuilder {
             kind: ChannelKind::ChannelAdvisor,
             label: None,
             // No seeded products or orders: the checks create exactly the state they examine.
-            sandbox: ChannelAdvisorSandbox::builder().products(0).orders(0),
-            knobs: Knobs::default(),
-            rate_limiter: None,
+            opts: HarnessOptions::new(ChannelAdvisorSandbox::builder().products(0).orders(0)),
         }
     }
 }
+
+harness_options!(ChannelAdvisorHarnessBuilder, ChannelAdvisorBuilder);
 
 impl ChannelAdvisorHarnessBuilder {
     /// An OfferUp integration through ChannelAdvisor (`ChannelAdvisorConfig::offerup_builder`):
@@ -90,29 +88,14 @@ impl ChannelAdvisorHarnessBuilder {
         self
     }
 
-    /// The sandbox to serve (default: no seeded products or orders).
-    pub fn sandbox(mut self, sandbox: ChannelAdvisorBuilder) -> Self {
-        self.sandbox = sandbox;
-        self
-    }
-
-    /// The sandbox's knobs (default [`Knobs::default`]).
-    pub fn knobs(mut self, knobs: Knobs) -> Self {
-        self.knobs = knobs;
-        self
-    }
-
-    /// The adapter's rate limiter (default: the adapter's own, from its documented limits).
-    /// Benchmarks give one with the marketplace's limits over a shortened window, matching a
-    /// sandbox on a faster clock.
-    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.rate_limiter = Some(limiter);
-        self
-    }
-
     /// Starts the sandbox and builds the adapter pointed at it. Needs a Tokio runtime.
     pub async fn start(self) -> std::io::Result<ChannelAdvisorHarness> {
-        let sandbox = self.sandbox.build().start_with(self.knobs).await?;
+        let sandbox = self
+            .opts
+            .sandbox
+            .build()
+            .start_with(self.opts.knobs)
+            .await?;
         let creds = sandbox.credentials();
         let builder = match self.kind {
             ChannelKind::OfferUp => ChannelAdvisorConfig::offerup_builder(),
@@ -131,7 +114,7 @@ impl ChannelAdvisorHarnessBuilder {
             .profile_id(profile_id)
             .connection_name("Sandbox")
             .distribution_center_id(HARNESS_DISTRIBUTION_CENTER);
-        let config = match self.rate_limiter {
+        let config = match self.opts.rate_limiter {
             Some(limiter) => config.rate_limiter(limiter),
             None => config,
         };
@@ -274,7 +257,7 @@ pub fn sandbox_operations(operation: Operation) -> &'static [&'static str] {
 }
 
 /// ChannelAdvisor's (`CheckoutStatus`, `PaymentStatus`, `ShippingStatus`) for a state, each
-/// mapped back to that state by the adapter (`marketsync_channeladvisor::convert::order_state`).
+/// mapped back to that state by the adapter (its `convert::order_state`).
 pub fn statuses_for(state: OrderState) -> (&'static str, &'static str, &'static str) {
     match state {
         OrderState::Unpaid => ("Completed", "NotYetSubmitted", "Unshipped"),
@@ -415,20 +398,8 @@ impl ChannelHarness for ChannelAdvisorHarness {
     }
 
     async fn fail_next(&self, operation: Operation, kind: ErrorKind, times: u32) {
-        let fault = match kind {
-            ErrorKind::Transient => Fault::ServerError,
-            ErrorKind::RateLimited => Fault::Throttled,
-            other => panic!(
-                "the ChannelAdvisor sandbox injects only Transient (500) or RateLimited (429) failures, not {other:?}"
-            ),
-        };
         let ops = sandbox_operations(operation);
-        if ops.is_empty() {
-            return;
-        }
-        for _ in 0..times {
-            self.sandbox.inject_for(ops, fault);
-        }
+        crate::options::fail_next(&self.sandbox, "ChannelAdvisor", ops, kind, times);
     }
 
     async fn received(&self, order: &ChannelOrderId, what: Received) -> usize {

@@ -17,12 +17,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use marketsync_core::{Clock, SystemClock};
+use marketsync_core::Clock;
 use serde_json::{Map, Value, json};
 
 use crate::marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
+use crate::options::{SandboxOptions, sandbox_options, setters};
 use crate::server::{Knobs, Sandbox};
-use crate::util::{DetRng, parse_query};
+use crate::util::parse_query;
 use api::{App, Call, Op, RefreshToken, State};
 use seed::{Ids, OrderSpec};
 
@@ -136,43 +137,41 @@ impl Default for NewOrder {
     }
 }
 
-/// Builder for [`ChannelAdvisorSandbox`].
+/// Builder for [`ChannelAdvisorSandbox`]. Defaults: seed 0, 40 products, 60 orders, the default
+/// anchor, the system clock, 2,000 requests per minute per profile, 5 concurrent requests, no
+/// `Retry-After` on 429.
 #[derive(Debug, Clone)]
 pub struct ChannelAdvisorBuilder {
-    seed: u64,
-    products: usize,
-    orders: usize,
-    anchor: DateTime<Utc>,
-    clock: Option<Arc<dyn Clock>>,
+    opts: SandboxOptions,
     token_ttl: Duration,
     orders_page_size: usize,
     products_page_size: usize,
     expanded_cap: usize,
-    per_minute: Option<u32>,
     concurrent: Option<u32>,
-    retry_after_header: bool,
     max_batch_parts: Option<usize>,
 }
 
 impl Default for ChannelAdvisorBuilder {
     fn default() -> Self {
         Self {
-            seed: 0,
-            products: 40,
-            orders: 60,
-            anchor: default_anchor(),
-            clock: None,
+            opts: SandboxOptions::new(40, 60, Some(2000)),
             token_ttl: Duration::from_secs(3600),
             orders_page_size: 100,
             products_page_size: 100,
             expanded_cap: 20,
-            per_minute: Some(2000),
             concurrent: Some(5),
-            retry_after_header: false,
             max_batch_parts: None,
         }
     }
 }
+
+sandbox_options!(
+    ChannelAdvisorBuilder,
+    products,
+    "products",
+    per_minute,
+    retry_after_header
+);
 
 /// The fixed moment seeded data is placed before (orders over the 60 days up to it).
 pub fn default_anchor() -> DateTime<Utc> {
@@ -181,92 +180,38 @@ pub fn default_anchor() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-impl ChannelAdvisorBuilder {
-    /// The seed of the generated data (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// How many products to seed (default 40).
-    pub fn products(mut self, n: usize) -> Self {
-        self.products = n;
-        self
-    }
-
-    /// How many orders to seed (default 60).
-    pub fn orders(mut self, n: usize) -> Self {
-        self.orders = n;
-        self
-    }
-
-    /// The moment seeded orders lead up to (default [`default_anchor`]). Pass the clock's
-    /// "now" to get recent orders; the data stays deterministic for a given anchor.
-    pub fn anchor(mut self, anchor: DateTime<Utc>) -> Self {
-        self.anchor = anchor;
-        self
-    }
-
-    /// The clock for token expiry, rate-limit windows and timestamps (default: system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
+setters!(ChannelAdvisorBuilder {
     /// Lifetime of access tokens (default 3600 s).
-    pub fn token_ttl(mut self, ttl: Duration) -> Self {
-        self.token_ttl = ttl;
-        self
-    }
-
+    token_ttl: Duration,
     /// Orders per page of `GET /v1/Orders` (default 100).
-    pub fn orders_page_size(mut self, n: usize) -> Self {
-        self.orders_page_size = n.max(1);
-        self
-    }
-
+    orders_page_size: usize => |n| n.max(1),
     /// Products per page of `GET /v1/Products` (default 100).
-    pub fn products_page_size(mut self, n: usize) -> Self {
-        self.products_page_size = n.max(1);
-        self
-    }
+    products_page_size: usize => |n| n.max(1),
+    /// Concurrent requests per application (default 5; `None`: unlimited).
+    concurrent: Option<u32>,
+    /// Refuse batches with more parts than this (default: no hard limit, as documented).
+    max_batch_parts: Option<usize>,
+});
 
+impl ChannelAdvisorBuilder {
     /// Items per expanded collection in list responses (default 20, as documented).
     pub fn expanded_collection_cap(mut self, n: usize) -> Self {
         self.expanded_cap = n.max(1);
         self
     }
 
-    /// Requests per minute per profile (default 2,000; `None`: unlimited).
-    pub fn per_minute(mut self, n: Option<u32>) -> Self {
-        self.per_minute = n;
-        self
-    }
-
-    /// Concurrent requests per application (default 5; `None`: unlimited).
-    pub fn concurrent(mut self, n: Option<u32>) -> Self {
-        self.concurrent = n;
-        self
-    }
-
-    /// Send `Retry-After` on 429 (default off: the real header is UNCONFIRMED).
-    pub fn retry_after_header(mut self, on: bool) -> Self {
-        self.retry_after_header = on;
-        self
-    }
-
-    /// Refuse batches with more parts than this (default: no hard limit, as documented).
-    pub fn max_batch_parts(mut self, n: Option<usize>) -> Self {
-        self.max_batch_parts = n;
-        self
-    }
-
     /// Builds the sandbox with its seeded data.
     pub fn build(self) -> ChannelAdvisorSandbox {
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let mut rng = DetRng::new(self.seed);
+        let clock = self.opts.clock();
+        let mut rng = self.opts.rng();
         let mut ids = Ids::default();
-        let products = seed::products(&mut rng, &mut ids, PROFILE_ID, self.products, self.anchor);
+        let products = seed::products(
+            &mut rng,
+            &mut ids,
+            PROFILE_ID,
+            self.opts.catalog,
+            self.opts.anchor,
+        );
         let catalog: Vec<(String, i64, i64)> = products
             .iter()
             .filter(|p| p.fields["IsParent"] != json!(true))
@@ -282,19 +227,19 @@ impl ChannelAdvisorBuilder {
             &mut rng,
             &mut ids,
             PROFILE_ID,
-            self.orders,
-            self.anchor,
+            self.opts.orders,
+            self.opts.anchor,
             &catalog,
         );
         let obj = |v: Value| v.as_object().cloned().unwrap_or_default();
         let state = State {
-            seed: self.seed,
+            seed: self.opts.seed,
             token_ttl: TimeDelta::from_std(self.token_ttl).unwrap_or(TimeDelta::hours(1)),
             orders_page_size: self.orders_page_size,
             products_page_size: self.products_page_size,
             expanded_cap: self.expanded_cap,
             max_batch_parts: self.max_batch_parts,
-            retry_after_header: self.retry_after_header,
+            retry_after_header: self.opts.retry_after_header,
             carriers: seed::CARRIERS
                 .iter()
                 .map(|(c, cl)| {
@@ -353,14 +298,14 @@ impl ChannelAdvisorBuilder {
             adjustments: Vec::new(),
             ids,
             rng,
-            seeded_orders: self.orders,
+            seeded_orders: self.opts.orders,
         };
         ChannelAdvisorSandbox {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
                 clock,
                 limits: RateLimits {
-                    per_minute: self.per_minute,
+                    per_minute: self.opts.per_minute,
                     concurrent: self.concurrent,
                 },
             }),

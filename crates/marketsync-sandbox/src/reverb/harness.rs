@@ -1,11 +1,11 @@
 //! [`ReverbHarness`]: the Reverb adapter (`marketsync-reverb`) pointed at a running
 //! [`ReverbSandbox`], with the sandbox's controls behind the channel conformance suite's
-//! [`ChannelHarness`] trait (`marketsync_core::testkit::channel`).
+//! [`ChannelHarness`] trait (`marketsync_testkit::channel`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //!
-//! use marketsync_core::testkit::channel;
+//! use marketsync_testkit::channel;
 //! use marketsync_core::{MemoryStore, Store};
 //! use marketsync_sandbox::reverb::ReverbHarness;
 //!
@@ -20,69 +20,52 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use marketsync_core::testkit::channel::{ChannelHarness, OrderSpec, Received};
 use marketsync_core::{
     Channel, ChannelListing, ChannelListingId, ChannelOrderId, Credentials, Currency, ErrorKind,
     Money, Operation, OrderState, SecretString, Sku,
 };
 use marketsync_reverb::{ReverbChannel, ReverbConfig};
+use marketsync_testkit::channel::{ChannelHarness, OrderSpec, Received};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::{NewListing, NewOrder, ReverbBuilder, ReverbSandbox};
-use crate::server::{Fault, Knobs, Sandbox};
-use marketsync_http::RateLimiter;
+use crate::options::{HarnessOptions, harness_options};
+use crate::server::Sandbox;
 
 /// Builds a [`ReverbHarness`]: the sandbox behind it and its knobs.
 #[derive(Debug, Clone)]
 pub struct ReverbHarnessBuilder {
-    sandbox: ReverbBuilder,
-    knobs: Knobs,
-    rate_limiter: Option<RateLimiter>,
+    opts: HarnessOptions<ReverbBuilder>,
 }
 
 impl Default for ReverbHarnessBuilder {
     fn default() -> Self {
         Self {
             // No seeded listings or orders: the checks create exactly the state they examine.
-            sandbox: ReverbSandbox::builder().listings(0).orders(0),
-            knobs: Knobs::default(),
-            rate_limiter: None,
+            opts: HarnessOptions::new(ReverbSandbox::builder().listings(0).orders(0)),
         }
     }
 }
 
+harness_options!(ReverbHarnessBuilder, ReverbBuilder);
+
 impl ReverbHarnessBuilder {
-    /// The sandbox to serve (default: no seeded listings or orders).
-    pub fn sandbox(mut self, sandbox: ReverbBuilder) -> Self {
-        self.sandbox = sandbox;
-        self
-    }
-
-    /// The sandbox's knobs (default [`Knobs::default`]).
-    pub fn knobs(mut self, knobs: Knobs) -> Self {
-        self.knobs = knobs;
-        self
-    }
-
-    /// The adapter's rate limiter (default: the adapter's own, from its documented limits).
-    /// Benchmarks give one with the marketplace's limits over a shortened window, matching a
-    /// sandbox on a faster clock.
-    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.rate_limiter = Some(limiter);
-        self
-    }
-
     /// Starts the sandbox and builds the adapter pointed at it. Needs a Tokio runtime.
     pub async fn start(self) -> std::io::Result<ReverbHarness> {
-        let sandbox = self.sandbox.build().start_with(self.knobs).await?;
+        let sandbox = self
+            .opts
+            .sandbox
+            .build()
+            .start_with(self.opts.knobs)
+            .await?;
         let token = sandbox.token();
         let config = ReverbConfig::builder()
             .base_url(sandbox.base_url())
             .token(SecretString::from(token.clone()))
             .connection_name("Sandbox")
             .default_currency(Currency::USD);
-        let config = match self.rate_limiter {
+        let config = match self.opts.rate_limiter {
             Some(limiter) => config.rate_limiter(limiter),
             None => config,
         };
@@ -105,7 +88,7 @@ impl ReverbHarnessBuilder {
 /// - **Listings** are sandbox listings: [`add_listing`](ChannelHarness::add_listing) adds a
 ///   `live` one (`sold_out` at quantity 0) with the SKU, inventory and price;
 ///   [`listing`](ChannelHarness::listing) reads it from the sandbox's state and maps its
-///   `state.slug` the way the adapter does (`marketsync_reverb::convert::listing_state`);
+///   `state.slug` the way the adapter does (`marketsync_reverb::decode::listing_state`);
 ///   [`delete_listing_outside`](ChannelHarness::delete_listing_outside) removes it (404).
 /// - **Orders** are sandbox orders, one per spec: Reverb's order is one listing line, so a spec
 ///   must carry exactly one SKU. The state becomes the Reverb `status` the adapter reads back
@@ -176,7 +159,7 @@ pub fn sandbox_operations(operation: Operation) -> &'static [&'static str] {
 }
 
 /// The Reverb order `status` for a state, each read back as that state by the adapter
-/// (`marketsync_reverb::convert::order_state`). `None` for states Reverb has no status for
+/// (`marketsync_reverb::decode::order_state`). `None` for states Reverb has no status for
 /// (an order is one listing line, so it is never partially shipped).
 pub fn status_for(state: OrderState) -> Option<&'static str> {
     Some(match state {
@@ -257,7 +240,7 @@ impl ChannelHarness for ReverbHarness {
                 _ => None,
             },
             quantity: inventory.map(|q| q.clamp(0, i64::from(u32::MAX)) as u32),
-            state: marketsync_reverb::convert::listing_state(&slug, inventory),
+            state: marketsync_reverb::decode::listing_state(&slug, inventory),
             raw_state: slug,
         })
     }
@@ -305,20 +288,8 @@ impl ChannelHarness for ReverbHarness {
     }
 
     async fn fail_next(&self, operation: Operation, kind: ErrorKind, times: u32) {
-        let fault = match kind {
-            ErrorKind::Transient => Fault::ServerError,
-            ErrorKind::RateLimited => Fault::Throttled,
-            other => panic!(
-                "the Reverb sandbox injects only Transient (500) or RateLimited (429) failures, not {other:?}"
-            ),
-        };
         let ops = sandbox_operations(operation);
-        if ops.is_empty() {
-            return;
-        }
-        for _ in 0..times {
-            self.sandbox.inject_for(ops, fault);
-        }
+        crate::options::fail_next(&self.sandbox, "Reverb", ops, kind, times);
     }
 
     async fn received(&self, order: &ChannelOrderId, what: Received) -> usize {

@@ -20,12 +20,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, FixedOffset, Utc};
-use marketsync_core::{Clock, SystemClock};
+use marketsync_core::Clock;
 use serde_json::{Value, json};
 
 use crate::marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
+use crate::options::{SandboxOptions, sandbox_options, setters};
 use crate::server::{Knobs, Sandbox};
-use crate::util::{DetRng, mix};
+use crate::util::mix;
 use api::{Listing, Op, Options, State, Token};
 use seed::{Ids, OrderInit};
 
@@ -200,23 +201,19 @@ impl Default for NewOrder {
     }
 }
 
-/// Builder for [`ReverbSandbox`].
+/// Builder for [`ReverbSandbox`]. Defaults: seed 0, 40 listings, 60 orders, the default
+/// anchor, the system clock, 300 requests per sliding minute per shop (invented: none are
+/// published), no `Retry-After` on 429.
 #[derive(Debug, Clone)]
 pub struct ReverbBuilder {
-    seed: u64,
-    listings: usize,
-    orders: usize,
-    anchor: DateTime<Utc>,
-    clock: Option<Arc<dyn Clock>>,
+    opts: SandboxOptions,
     listings_per_page: usize,
     orders_per_page: usize,
     max_per_page: usize,
     relative_links: bool,
     require_accept_version: bool,
     validation_status: u16,
-    retry_after_header: bool,
     legacy_401_body: bool,
-    per_minute: Option<u32>,
     utc_offset_minutes: i32,
     shop_currency: String,
 }
@@ -224,144 +221,76 @@ pub struct ReverbBuilder {
 impl Default for ReverbBuilder {
     fn default() -> Self {
         Self {
-            seed: 0,
-            listings: 40,
-            orders: 60,
-            anchor: default_anchor(),
-            clock: None,
+            opts: SandboxOptions::new(40, 60, Some(300)),
             listings_per_page: 24,
             orders_per_page: 24,
             max_per_page: 100,
             relative_links: false,
             require_accept_version: true,
             validation_status: 412,
-            retry_after_header: false,
             legacy_401_body: false,
-            per_minute: Some(300),
             utc_offset_minutes: -5 * 60,
             shop_currency: "USD".into(),
         }
     }
 }
 
-impl ReverbBuilder {
-    /// The seed of the generated data (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
+sandbox_options!(
+    ReverbBuilder,
+    listings,
+    "listings",
+    per_minute,
+    retry_after_header
+);
 
-    /// How many listings to seed (default 40).
-    pub fn listings(mut self, n: usize) -> Self {
-        self.listings = n;
-        self
-    }
-
-    /// How many orders to seed (default 60).
-    pub fn orders(mut self, n: usize) -> Self {
-        self.orders = n;
-        self
-    }
-
-    /// The moment seeded data leads up to (default [`default_anchor`]).
-    pub fn anchor(mut self, anchor: DateTime<Utc>) -> Self {
-        self.anchor = anchor;
-        self
-    }
-
-    /// The clock for timestamps and rate-limit windows (default: system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
+setters!(ReverbBuilder {
     /// Default `per_page` of `GET /api/my/listings` (default 24, as documented).
-    pub fn listings_per_page(mut self, n: usize) -> Self {
-        self.listings_per_page = n.max(1);
-        self
-    }
-
+    listings_per_page: usize => |n| n.max(1),
     /// Default `per_page` of the order lists (default 24, as documented).
-    pub fn orders_per_page(mut self, n: usize) -> Self {
-        self.orders_per_page = n.max(1);
-        self
-    }
-
+    orders_per_page: usize => |n| n.max(1),
     /// The largest `per_page` honoured; larger values are cut to it (default 100; the real
     /// maximum is UNCONFIRMED).
-    pub fn max_per_page(mut self, n: usize) -> Self {
-        self.max_per_page = n.max(1);
-        self
-    }
-
+    max_per_page: usize => |n| n.max(1),
     /// Serve `_links.next.href` / `prev` host-relative (`/api/...?page=2`, as 2015-16 live
     /// responses did) instead of absolute (today's docs). Default off.
-    pub fn relative_links(mut self, on: bool) -> Self {
-        self.relative_links = on;
-        self
-    }
-
+    relative_links: bool,
     /// Refuse requests without `Accept-Version: 3.0` with 400 (default on; the real service
     /// answers them in version 1.0, which the sandbox does not serve).
-    pub fn require_accept_version(mut self, on: bool) -> Self {
-        self.require_accept_version = on;
-        self
-    }
-
+    require_accept_version: bool,
     /// The status of validation errors (default 412 as documented; 422 is the alternative).
-    pub fn validation_status(mut self, status: u16) -> Self {
-        self.validation_status = status;
-        self
-    }
-
-    /// Send `Retry-After` on 429 (default off: the real header is UNCONFIRMED).
-    pub fn retry_after_header(mut self, on: bool) -> Self {
-        self.retry_after_header = on;
-        self
-    }
-
+    validation_status: u16,
     /// Answer 401 with the legacy `{"error": ..}` body instead of `{"message", "details",
     /// "_links"}` (default off).
-    pub fn legacy_401_body(mut self, on: bool) -> Self {
-        self.legacy_401_body = on;
-        self
-    }
-
-    /// Requests per sliding minute per shop (default 300, invented: none are published;
-    /// `None`: unlimited).
-    pub fn per_minute(mut self, n: Option<u32>) -> Self {
-        self.per_minute = n;
-        self
-    }
-
+    legacy_401_body: bool,
     /// The UTC offset timestamps are rendered in (default -300 minutes, `-05:00`).
-    pub fn utc_offset_minutes(mut self, minutes: i32) -> Self {
-        self.utc_offset_minutes = minutes;
-        self
-    }
-
+    utc_offset_minutes: i32,
     /// The shop's currency (default USD); listing prices must be in it.
-    pub fn shop_currency(mut self, currency: &str) -> Self {
-        self.shop_currency = currency.to_owned();
-        self
-    }
+    shop_currency: &str => |currency| currency.to_owned(),
+});
 
+impl ReverbBuilder {
     /// Builds the sandbox with its seeded data.
     pub fn build(self) -> ReverbSandbox {
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let mut rng = DetRng::new(self.seed);
+        let clock = self.opts.clock();
+        let mut rng = self.opts.rng();
         let mut ids = Ids::default();
-        let listings = seed::listings(&mut rng, &mut ids, self.listings, self.anchor);
+        let listings = seed::listings(&mut rng, &mut ids, self.opts.catalog, self.opts.anchor);
         let sold: Vec<(u64, Option<String>, String, i64)> = listings
             .iter()
             .filter(|l| l.state != "draft")
             .map(|l| (l.id, l.sku.clone(), l.title.clone(), l.price_cents))
             .collect();
-        let orders = seed::orders(&mut rng, &mut ids, self.orders, self.anchor, &sold);
+        let orders = seed::orders(
+            &mut rng,
+            &mut ids,
+            self.opts.orders,
+            self.opts.anchor,
+            &sold,
+        );
         let offset = FixedOffset::east_opt(self.utc_offset_minutes * 60)
             .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
         let state = State {
-            seed: self.seed,
+            seed: self.opts.seed,
             opts: Options {
                 shop_currency: self.shop_currency,
                 listings_per_page: self.listings_per_page,
@@ -370,7 +299,7 @@ impl ReverbBuilder {
                 relative_links: self.relative_links,
                 require_accept_version: self.require_accept_version,
                 validation_status: self.validation_status,
-                retry_after_header: self.retry_after_header,
+                retry_after_header: self.opts.retry_after_header,
                 legacy_401_body: self.legacy_401_body,
                 offset,
             },
@@ -394,14 +323,14 @@ impl ReverbBuilder {
             listing_writes: Vec::new(),
             ids,
             rng,
-            seeded_orders: self.orders,
+            seeded_orders: self.opts.orders,
         };
         ReverbSandbox {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
                 clock,
                 limits: RateLimits {
-                    per_minute: self.per_minute,
+                    per_minute: self.opts.per_minute,
                     concurrent: None,
                 },
             }),

@@ -1,11 +1,11 @@
 //! [`TraderaHarness`]: the Tradera adapter (`marketsync-tradera`) pointed at a running
 //! [`TraderaSandbox`], with the sandbox's controls behind the channel conformance suite's
-//! [`ChannelHarness`] trait (`marketsync_core::testkit::channel`).
+//! [`ChannelHarness`] trait (`marketsync_testkit::channel`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //!
-//! use marketsync_core::testkit::channel;
+//! use marketsync_testkit::channel;
 //! use marketsync_core::{MemoryStore, Store};
 //! use marketsync_sandbox::tradera::TraderaHarness;
 //!
@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use marketsync_core::credentials::LoginSession;
-use marketsync_core::testkit::channel::{ChannelHarness, OrderSpec, Received};
 use marketsync_core::{
     Channel, ChannelListing, ChannelListingId, ChannelListingState, ChannelOrderId, Credentials,
     Currency, ErrorKind, Money, Operation, OrderState, SecretString, Sku,
 };
+use marketsync_testkit::channel::{ChannelHarness, OrderSpec, Received};
 use marketsync_tradera::{TraderaChannel, TraderaConfig};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -34,8 +34,8 @@ use rust_decimal::prelude::ToPrimitive;
 use super::api::Item;
 use super::seed::SHOP_ITEM;
 use super::{NewOrder, TraderaBuilder, TraderaSandbox, USER_ID};
-use crate::server::{Fault, Knobs, Sandbox};
-use marketsync_http::RateLimiter;
+use crate::options::{HarnessOptions, harness_options};
+use crate::server::Sandbox;
 
 /// The daily call budget the harness gives the sandbox and the adapter by default: large, so the
 /// conformance checks are never throttled by Tradera's budget (only by injected 429s).
@@ -46,11 +46,11 @@ pub const HARNESS_DAILY_BUDGET: u32 = 10_000;
 pub const SEK_PER_UNIT: i64 = 10;
 
 /// Builds a [`TraderaHarness`]: the sandbox behind it, its knobs and the daily budget.
+///
+/// The sandbox's own daily budget is replaced by [`daily_budget`](Self::daily_budget).
 #[derive(Debug, Clone)]
 pub struct TraderaHarnessBuilder {
-    sandbox: TraderaBuilder,
-    knobs: Knobs,
-    rate_limiter: Option<RateLimiter>,
+    opts: HarnessOptions<TraderaBuilder>,
     daily_budget: u32,
 }
 
@@ -58,36 +58,15 @@ impl Default for TraderaHarnessBuilder {
     fn default() -> Self {
         Self {
             // No seeded items or orders: the checks create exactly the state they examine.
-            sandbox: TraderaSandbox::builder().items(0).orders(0),
-            knobs: Knobs::default(),
-            rate_limiter: None,
+            opts: HarnessOptions::new(TraderaSandbox::builder().items(0).orders(0)),
             daily_budget: HARNESS_DAILY_BUDGET,
         }
     }
 }
 
+harness_options!(TraderaHarnessBuilder, TraderaBuilder);
+
 impl TraderaHarnessBuilder {
-    /// The sandbox to serve (default: no seeded items or orders). Its daily budget is replaced
-    /// by [`daily_budget`](Self::daily_budget).
-    pub fn sandbox(mut self, sandbox: TraderaBuilder) -> Self {
-        self.sandbox = sandbox;
-        self
-    }
-
-    /// The sandbox's knobs (default [`Knobs::default`]).
-    pub fn knobs(mut self, knobs: Knobs) -> Self {
-        self.knobs = knobs;
-        self
-    }
-
-    /// The adapter's rate limiter (default: the adapter's own, from its documented limits).
-    /// Benchmarks give one with the marketplace's limits over a shortened window, matching a
-    /// sandbox on a faster clock.
-    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.rate_limiter = Some(limiter);
-        self
-    }
-
     /// Calls per 24 hours, for the sandbox and the adapter alike (default
     /// [`HARNESS_DAILY_BUDGET`]).
     pub fn daily_budget(mut self, calls: u32) -> Self {
@@ -98,10 +77,11 @@ impl TraderaHarnessBuilder {
     /// Starts the sandbox and builds the adapter pointed at it. Needs a Tokio runtime.
     pub async fn start(self) -> std::io::Result<TraderaHarness> {
         let sandbox = self
+            .opts
             .sandbox
             .daily_budget(Some(self.daily_budget))
             .build()
-            .start_with(self.knobs)
+            .start_with(self.opts.knobs)
             .await?;
         let creds = sandbox.credentials();
         let config = TraderaConfig::builder()
@@ -115,7 +95,7 @@ impl TraderaHarnessBuilder {
             )
             .connection_name("Sandbox")
             .daily_budget(self.daily_budget);
-        let config = match self.rate_limiter {
+        let config = match self.opts.rate_limiter {
             Some(limiter) => config.rate_limiter(limiter),
             None => config,
         };
@@ -289,7 +269,7 @@ impl ChannelHarness for TraderaHarness {
             .map(|q| q.clamp(0, i64::from(u32::MAX)) as u32);
         let ended = i["endDate"]
             .as_str()
-            .and_then(marketsync_tradera::convert::parse_time)
+            .and_then(marketsync_tradera::decode::parse_time)
             .is_some_and(|end| end <= now);
         let state = if ended {
             ChannelListingState::Ended
@@ -308,7 +288,7 @@ impl ChannelHarness for TraderaHarness {
                 .as_str()
                 .and_then(|s| Sku::new(s).ok()),
             title: i["shortDescription"].as_str().map(str::to_owned),
-            price: price.map(marketsync_tradera::convert::sek),
+            price: price.map(marketsync_tradera::decode::sek),
             quantity,
             state,
             raw_state: format!("itemType {} statusId {}", i["itemType"], i["statusId"]),
@@ -373,20 +353,8 @@ impl ChannelHarness for TraderaHarness {
     }
 
     async fn fail_next(&self, operation: Operation, kind: ErrorKind, times: u32) {
-        let fault = match kind {
-            ErrorKind::Transient => Fault::ServerError,
-            ErrorKind::RateLimited => Fault::Throttled,
-            other => panic!(
-                "the Tradera sandbox injects only Transient (500) or RateLimited (429) failures, not {other:?}"
-            ),
-        };
         let ops = sandbox_operations(operation);
-        if ops.is_empty() {
-            return;
-        }
-        for _ in 0..times {
-            self.sandbox.inject_for(ops, fault);
-        }
+        crate::options::fail_next(&self.sandbox, "Tradera", ops, kind, times);
     }
 
     fn currency(&self) -> Currency {

@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use marketsync_core::{Clock, SystemClock};
+use marketsync_core::Clock;
 use serde_json::Value;
 
 use crate::marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
+use crate::options::{SandboxOptions, sandbox_options, setters};
 use crate::server::{Knobs, Sandbox};
-use crate::util::{DetRng, mix};
+use crate::util::mix;
 use api::{Op, Options, State, UserToken};
 
 pub use crate::channeladvisor::default_anchor;
@@ -165,99 +166,50 @@ impl Default for NewOrder {
     }
 }
 
-/// Builder for [`TraderaSandbox`].
+/// Builder for [`TraderaSandbox`]. Defaults: seed 0, 30 seller items, 40 orders, the default
+/// anchor, the system clock, a daily budget of 100 calls, no `Retry-After` on 429.
 #[derive(Debug, Clone)]
 pub struct TraderaBuilder {
-    seed: u64,
-    items: usize,
-    orders: usize,
-    anchor: DateTime<Utc>,
-    clock: Option<Arc<dyn Clock>>,
+    opts: SandboxOptions,
     daily_budget: Option<u32>,
-    retry_after_header: bool,
     token_lifetime: Duration,
 }
 
 impl Default for TraderaBuilder {
     fn default() -> Self {
         Self {
-            seed: 0,
-            items: 30,
-            orders: 40,
-            anchor: default_anchor(),
-            clock: None,
+            opts: SandboxOptions::new(30, 40, None),
             daily_budget: Some(100),
-            retry_after_header: false,
             token_lifetime: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }
 
-impl TraderaBuilder {
-    /// The seed of the generated data (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
+sandbox_options!(TraderaBuilder, items, "seller items", retry_after_header);
 
-    /// How many seller items to seed (default 30; mostly shop items).
-    pub fn items(mut self, n: usize) -> Self {
-        self.items = n;
-        self
-    }
-
-    /// How many orders to seed (default 40).
-    pub fn orders(mut self, n: usize) -> Self {
-        self.orders = n;
-        self
-    }
-
-    /// The moment seeded data leads up to (default [`default_anchor`]).
-    pub fn anchor(mut self, anchor: DateTime<Utc>) -> Self {
-        self.anchor = anchor;
-        self
-    }
-
-    /// The clock for token expiry, the daily budget and timestamps (default: system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
+setters!(TraderaBuilder {
     /// Calls per application per sliding 24 hours (default 100, as documented for the default
     /// quota; `None`: unlimited).
-    pub fn daily_budget(mut self, n: Option<u32>) -> Self {
-        self.daily_budget = n;
-        self
-    }
-
-    /// Send `Retry-After` (seconds until a call leaves the window) on the budget's 429 (default
-    /// off: the documentation does not mention one).
-    pub fn retry_after_header(mut self, on: bool) -> Self {
-        self.retry_after_header = on;
-        self
-    }
-
+    daily_budget: Option<u32>,
     /// How long a user token lives before its `hardExpirationTime` (default 365 days; the real
     /// lifetime is UNCONFIRMED).
-    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
-        self.token_lifetime = lifetime;
-        self
-    }
+    token_lifetime: Duration,
+});
 
+impl TraderaBuilder {
     /// Builds the sandbox with its seeded data.
     pub fn build(self) -> TraderaSandbox {
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let clock = self.opts.clock();
         let lifetime = TimeDelta::from_std(self.token_lifetime).unwrap_or(TimeDelta::MAX);
-        let mut rng = DetRng::new(self.seed);
-        let items = seed::items(&mut rng, self.items, self.anchor);
-        let orders = seed::orders(&mut rng, self.orders, self.anchor, &items);
+        let mut rng = self.opts.rng();
+        let items = seed::items(&mut rng, self.opts.catalog, self.opts.anchor);
+        let orders = seed::orders(&mut rng, self.opts.orders, self.opts.anchor, &items);
         let expires = clock.now() + lifetime;
         let state = State {
-            seed: self.seed,
+            seed: self.opts.seed,
             opts: Options {
                 daily_budget: self.daily_budget,
-                retry_after_header: self.retry_after_header,
+                retry_after_header: self.opts.retry_after_header,
                 token_lifetime: lifetime,
             },
             tokens: BTreeMap::from([(

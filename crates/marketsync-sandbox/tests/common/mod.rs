@@ -13,7 +13,7 @@ use serde_json::Value;
 pub type Ca = Sandbox<ChannelAdvisorSandbox>;
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    marketsync_http::client_builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .expect("client")

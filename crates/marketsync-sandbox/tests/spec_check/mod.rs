@@ -1,13 +1,13 @@
 //! Responses checked against a marketplace's official OpenAPI document: [`Responses`] sends each
 //! request with a plain reqwest client and checks the answer's JSON body against the response
 //! schema the document gives that operation, status and content type
-//! (`marketsync_core::testkit::openapi::RequestSchemas::check_response`). Failures are collected
+//! (`marketsync_testkit::openapi::RequestSchemas::check_response`). Failures are collected
 //! and reported together at the end, so one run lists every deviation.
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
 
-use marketsync_core::testkit::openapi::RequestSchemas;
+use marketsync_testkit::openapi::RequestSchemas;
 use serde_json::{Map, Number, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -62,7 +62,7 @@ impl<'a> Responses<'a> {
     pub fn new(spec: &'a RequestSchemas) -> Self {
         Self {
             spec,
-            client: reqwest::Client::builder()
+            client: marketsync_http::client_builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()
                 .expect("client"),

@@ -7,6 +7,10 @@
 //! ([`StoreError::KeyReused`]) — and claimed with leases, so several workers can share one
 //! store. Mappings are versioned: [`Store::replace_mappings`] is a compare-and-swap that writes
 //! the edit and its audit event together, so two concurrent edits never lose one.
+//!
+//! The words shown to the seller about these types (why an order did not import, what would
+//! change it) live in [`explain`](crate::explain). Helpers only a store implementation needs
+//! are in [`support`].
 
 use std::fmt::Debug;
 
@@ -14,6 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::capability::Operation;
 use crate::channel::Cursor;
 use crate::ids::{ChannelKind, ChannelOrderId, IntegrationId, Sku};
 use crate::lifecycle::{AuditEvent, Lifecycle};
@@ -21,8 +26,10 @@ use crate::listing::Listing;
 use crate::mapping::{MappingSet, ShippingService, SkuResolution};
 use crate::order::{Cancellation, IdempotencyKey, Management, Order, OrderState, Refund, Shipment};
 
-use super::settings::IntegrationSettings;
-use super::vault::SealedCredentials;
+use crate::settings::IntegrationSettings;
+use crate::vault::SealedCredentials;
+
+pub mod support;
 
 /// A failure of the store itself.
 #[derive(Debug, thiserror::Error)]
@@ -153,62 +160,6 @@ impl NotImportedReason {
             self,
             NotImportedReason::UnmappedShipping { .. } | NotImportedReason::UnmappedSku { .. }
         )
-    }
-
-    /// What would change the outcome, in words.
-    pub fn remedy(&self) -> String {
-        match self {
-            NotImportedReason::StatusNotImported { state, raw } => format!(
-                "Its status is {raw:?} ({state:?}), which this integration does not import: add the status to the imported statuses, or wait until the order reaches one."
-            ),
-            NotImportedReason::TooOld { created_at } => format!(
-                "It was created at {created_at}, before the import window: increase \"created within the last N days\"."
-            ),
-            NotImportedReason::UnmappedShipping { text } => format!(
-                "Its shipping method {text:?} has no shipping mapping: add a mapping for exactly that text; the order imports on the next run."
-            ),
-            NotImportedReason::UnmappedSku { skus } => format!(
-                "SKU(s) {} are neither mapped nor in the catalog: add SKU mappings (or the items); the order imports on the next run.",
-                skus.iter()
-                    .map(|s| format!("{:?}", s.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            NotImportedReason::LineWithoutSku { line_id } => format!(
-                "Line {line_id} carries no SKU on the channel: give the listing a SKU at the channel."
-            ),
-            NotImportedReason::Unreadable { message } => format!(
-                "The channel sent data that could not be read ({message}). It is read again on every run (by its id where the channel allows it; otherwise the order cursor waits before it) and imports once it reads; if it never does, check the order at the channel."
-            ),
-        }
-    }
-}
-
-impl std::fmt::Display for NotImportedReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NotImportedReason::StatusNotImported { raw, .. } => {
-                write!(f, "status {raw:?} is not imported")
-            }
-            NotImportedReason::TooOld { created_at } => {
-                write!(f, "too old (created {created_at})")
-            }
-            NotImportedReason::UnmappedShipping { text } => {
-                write!(f, "no shipping mapping for {text:?}")
-            }
-            NotImportedReason::UnmappedSku { skus } => write!(
-                f,
-                "no SKU mapping for {}",
-                skus.iter()
-                    .map(|s| format!("{:?}", s.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            NotImportedReason::LineWithoutSku { line_id } => {
-                write!(f, "line {line_id} has no SKU")
-            }
-            NotImportedReason::Unreadable { message } => write!(f, "unreadable: {message}"),
-        }
     }
 }
 
@@ -410,6 +361,15 @@ impl OutboxAction {
             OutboxAction::Ship(_) => "ship",
             OutboxAction::Refund(_) => "refund",
             OutboxAction::Cancel(_) => "cancel",
+        }
+    }
+
+    /// The channel operation that sends it.
+    pub fn operation(&self) -> Operation {
+        match self {
+            OutboxAction::Ship(_) => Operation::Ship,
+            OutboxAction::Refund(_) => Operation::Refund,
+            OutboxAction::Cancel(_) => Operation::Cancel,
         }
     }
 
@@ -620,7 +580,7 @@ pub struct VersionedMappings {
 /// Persistence for the engine. See the [module docs](self) for the guarantees.
 ///
 /// Every method is required and every backend must pass the public conformance suite
-/// (`marketsync_core::testkit::store`, feature `testkit`).
+/// (`marketsync_testkit::store`, crate `marketsync-testkit`).
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
     /// Inserts a new integration with its first audit events. `Conflict` if the id exists.
@@ -744,7 +704,7 @@ pub trait Store: Send + Sync + Debug {
     /// - a key recorded with the same request ([`OutboxItem::differences`] is empty) returns the
     ///   existing entry unchanged, whatever state it is in (an idempotent retry);
     /// - a key recorded with another request (other order, action or content) is
-    ///   [`StoreError::KeyReused`] naming what differs ([`check_key_reuse`]), and nothing is
+    ///   [`StoreError::KeyReused`] naming what differs ([`check_key_reuse`](support::check_key_reuse)), and nothing is
     ///   written. Never a silent success.
     async fn enqueue_outbox(&self, item: &OutboxItem) -> Result<OutboxEntry, StoreError>;
 
@@ -774,86 +734,6 @@ pub trait Store: Send + Sync + Debug {
 
     /// Every outbox entry of an integration, oldest first.
     async fn outbox(&self, id: IntegrationId) -> Result<Vec<OutboxEntry>, StoreError>;
-}
-
-/// Applies one write to a ledger row (or creates it), returning the new row and the sighting's
-/// outcome. This is the rule of [`Store::record_orders`]; stores call it inside their
-/// transaction (the conformance suite checks they behave the same).
-pub fn apply_write(
-    integration_id: IntegrationId,
-    existing: Option<LedgerEntry>,
-    write: &LedgerWrite,
-    seen_at: DateTime<Utc>,
-) -> (LedgerEntry, SightingOutcome) {
-    let mut entry = existing.unwrap_or_else(|| LedgerEntry {
-        integration_id,
-        channel_order_id: write.channel_order_id.clone(),
-        outcome: OrderOutcome::NotImported {
-            reason: NotImportedReason::Unreadable {
-                message: "never evaluated".into(),
-            },
-        },
-        order: None,
-        imported: None,
-        first_seen_at: seen_at,
-        times_seen: 0,
-        sightings: Vec::new(),
-    });
-    let outcome = if entry.outcome == OrderOutcome::Imported {
-        SightingOutcome::AlreadyImported
-    } else {
-        match &write.decision {
-            Decision::Import(imported) => {
-                entry.outcome = OrderOutcome::Imported;
-                entry.imported = Some(imported.clone());
-                SightingOutcome::Imported
-            }
-            Decision::Skip { reason } => {
-                entry.outcome = OrderOutcome::NotImported {
-                    reason: reason.clone(),
-                };
-                SightingOutcome::NotImported {
-                    reason: reason.clone(),
-                }
-            }
-        }
-    };
-    if let Some(order) = &write.order {
-        entry.order = Some(order.clone());
-    }
-    entry.times_seen += 1;
-    entry.sightings.push(Sighting {
-        at: seen_at,
-        outcome: outcome.clone(),
-        status_raw: write
-            .order
-            .as_ref()
-            .map(|o| o.status.raw.clone())
-            .unwrap_or_default(),
-    });
-    if entry.sightings.len() > MAX_SIGHTINGS {
-        let extra = entry.sightings.len() - MAX_SIGHTINGS;
-        entry.sightings.drain(..extra);
-    }
-    (entry, outcome)
-}
-
-/// The rule of [`Store::enqueue_outbox`] for a key the integration already used: `Ok` when
-/// `new` is the same request as the `existing` entry's item (the existing entry is returned),
-/// [`StoreError::KeyReused`] naming what differs otherwise. Stores call it inside their
-/// transaction, after finding the existing entry (the conformance suite checks they behave the
-/// same).
-pub fn check_key_reuse(existing: &OutboxItem, new: &OutboxItem) -> Result<(), StoreError> {
-    let differs = existing.differences(new);
-    if differs.is_empty() {
-        return Ok(());
-    }
-    Err(StoreError::KeyReused {
-        key: existing.idempotency_key.clone(),
-        existing_order: existing.order_id.clone(),
-        existing_action: existing.action.name(),
-        differs,
-    })
 }
 
 /// Compile-time check that [`Store`] stays dyn-compatible.

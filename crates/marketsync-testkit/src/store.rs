@@ -18,24 +18,27 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use tokio::task::JoinSet;
 
-use crate::channel::Cursor;
-use crate::engine::settings::IntegrationSettings;
-use crate::engine::store::{
-    Decision, ImportedOrder, IntegrationRecord, LedgerEntry, LedgerFilter, LedgerWrite,
-    MAX_SIGHTINGS, NotImportedReason, NoticeState, OrderBatch, OrderOutcome, OutboxAction,
-    OutboxEntry, OutboxItem, OutboxState, OutboxUpdate, RecordedOrder, ResolvedLine,
-    SightingOutcome, Store, StoreError, apply_write,
+use marketsync_core::channel::Cursor;
+use marketsync_core::ids::{ChannelKind, ChannelListingId, ChannelOrderId, IntegrationId, Sku};
+use marketsync_core::lifecycle::{Actor, AuditEvent, ChannelRules, Context, Lifecycle};
+use marketsync_core::listing::{Fingerprint, Listing, ListingStatus};
+use marketsync_core::mapping::{
+    MappingSet, ShippingMapping, ShippingService, SkuMapping, SkuResolution,
 };
-use crate::engine::vault::SealedCredentials;
-use crate::ids::{ChannelKind, ChannelListingId, ChannelOrderId, IntegrationId, Sku};
-use crate::lifecycle::{Actor, AuditEvent, ChannelRules, Context, Lifecycle};
-use crate::listing::{Fingerprint, Listing, ListingStatus};
-use crate::mapping::{MappingSet, ShippingMapping, ShippingService, SkuMapping, SkuResolution};
-use crate::money::{Currency, Money};
-use crate::order::{
+use marketsync_core::money::{Currency, Money};
+use marketsync_core::order::{
     AdjustmentReason, Buyer, Cancellation, CurrencySource, Delivery, IdempotencyKey, Management,
     Order, OrderLine, OrderState, OrderStatus, Refund, Shipment,
 };
+use marketsync_core::settings::IntegrationSettings;
+use marketsync_core::store::support::apply_write;
+use marketsync_core::store::{
+    Decision, ImportedOrder, IntegrationRecord, LedgerEntry, LedgerFilter, LedgerWrite,
+    MAX_SIGHTINGS, NotImportedReason, NoticeState, OrderBatch, OrderOutcome, OutboxAction,
+    OutboxEntry, OutboxItem, OutboxState, OutboxUpdate, RecordedOrder, ResolvedLine,
+    SightingOutcome, Store, StoreError,
+};
+use marketsync_core::vault::SealedCredentials;
 
 // ----- running everything -----
 
@@ -67,6 +70,66 @@ where
     outbox_per_integration(&*make_store().await).await;
     outbox_keys_per_integration(&*make_store().await).await;
     data_is_per_integration(&*make_store().await).await;
+}
+
+/// Declares every check of the suite as its own test in the calling crate: one `#[tokio::test]`
+/// per check (the concurrent ones on a multi-threaded runtime), each on a fresh store, so a
+/// failure names the broken guarantee. Needs `tokio` (with `macros` and `rt-multi-thread`) among
+/// the caller's dev-dependencies.
+///
+/// `$open` is an expression, evaluated once per test inside an async function (so it may
+/// `.await`), giving `(store, guard)`: the store to check, and whatever must live as long as the
+/// test (a temporary database file), or `()`.
+///
+/// ```ignore
+/// mod file {
+///     marketsync_testkit::store_tests!(open_temp_file_store().await);
+/// }
+/// mod memory {
+///     marketsync_testkit::store_tests!((marketsync_core::MemoryStore::new(), ()));
+/// }
+/// ```
+#[macro_export]
+macro_rules! store_tests {
+    (@each $open:expr; $($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let (store, _guard) = $open;
+            $crate::store::$name(&store).await;
+        }
+    )*};
+    (@concurrent $open:expr; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let (store, _guard) = $open;
+            $crate::store::$name(::std::sync::Arc::new(store)).await;
+        }
+    )*};
+    ($open:expr) => {
+        $crate::store_tests!(@each $open;
+            integrations_round_trip,
+            update_is_optimistic_and_appends_audit,
+            credentials_are_stored_as_given,
+            mappings_round_trip,
+            mappings_compare_and_swap,
+            listings_upsert_and_remove,
+            record_orders_imports_each_order_once,
+            held_order_imports_later,
+            imported_never_reverts,
+            batch_and_cursor_move_together,
+            ledger_filters,
+            sightings_are_capped,
+            outbox_enqueue_is_idempotent,
+            outbox_claim_lease_and_finish,
+            outbox_per_integration,
+            outbox_keys_per_integration,
+            data_is_per_integration,
+        );
+        $crate::store_tests!(@concurrent $open;
+            concurrent_mapping_edits_all_survive,
+            concurrent_record_orders_import_once,
+        );
+    };
 }
 
 // ----- integrations -----
@@ -443,7 +506,7 @@ fn mappings_event(who: &str, before: &MappingSet, after: &MappingSet, minute: i6
     AuditEvent {
         at: at(minute),
         actor: Actor::User(who.into()),
-        change: crate::lifecycle::Change::MappingsChanged {
+        change: marketsync_core::lifecycle::Change::MappingsChanged {
             before: before.clone(),
             after: after.clone(),
         },
@@ -479,7 +542,7 @@ pub async fn mappings_compare_and_swap(store: &dyn Store) {
     );
     assert_eq!(
         v0,
-        crate::engine::store::VersionedMappings::default(),
+        marketsync_core::store::VersionedMappings::default(),
         "{CHECK}: an integration without mappings must read an empty set at version 0"
     );
 
@@ -627,7 +690,9 @@ pub async fn concurrent_mapping_edits_all_survive(store: Arc<dyn Store>) {
     let edits: Vec<_> = log[log0.len()..]
         .iter()
         .map(|e| match &e.change {
-            crate::lifecycle::Change::MappingsChanged { before, after } => (before, after),
+            marketsync_core::lifecycle::Change::MappingsChanged { before, after } => {
+                (before, after)
+            }
             other => panic!("{CHECK}: unexpected audit event {other:?}"),
         })
         .collect();
@@ -2142,7 +2207,7 @@ pub async fn outbox_keys_per_integration(store: &dyn Store) {
         let mut i = a.clone();
         if let OutboxAction::Ship(s) = &mut i.action {
             s.carrier = Some("DHL".into());
-            s.lines = vec![crate::order::LineQuantity {
+            s.lines = vec![marketsync_core::order::LineQuantity {
                 line_id: "1001-1".into(),
                 quantity: 1,
             }];

@@ -2,7 +2,6 @@
 //! changed, orders held for a missing mapping.
 
 use std::fmt::Debug;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -76,37 +75,4 @@ pub enum Notification {
 pub trait Notifier: Send + Sync + Debug {
     /// Delivers one notification.
     async fn notify(&self, notification: &Notification);
-}
-
-/// Collects notifications in memory, for tests and examples.
-#[derive(Debug, Default)]
-pub struct MemoryNotifier {
-    seen: Mutex<Vec<Notification>>,
-}
-
-impl MemoryNotifier {
-    /// An empty collector.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Everything received so far.
-    pub fn all(&self) -> Vec<Notification> {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Empties the collector, returning what it held.
-    pub fn take(&self) -> Vec<Notification> {
-        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-#[async_trait]
-impl Notifier for MemoryNotifier {
-    async fn notify(&self, notification: &Notification) {
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(notification.clone());
-    }
 }

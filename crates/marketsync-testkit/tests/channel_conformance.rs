@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use marketsync_core::testkit::channel::{self, MemoryHarness};
 use marketsync_core::{Capabilities, ChannelKind, MemoryChannel, MemoryStore, Store};
+use marketsync_testkit::channel::{self, MemoryHarness};
 
 async fn store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())

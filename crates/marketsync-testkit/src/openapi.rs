@@ -9,7 +9,7 @@
 //! request-body schema of its operation and content type:
 //!
 //! ```
-//! use marketsync_core::testkit::openapi::RequestSchemas;
+//! use marketsync_testkit::openapi::RequestSchemas;
 //! use serde_json::json;
 //!
 //! let spec = json!({

@@ -16,27 +16,28 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::capability::{Capabilities, Operation};
-use crate::channel::Channel;
-use crate::clock::{Clock, ManualClock};
-use crate::credentials::Credentials;
-use crate::engine::catalog::MemoryCatalog;
-use crate::engine::notify::{MemoryNotifier, Notification};
-use crate::engine::settings::IntegrationSettings;
-use crate::engine::store::{LedgerFilter, NotImportedReason, OrderOutcome, Store};
-use crate::engine::vault::CredentialKey;
-use crate::engine::{Engine, EngineError, ReconcileOutcome};
-use crate::error::ErrorKind;
-use crate::ids::{ChannelListingId, ChannelOrderId, IntegrationId, Label, Sku};
-use crate::lifecycle::{Actor, Blocked, Event, Feature, Health};
-use crate::listing::{ChannelListing, ChannelListingState, InventoryItem, ListingStatus};
-use crate::mapping::{ShippingMapping, ShippingService, SkuMapping};
-use crate::memory::MemoryChannel;
-use crate::money::{Currency, Money};
-use crate::order::{
+use marketsync_core::capability::{Capabilities, Operation};
+use marketsync_core::channel::Channel;
+use marketsync_core::clock::{Clock, ManualClock};
+use marketsync_core::credentials::Credentials;
+use marketsync_core::engine::{Engine, EngineError, ReconcileOutcome};
+use marketsync_core::error::ErrorKind;
+use marketsync_core::ids::{ChannelListingId, ChannelOrderId, IntegrationId, Label, Sku};
+use marketsync_core::lifecycle::{Actor, Blocked, Event, Feature, Health};
+use marketsync_core::listing::{ChannelListing, ChannelListingState, InventoryItem, ListingStatus};
+use marketsync_core::mapping::{ShippingMapping, ShippingService, SkuMapping};
+use marketsync_core::memory::MemoryCatalog;
+use marketsync_core::memory::MemoryChannel;
+use marketsync_core::memory::MemoryNotifier;
+use marketsync_core::money::{Currency, Money};
+use marketsync_core::notify::Notification;
+use marketsync_core::order::{
     AdjustmentReason, Buyer, Cancellation, CurrencySource, Order, OrderLine, OrderState,
     OrderStatus, Refund, Shipment,
 };
+use marketsync_core::settings::IntegrationSettings;
+use marketsync_core::store::{LedgerFilter, NotImportedReason, OrderOutcome, Store};
+use marketsync_core::vault::CredentialKey;
 
 /// An order to create at the channel, in the library's terms; the harness writes it in its
 /// marketplace's wire form.
@@ -776,7 +777,7 @@ pub async fn temporary_failures_lose_and_duplicate_nothing(
         .filter(|e| {
             e.sightings
                 .iter()
-                .filter(|s| s.outcome == crate::engine::store::SightingOutcome::Imported)
+                .filter(|s| s.outcome == marketsync_core::store::SightingOutcome::Imported)
                 .count()
                 > 1
         })
