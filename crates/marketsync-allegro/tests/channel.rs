@@ -617,17 +617,7 @@ async fn incremental_import_through_events() {
         .expect(1)
         .mount(&server)
         .await;
-    allegro("GET", &format!("/order/checkout-forms/{form}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(checkout_form(
-            form,
-            "GTR-001",
-            "READY_FOR_PROCESSING",
-            "NEW",
-            "8a3b",
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
+    ready_form(form, "8a3b").expect(1).mount(&server).await;
     let page = channel(&server)
         .fetch_orders(&order_query(Some("MTEzMjQzODU3NA")))
         .await
@@ -673,14 +663,7 @@ async fn a_form_unreadable_for_now_fails_the_page_and_keeps_the_cursor() {
     assert!(err.is_temporary(), "{err}");
     assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
     // Only the failing form: the journal itself answered.
-    allegro("GET", &format!("/order/checkout-forms/{failing}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(checkout_form(
-            failing,
-            "GTR-001",
-            "READY_FOR_PROCESSING",
-            "NEW",
-            "r1",
-        )))
+    ready_form(failing, "r1")
         .with_priority(1)
         .mount(&server)
         .await;
@@ -721,27 +704,8 @@ async fn ship_adds_the_waybill_and_sets_sent_retrying_an_outdated_revision() {
     .mount(&server)
     .await;
     // The first read gives revision r1; the PUT with it is refused (409); the re-read gives r2.
-    allegro("GET", &format!("/order/checkout-forms/{form}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(checkout_form(
-            form,
-            "GTR-001",
-            "READY_FOR_PROCESSING",
-            "NEW",
-            "r1",
-        )))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    allegro("GET", &format!("/order/checkout-forms/{form}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(checkout_form(
-            form,
-            "GTR-001",
-            "READY_FOR_PROCESSING",
-            "NEW",
-            "r2",
-        )))
-        .mount(&server)
-        .await;
+    ready_form(form, "r1").up_to_n_times(1).mount(&server).await;
+    ready_form(form, "r2").mount(&server).await;
     allegro_body("PUT", &format!("/order/checkout-forms/{form}/fulfillment"), json!({"status": "SENT"}))
         .and(query_param("checkoutForm.revision", "r1"))
         .respond_with(ResponseTemplate::new(409).set_body_json(json!({"errors": [{

@@ -178,16 +178,7 @@ async fn login_import_ship_and_expiry_notice() {
         .expect(1)
         .mount(&server)
         .await;
-    allegro("GET", &format!("/order/checkout-forms/{FORM_2}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(checkout_form(
-            FORM_2,
-            "GTR-001",
-            "READY_FOR_PROCESSING",
-            "NEW",
-            "r10",
-        )))
-        .mount(&server)
-        .await;
+    ready_form(FORM_2, "r10").mount(&server).await;
     let report = engine.import_orders(id).await.unwrap();
     assert_eq!(report.imported, [ChannelOrderId::new(FORM_2).unwrap()]);
     assert_eq!(
@@ -211,16 +202,7 @@ async fn login_import_ship_and_expiry_notice() {
     .expect(1)
     .mount(&server)
     .await;
-    allegro("GET", &format!("/order/checkout-forms/{FORM_1}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(checkout_form(
-            FORM_1,
-            "GTR-001",
-            "READY_FOR_PROCESSING",
-            "NEW",
-            "r1",
-        )))
-        .mount(&server)
-        .await;
+    ready_form(FORM_1, "r1").mount(&server).await;
     allegro_body(
         "PUT",
         &format!("/order/checkout-forms/{FORM_1}/fulfillment"),

@@ -16,6 +16,7 @@ use marketsync_core::{
     IntegrationSettings, ListingQuery, ManualClock, NotImportedReason, OrderPage, OrderQuery,
     OrderState, Store,
 };
+use marketsync_testkit::behaviour::pages::{assert_rejected_by_fetch, read_ids};
 use marketsync_testkit::behaviour::{EngineRig, RawBodyFixture};
 use serde_json::{Value, json};
 use wiremock::matchers::query_param;
@@ -96,12 +97,12 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     ])
     .await;
 
-    let read: Vec<&str> = page
-        .orders
-        .iter()
-        .map(|o| o.channel_order_id.as_str())
-        .collect();
-    assert_eq!(read, ["f-1", "f-4", "f-6", "f-8"], "{:?}", page.rejected);
+    assert_eq!(
+        read_ids(&page),
+        ["f-1", "f-4", "f-6", "f-8"],
+        "{:?}",
+        page.rejected
+    );
     // A purchase time that cannot be read falls back to the form's update time (as a missing
     // one does).
     assert_eq!(
@@ -111,15 +112,7 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     assert_eq!(page.orders[2].status.state, OrderState::Unknown);
     assert!(page.orders[2].status.raw.contains("BEAMED_UP"));
 
-    assert_eq!(page.rejected.len(), 6, "{:?}", page.rejected);
-    for r in &page.rejected {
-        assert!(
-            matches!(r.error.kind(), ErrorKind::Channel | ErrorKind::Invalid),
-            "{r:?}"
-        );
-        assert_eq!(r.error.channel(), Some(ChannelKind::Allegro));
-        assert_eq!(r.error.operation(), Some("fetch_orders"));
-    }
+    assert_rejected_by_fetch(&page, ChannelKind::Allegro, 6);
     assert!(rejection(&page, "f-2").message().contains("-2"));
     assert!(rejection(&page, "f-3").message().contains("XYZ"));
     assert!(
@@ -222,12 +215,7 @@ async fn journal_orders_with_hostile_forms_are_rejected_one_by_one() {
         .fetch_orders(&query(Some("E-0")))
         .await
         .unwrap();
-    let read: Vec<&str> = page
-        .orders
-        .iter()
-        .map(|o| o.channel_order_id.as_str())
-        .collect();
-    assert_eq!(read, ["g-1", "g-2"]);
+    assert_eq!(read_ids(&page), ["g-1", "g-2"]);
     let mut rejected: Vec<&str> = page
         .rejected
         .iter()

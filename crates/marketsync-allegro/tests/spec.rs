@@ -15,146 +15,102 @@ use std::sync::OnceLock;
 
 use common::*;
 use marketsync_core::{
-    AdjustmentReason, Channel, ChannelListingId, ChannelOrderId, Delivery, EndListing, EndReason,
-    IdempotencyKey, LineQuantity, ListingUpdate, Money, NewListing, Refund, RefundLine,
+    AdjustmentReason, Channel, ChannelKind, ChannelListingId, ChannelOrderId, Delivery, EndListing,
+    EndReason, IdempotencyKey, LineQuantity, ListingUpdate, Money, NewListing, Refund, RefundLine,
     RefundRequest, Shipment, ShipmentRequest, Sku,
 };
+use marketsync_testkit::behaviour::SpecFixture;
+use marketsync_testkit::behaviour::spec::{
+    Refusal, SentRequest, assert_all_ok, check_sent, operations, ship_request, yaml_spec,
+};
 use marketsync_testkit::openapi::RequestSchemas;
-use serde_json::{Map, Number, Value, json};
+use serde_json::{Value, json};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use yaml_rust2::{Yaml, YamlLoader};
 
 /// The official document, parsed once for all tests.
 fn spec() -> &'static RequestSchemas {
     static SPEC: OnceLock<RequestSchemas> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let docs = YamlLoader::load_from_str(include_str!("fixtures/allegro-openapi.yaml"))
-            .expect("valid spec YAML");
-        RequestSchemas::from_json(to_json(&docs[0]))
-    })
+    SPEC.get_or_init(|| yaml_spec(include_str!("fixtures/allegro-openapi.yaml")))
 }
 
-/// A YAML node as JSON (mapping keys as strings, as the JSON form of the document has them).
-fn to_json(yaml: &Yaml) -> Value {
-    match yaml {
-        Yaml::Null | Yaml::BadValue | Yaml::Alias(_) => Value::Null,
-        Yaml::Boolean(b) => Value::Bool(*b),
-        Yaml::Integer(i) => Value::from(*i),
-        Yaml::Real(r) => r
-            .parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
-            .map_or_else(|| Value::String(r.clone()), Value::Number),
-        Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
-        Yaml::Hash(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Yaml::String(s) | Yaml::Real(s) => s.clone(),
-                        Yaml::Integer(i) => i.to_string(),
-                        Yaml::Boolean(b) => b.to_string(),
-                        other => format!("{other:?}"),
-                    };
-                    (key, to_json(v))
-                })
-                .collect::<Map<String, Value>>(),
-        ),
-    }
-}
-
-/// Checks every request `server` received against the spec: its operation must exist, and a
+/// Every request `server` received, checked against the spec: its operation must exist, and a
 /// body must conform to the operation's schema for the request's `Content-Type`. Returns the
 /// operations that carried a body, as `METHOD template`.
 async fn assert_bodies_conform(server: &MockServer) -> BTreeSet<String> {
-    let mut checked = BTreeSet::new();
-    let mut failures = Vec::new();
-    for r in requests(server).await {
-        let content_type = r.headers.get("content-type").and_then(|v| v.to_str().ok());
-        match spec().check_request(r.method.as_str(), r.url.path(), content_type, &r.body) {
-            Ok(operation) if !r.body.is_empty() => {
-                checked.insert(operation);
-            }
-            Ok(_) => {}
-            Err(errors) => failures.push(format!(
-                "{} {} ({content_type:?}) {}: {errors:#?}",
-                r.method,
-                r.url.path(),
-                String::from_utf8_lossy(&r.body)
-            )),
-        }
+    let sent = requests(server).await.into_iter().map(|r| SentRequest {
+        method: r.method.to_string(),
+        path: r.url.path().to_owned(),
+        content_type: r
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: r.body,
+    });
+    check_sent(spec(), sent).with_body
+}
+
+marketsync_testkit::fixture!(Allegro: ChannelKind::Allegro);
+
+impl SpecFixture for Allegro {
+    fn spec(&self) -> &RequestSchemas {
+        spec()
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    checked
+
+    /// Allegro's own shapes, each broken once.
+    fn refusals(&self) -> Vec<Refusal> {
+        let command = "/sale/offer-price-change-commands/{commandId}";
+        vec![
+            Refusal::body(
+                "PUT",
+                command,
+                VND,
+                json!({
+                    "modification": {"type": "FIXED_PRICE", "price": {"amount": 19.99, "currency": "PLN"}},
+                    "offerCriteria": [{"offers": [{"id": "1"}], "type": "CONTAINS_ALL"}]
+                }),
+            )
+            .exactly(&[
+                "$.modification.price.amount: expected string, got 19.99",
+                "$.offerCriteria[0].type: \"CONTAINS_ALL\" is not one of \"CONTAINS_OFFERS\"",
+            ]),
+            // The media type matters: the schema is published under Allegro's vendor type only.
+            Refusal::body("PUT", command, "application/json", json!({}))
+                .mentioning(&["no request-body schema"]),
+            Refusal::body(
+                "POST",
+                "/payments/refunds",
+                VND,
+                json!({
+                    "payment": {"id": "0f8f1d13-7e9e-11e8-9b00-c5b0dfb78ea6"},
+                    "order": {"id": "29738e61-7f6a-11e8-ac45-09db60ede9d6"},
+                    "reason": "CHANGED_MIND",
+                    "lineItems": [{"id": "line-1", "type": "QUANTITY", "quantity": "1"}],
+                    "sellerComent": "x"
+                }),
+            )
+            .sorted(&[
+                "$.commandId: required by the spec, missing",
+                "$.lineItems[0].id: \"line-1\" is not a hyphenated UUID",
+                "$.lineItems[0].quantity: expected number, got \"1\"",
+                "$.reason: \"CHANGED_MIND\" is not one of \"REFUND\", \"COMPLAINT\", \"PRODUCT_NOT_AVAILABLE\", \"PAID_VALUE_TOO_LOW\", \"OVERPAID\", \"CANCELLED_BY_BUYER\", \"NOT_COLLECTED\"",
+                "$.sellerComent: not in the spec's schema",
+            ]),
+            Refusal::body(
+                "POST",
+                "/order/checkout-forms/{id}/shipments",
+                VND,
+                json!({"carrierId": "OTHER", "waybill": "X".repeat(65), "carrierName": "Kurier"}),
+            )
+            .exactly(&["$.waybill: 65 characters, more than maxLength 64"]),
+        ]
+    }
 }
 
-fn set(ops: &[&str]) -> BTreeSet<String> {
-    ops.iter().map(|s| (*s).to_owned()).collect()
-}
-
-#[test]
-fn the_checker_catches_what_it_must() {
-    // Allegro's own shapes, each broken once: the checker must not accept everything.
-    let command = "/sale/offer-price-change-commands/{commandId}";
-    let errors = spec()
-        .check_request_body(
-            "PUT",
-            command,
-            VND,
-            &json!({
-                "modification": {"type": "FIXED_PRICE", "price": {"amount": 19.99, "currency": "PLN"}},
-                "offerCriteria": [{"offers": [{"id": "1"}], "type": "CONTAINS_ALL"}]
-            }),
-        )
-        .unwrap_err();
-    assert_eq!(
-        errors,
-        [
-            "$.modification.price.amount: expected string, got 19.99",
-            "$.offerCriteria[0].type: \"CONTAINS_ALL\" is not one of \"CONTAINS_OFFERS\""
-        ]
-    );
-    // The media type matters: the schema is published under Allegro's vendor type only.
-    let errors = spec()
-        .check_request_body("PUT", command, "application/json", &json!({}))
-        .unwrap_err();
-    assert!(errors[0].contains("no request-body schema"), "{errors:?}");
-    let errors = spec()
-        .check_request_body(
-            "POST",
-            "/payments/refunds",
-            VND,
-            &json!({
-                "payment": {"id": "0f8f1d13-7e9e-11e8-9b00-c5b0dfb78ea6"},
-                "order": {"id": "29738e61-7f6a-11e8-ac45-09db60ede9d6"},
-                "reason": "CHANGED_MIND",
-                "lineItems": [{"id": "line-1", "type": "QUANTITY", "quantity": "1"}],
-                "sellerComent": "x"
-            }),
-        )
-        .unwrap_err();
-    let mut errors = errors;
-    errors.sort();
-    assert_eq!(
-        errors,
-        [
-            "$.commandId: required by the spec, missing",
-            "$.lineItems[0].id: \"line-1\" is not a hyphenated UUID",
-            "$.lineItems[0].quantity: expected number, got \"1\"",
-            "$.reason: \"CHANGED_MIND\" is not one of \"REFUND\", \"COMPLAINT\", \"PRODUCT_NOT_AVAILABLE\", \"PAID_VALUE_TOO_LOW\", \"OVERPAID\", \"CANCELLED_BY_BUYER\", \"NOT_COLLECTED\"",
-            "$.sellerComent: not in the spec's schema"
-        ]
-    );
-    let errors = spec()
-        .check_request_body(
-            "POST",
-            "/order/checkout-forms/{id}/shipments",
-            VND,
-            &json!({"carrierId": "OTHER", "waybill": "X".repeat(65), "carrierName": "Kurier"}),
-        )
-        .unwrap_err();
-    assert_eq!(errors, ["$.waybill: 65 characters, more than maxLength 64"]);
+/// The checker must not accept everything (the behaviour suite's `spec` capability).
+mod checker {
+    marketsync_testkit::behaviour_tests!(super::Allegro => spec);
 }
 
 /// Commands (any id): 201 with a report; their tasks: every offer done.
@@ -206,12 +162,10 @@ async fn change_commands_conform() {
         ])
         .await
         .unwrap();
-    for o in &out {
-        assert!(o.result.is_ok(), "{:?}", o.result);
-    }
+    assert_all_ok(&out);
     assert_eq!(
         assert_bodies_conform(&server).await,
-        set(&[
+        operations(&[
             "PUT /sale/offer-price-change-commands/{commandId}",
             "PUT /sale/offer-publication-commands/{commandId}",
             "PUT /sale/offer-quantity-change-commands/{commandId}",
@@ -242,12 +196,10 @@ async fn end_commands_conform() {
         ])
         .await
         .unwrap();
-    for o in &out {
-        assert!(o.result.is_ok(), "{:?}", o.result);
-    }
+    assert_all_ok(&out);
     assert_eq!(
         assert_bodies_conform(&server).await,
-        set(&["PUT /sale/offer-publication-commands/{commandId}"])
+        operations(&["PUT /sale/offer-publication-commands/{commandId}"])
     );
 }
 
@@ -310,12 +262,10 @@ async fn product_offers_conform() {
         ])
         .await
         .unwrap();
-    for o in &out {
-        assert!(o.result.is_ok(), "{:?}", o.result);
-    }
+    assert_all_ok(&out);
     assert_eq!(
         assert_bodies_conform(&server).await,
-        set(&["POST /sale/product-offers"])
+        operations(&["POST /sale/product-offers"])
     );
 }
 
@@ -375,9 +325,9 @@ fn shipment(
     lines: Vec<LineQuantity>,
     delivery: Delivery,
 ) -> ShipmentRequest {
-    ShipmentRequest {
-        order_id: ChannelOrderId::new(FORM).unwrap(),
-        shipment: Shipment {
+    ship_request(
+        FORM,
+        Shipment {
             carrier: carrier.map(Into::into),
             method: method.map(Into::into),
             tracking_number: tracking.map(Into::into),
@@ -385,9 +335,7 @@ fn shipment(
             lines,
             delivery,
         },
-        idempotency_key: IdempotencyKey::generate(),
-        resend: false,
-    }
+    )
 }
 
 /// Shipments: a known carrier for the whole order (waybill, then fulfilment status `SENT`),
@@ -424,7 +372,7 @@ async fn shipments_and_fulfilment_conform() {
         .unwrap();
     assert_eq!(
         assert_bodies_conform(&server).await,
-        set(&[
+        operations(&[
             "POST /order/checkout-forms/{id}/shipments",
             "PUT /order/checkout-forms/{id}/fulfillment",
         ])
@@ -514,7 +462,7 @@ async fn refunds_conform() {
     .unwrap();
     assert_eq!(
         assert_bodies_conform(&server).await,
-        set(&["POST /payments/refunds"])
+        operations(&["POST /payments/refunds"])
     );
     let bodies: Vec<Value> = requests(&server)
         .await

@@ -248,8 +248,8 @@ impl ChannelAdvisorChannel {
     async fn adjust(
         &self,
         order_id: &ChannelOrderId,
-        order_body: Option<wire::OrderAdjust>,
-        item_bodies: Vec<(u64, wire::ItemAdjust)>,
+        order_body: Option<wire::Adjust>,
+        item_bodies: Vec<(u64, wire::Adjust)>,
         operation: &'static str,
         resend: bool,
     ) -> Result<(), ChannelError> {
@@ -521,10 +521,12 @@ impl ChannelAdvisorChannel {
         let key = key.as_str();
         let refund_only = adjustment.refund_restock.map(|_| true);
         if adjustment.lines.is_empty() {
-            let body = wire::OrderAdjust {
+            let body = wire::Adjust {
                 reason: adjustment.reason,
                 seller_adjustment_id: key.to_owned(),
                 adjustment_amount: adjustment.amount,
+                quantity: None,
+                item_adjustment: None,
                 refund_only,
                 restock: adjustment.refund_restock,
             };
@@ -537,9 +539,10 @@ impl ChannelAdvisorChannel {
             let item = numeric_id("order item", line_id).map_err(|e| self.err(e, op))?;
             items.push((
                 item,
-                wire::ItemAdjust {
+                wire::Adjust {
                     reason: adjustment.reason,
                     seller_adjustment_id: format!("{key}-{line_id}"),
+                    adjustment_amount: None,
                     quantity,
                     item_adjustment: amount,
                     refund_only,

@@ -25,47 +25,42 @@ pub(crate) struct Page<T> {
 
 /// `GET /v1/Profiles` element.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct Profile {
     #[serde(rename = "ID")]
     pub(crate) id: u64,
-    #[serde(rename = "AccountName", default)]
     pub(crate) account_name: Option<String>,
-    #[serde(rename = "CompanyName", default)]
     pub(crate) company_name: Option<String>,
-    #[serde(rename = "CurrencyCode", default)]
     pub(crate) currency_code: Option<String>,
 }
 
 /// A product as selected by `list_listings` (`$select` + `$expand=Labels`).
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct Product {
     #[serde(rename = "ID")]
     pub(crate) id: u64,
-    #[serde(rename = "Sku", default)]
     pub(crate) sku: Option<String>,
-    #[serde(rename = "Title", default)]
     pub(crate) title: Option<String>,
-    #[serde(rename = "TotalAvailableQuantity", default)]
     pub(crate) total_available_quantity: Option<i64>,
-    #[serde(rename = "Labels", default)]
     pub(crate) labels: Option<Vec<ProductLabel>>,
     /// The price fields a listing's price can be kept in (only the configured one is
     /// selected; the others stay `None`).
-    #[serde(rename = "BuyItNowPrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) buy_it_now_price: Option<Decimal>,
-    #[serde(rename = "RetailPrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) retail_price: Option<Decimal>,
-    #[serde(rename = "StorePrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) store_price: Option<Decimal>,
-    #[serde(rename = "StartingPrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) starting_price: Option<Decimal>,
-    #[serde(rename = "ReservePrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) reserve_price: Option<Decimal>,
-    #[serde(rename = "SecondChancePrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) second_chance_price: Option<Decimal>,
-    #[serde(rename = "MinPrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) min_price: Option<Decimal>,
-    #[serde(rename = "MaxPrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) max_price: Option<Decimal>,
 }
 
@@ -94,80 +89,58 @@ pub(crate) struct ProductLabel {
 
 /// An order with `Items` and `Fulfillments` expanded.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct Order {
     #[serde(rename = "ID")]
     pub(crate) id: u64,
-    #[serde(rename = "SiteName", default)]
     pub(crate) site_name: Option<String>,
-    #[serde(rename = "SiteOrderID", default)]
+    #[serde(rename = "SiteOrderID")]
     pub(crate) site_order_id: Option<String>,
-    #[serde(rename = "Currency", default)]
     pub(crate) currency: Option<String>,
-    #[serde(rename = "CreatedDateUtc")]
     pub(crate) created_date_utc: DateTime<Utc>,
-    #[serde(rename = "UpdatedDateUtc", default)]
     pub(crate) updated_date_utc: Option<DateTime<Utc>>,
-    #[serde(rename = "CheckoutStatus", default)]
     pub(crate) checkout_status: Option<String>,
-    #[serde(rename = "PaymentStatus", default)]
     pub(crate) payment_status: Option<String>,
-    #[serde(rename = "ShippingStatus", default)]
     pub(crate) shipping_status: Option<String>,
-    #[serde(rename = "RequestedShippingCarrier", default)]
     pub(crate) requested_shipping_carrier: Option<String>,
-    #[serde(rename = "RequestedShippingClass", default)]
     pub(crate) requested_shipping_class: Option<String>,
-    #[serde(rename = "TotalPrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) total_price: Option<Decimal>,
-    #[serde(rename = "TotalTaxPrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) total_tax_price: Option<Decimal>,
-    #[serde(rename = "TotalShippingPrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) total_shipping_price: Option<Decimal>,
-    #[serde(rename = "BuyerUserId", default)]
     pub(crate) buyer_user_id: Option<String>,
-    #[serde(rename = "BuyerEmailAddress", default)]
     pub(crate) buyer_email_address: Option<String>,
-    #[serde(rename = "ShippingFirstName", default)]
     pub(crate) shipping_first_name: Option<String>,
-    #[serde(rename = "ShippingLastName", default)]
     pub(crate) shipping_last_name: Option<String>,
-    #[serde(rename = "ShippingCompanyName", default)]
     pub(crate) shipping_company_name: Option<String>,
-    #[serde(rename = "ShippingAddressLine1", default)]
     pub(crate) shipping_address_line1: Option<String>,
-    #[serde(rename = "ShippingAddressLine2", default)]
     pub(crate) shipping_address_line2: Option<String>,
-    #[serde(rename = "ShippingCity", default)]
     pub(crate) shipping_city: Option<String>,
-    #[serde(rename = "ShippingStateOrProvince", default)]
     pub(crate) shipping_state_or_province: Option<String>,
-    #[serde(rename = "ShippingPostalCode", default)]
     pub(crate) shipping_postal_code: Option<String>,
-    #[serde(rename = "ShippingCountry", default)]
     pub(crate) shipping_country: Option<String>,
-    #[serde(rename = "ShippingDaytimePhone", default)]
     pub(crate) shipping_daytime_phone: Option<String>,
-    #[serde(rename = "Items", default)]
+    #[serde(default)]
     pub(crate) items: Vec<OrderItem>,
     /// Present when the expanded `Items` were cut at 20: the order must be read on its own.
-    #[serde(rename = "Items@odata.nextLink", default)]
+    #[serde(rename = "Items@odata.nextLink")]
     pub(crate) items_next_link: Option<String>,
 }
 
 /// An order line.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct OrderItem {
     #[serde(rename = "ID")]
     pub(crate) id: u64,
-    #[serde(rename = "ProductID", default)]
+    #[serde(rename = "ProductID")]
     pub(crate) product_id: Option<u64>,
-    #[serde(rename = "Sku", default)]
     pub(crate) sku: Option<String>,
-    #[serde(rename = "Title", default)]
     pub(crate) title: Option<String>,
-    #[serde(rename = "Quantity")]
     pub(crate) quantity: i64,
-    #[serde(rename = "UnitPrice", default, deserialize_with = "decimal")]
+    #[serde(default, deserialize_with = "decimal")]
     pub(crate) unit_price: Option<Decimal>,
 }
 
@@ -208,10 +181,9 @@ pub(crate) struct UpdateQuantity {
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct UpdateQuantityValue {
-    #[serde(rename = "UpdateType")]
     pub(crate) update_type: &'static str,
-    #[serde(rename = "Updates")]
     pub(crate) updates: Vec<DcQuantity>,
 }
 
@@ -231,25 +203,24 @@ pub(crate) struct Ship {
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct ShipValue {
-    #[serde(rename = "ShippedDateUtc")]
     pub(crate) shipped_date_utc: String,
-    #[serde(rename = "TrackingNumber", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tracking_number: Option<String>,
-    #[serde(rename = "ShippingCarrier", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) shipping_carrier: Option<String>,
-    #[serde(rename = "ShippingClass", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) shipping_class: Option<String>,
     #[serde(
         rename = "DistributionCenterID",
         skip_serializing_if = "Option::is_none"
     )]
     pub(crate) distribution_center_id: Option<u64>,
-    #[serde(rename = "DeliveryStatus")]
     pub(crate) delivery_status: &'static str,
     #[serde(rename = "SellerFulfillmentID")]
     pub(crate) seller_fulfillment_id: String,
-    #[serde(rename = "Items", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) items: Vec<ShipItem>,
 }
 
@@ -261,35 +232,24 @@ pub(crate) struct ShipItem {
     pub(crate) quantity: u32,
 }
 
-/// `POST /v1/Orders(ID)/Adjust`: the action's parameters at the top level (not in `Value`).
+/// `POST /v1/Orders(ID)/Adjust` and `POST /v1/OrderItems(ID)/Adjust`: the action's parameters
+/// at the top level (not in `Value`). `AdjustmentAmount` is an order's; `Quantity` and
+/// `ItemAdjustment` are a line's.
 #[derive(Debug, Serialize)]
-pub(crate) struct OrderAdjust {
-    #[serde(rename = "Reason")]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Adjust {
     pub(crate) reason: &'static str,
     #[serde(rename = "SellerAdjustmentID")]
     pub(crate) seller_adjustment_id: String,
-    #[serde(rename = "AdjustmentAmount", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) adjustment_amount: Option<Value>,
-    #[serde(rename = "RefundOnly", skip_serializing_if = "Option::is_none")]
-    pub(crate) refund_only: Option<bool>,
-    #[serde(rename = "Restock", skip_serializing_if = "Option::is_none")]
-    pub(crate) restock: Option<bool>,
-}
-
-/// `POST /v1/OrderItems(ID)/Adjust`.
-#[derive(Debug, Serialize)]
-pub(crate) struct ItemAdjust {
-    #[serde(rename = "Reason")]
-    pub(crate) reason: &'static str,
-    #[serde(rename = "SellerAdjustmentID")]
-    pub(crate) seller_adjustment_id: String,
-    #[serde(rename = "Quantity", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) quantity: Option<u32>,
-    #[serde(rename = "ItemAdjustment", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) item_adjustment: Option<Value>,
-    #[serde(rename = "RefundOnly", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) refund_only: Option<bool>,
-    #[serde(rename = "Restock", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) restock: Option<bool>,
 }
 
@@ -510,12 +470,13 @@ pub(crate) struct RequestedShipping {
 
 /// The idempotency ids an order already carries (a resend reads them before sending again).
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct AppliedKeys {
     /// `Fulfillments` (only `SellerFulfillmentID` is read).
-    #[serde(rename = "Fulfillments", default)]
+    #[serde(default)]
     pub(crate) fulfillments: Vec<AppliedFulfillment>,
     /// `Adjustments` (only `SellerAdjustmentID` is read).
-    #[serde(rename = "Adjustments", default)]
+    #[serde(default)]
     pub(crate) adjustments: Vec<AppliedAdjustment>,
 }
 

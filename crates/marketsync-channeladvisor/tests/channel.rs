@@ -104,39 +104,20 @@ async fn verify_refuses_a_token_without_the_profile() {
 async fn a_401_refreshes_once_and_retries() {
     let server = MockServer::start().await;
     // First token ACCESS_1, then ACCESS_2.
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_1)))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_2)))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/Profiles"))
-        .and(header(
-            "authorization",
-            format!("Bearer {ACCESS_1}").as_str(),
-        ))
-        .respond_with(
-            ResponseTemplate::new(401).set_body_json(
-                json!({"Message": "Authorization has been denied for this request."}),
-            ),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/Profiles"))
-        .and(header(
-            "authorization",
-            format!("Bearer {ACCESS_2}").as_str(),
-        ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(profiles_body()))
-        .mount(&server)
-        .await;
+    mount_rotating_tokens(&server).await;
+    mount_profiles_for(
+        &server,
+        ACCESS_1,
+        ResponseTemplate::new(401)
+            .set_body_json(json!({"Message": "Authorization has been denied for this request."})),
+    )
+    .await;
+    mount_profiles_for(
+        &server,
+        ACCESS_2,
+        ResponseTemplate::new(200).set_body_json(profiles_body()),
+    )
+    .await;
     channel(&server).verify().await.unwrap();
     let reqs = server.received_requests().await.unwrap();
     let paths: Vec<&str> = reqs.iter().map(|r| r.url.path()).collect();
@@ -943,16 +924,7 @@ async fn offerup_filters_orders_to_its_site() {
         )
         .mount(&server)
         .await;
-    let config = ChannelAdvisorConfig::offerup_builder()
-        .base_url(server.uri())
-        .application_id(APP_ID)
-        .shared_secret(SecretString::from(SHARED_SECRET))
-        .refresh_token(SecretString::from(REFRESH))
-        .profile_id(PROFILE)
-        .retry(fast_retry())
-        .build()
-        .unwrap();
-    let ch = ChannelAdvisorChannel::new(config).unwrap();
+    let ch = offerup_channel(&server);
     assert_eq!(ch.kind(), marketsync_core::ChannelKind::OfferUp);
     assert!(!ch.capabilities().login_authorization);
     let page = ch.fetch_orders(&order_query()).await.unwrap();

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
-use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig, offerup_credentials};
+use marketsync_channeladvisor::{ChannelAdvisorChannel, offerup_credentials};
 use marketsync_core::channel::Cursor;
 use marketsync_core::lifecycle::Event;
 use marketsync_core::store::{
@@ -21,7 +21,7 @@ use marketsync_core::{
     Actor, AuditEvent, ChannelKind, ChannelOrderId, CredentialKey, Credentials, Currency, Engine,
     Feature, Health, IdempotencyKey, IntegrationId, IntegrationSettings, InventoryItem, Label,
     Listing, ManualClock, MappingSet, MemoryCatalog, MemoryNotifier, MemoryStore, Money,
-    SealedCredentials, SecretString, ShippingMapping, ShippingService, Sku, Store, StoreError,
+    SealedCredentials, SecretString, Sku, Store, StoreError,
 };
 use serde_json::json;
 use wiremock::matchers::{method, path, path_regex};
@@ -273,22 +273,7 @@ async fn world(
         )
         .await
         .unwrap();
-    let mapping = ShippingMapping::new(
-        "Ground",
-        ShippingService {
-            name: "ups-ground".into(),
-            carrier: Some("UPS".into()),
-            class: Some("Ground".into()),
-        },
-        now(),
-    )
-    .unwrap();
-    engine
-        .edit_mappings(id, Actor::System, |m| {
-            m.insert_shipping(mapping.clone());
-        })
-        .await
-        .unwrap();
+    map_ground_to_ups(&engine, id, now()).await;
     World {
         engine,
         id,
@@ -372,16 +357,7 @@ async fn an_order_the_store_failed_to_record_is_never_exported() {
 async fn offerup_secret_rotation_leaves_the_integration_unverified_until_verified() {
     let server = MockServer::start().await;
     mount_token(&server).await;
-    let config = ChannelAdvisorConfig::offerup_builder()
-        .base_url(server.uri())
-        .application_id(APP_ID)
-        .shared_secret(SecretString::from(SHARED_SECRET))
-        .refresh_token(SecretString::from(REFRESH))
-        .profile_id(PROFILE)
-        .retry(fast_retry())
-        .build()
-        .unwrap();
-    let ch = ChannelAdvisorChannel::new(config).unwrap();
+    let ch = offerup_channel(&server);
     let w = world(
         &server,
         ch,

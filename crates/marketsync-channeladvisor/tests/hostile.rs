@@ -16,10 +16,11 @@ use common::*;
 use marketsync_channeladvisor::decode;
 use marketsync_core::ChannelError;
 use marketsync_core::{
-    Actor, Channel, ChannelKind, ChannelListingId, ChannelOrderId, Credentials, Currency,
-    ErrorKind, Feature, IntegrationSettings, ListingUpdate, ManualClock, NotImportedReason,
-    OrderPage, OrderQuery, OrderState, SecretString, ShippingMapping, ShippingService, Sku,
+    Channel, ChannelKind, ChannelListingId, ChannelOrderId, Credentials, Currency, ErrorKind,
+    Feature, IntegrationSettings, ListingUpdate, ManualClock, NotImportedReason, OrderPage,
+    OrderQuery, OrderState, SecretString, Sku,
 };
+use marketsync_testkit::behaviour::pages::{assert_rejected_by_fetch, read_ids};
 use marketsync_testkit::behaviour::{EngineRig, RawBodyFixture};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex, query_param, query_param_is_missing};
@@ -98,24 +99,11 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     ]}))
     .await;
 
-    let read: Vec<&str> = page
-        .orders
-        .iter()
-        .map(|o| o.channel_order_id.as_str())
-        .collect();
-    assert_eq!(read, ["5001", "5006", "5008"]);
+    assert_eq!(read_ids(&page), ["5001", "5006", "5008"]);
     assert_eq!(page.orders[1].status.state, OrderState::Unknown);
     assert!(page.orders[1].status.raw.contains("Teleported"));
 
-    assert_eq!(page.rejected.len(), 7, "{:?}", page.rejected);
-    for r in &page.rejected {
-        assert!(
-            matches!(r.error.kind(), ErrorKind::Channel | ErrorKind::Invalid),
-            "{r:?}"
-        );
-        assert_eq!(r.error.channel(), Some(ChannelKind::ChannelAdvisor));
-        assert_eq!(r.error.operation(), Some("fetch_orders"));
-    }
+    assert_rejected_by_fetch(&page, ChannelKind::ChannelAdvisor, 7);
     assert!(rejection(&page, "5002").message().contains("-3"));
     assert!(rejection(&page, "5003").message().contains("XYZ"));
     assert!(
@@ -329,22 +317,7 @@ async fn through_the_engine_the_bad_order_is_recorded_and_never_exported() {
     .await;
     rig.activate("eBay Feed", &[Feature::Orders]).await;
     let EngineRig { engine, id, .. } = rig;
-    let mapping = ShippingMapping::new(
-        "Ground",
-        ShippingService {
-            name: "ups-ground".into(),
-            carrier: Some("UPS".into()),
-            class: Some("Ground".into()),
-        },
-        now(),
-    )
-    .unwrap();
-    engine
-        .edit_mappings(id, Actor::System, |m| {
-            m.insert_shipping(mapping.clone());
-        })
-        .await
-        .unwrap();
+    map_ground_to_ups(&engine, id, now()).await;
 
     // Page 1: good, bad (negative quantity), good; page 2: cut off.
     let next = format!("{}/v1/Orders?$skip=3", server.uri());

@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use marketsync_channeladvisor::{ChannelAdvisorChannel, ChannelAdvisorConfig};
-use marketsync_core::{Channel, ChannelOrderId, Currency, ErrorKind, OrderState, SecretString};
+use marketsync_core::{Channel, ChannelOrderId, Currency, ErrorKind, OrderState};
+use marketsync_testkit::behaviour::pages::rejected_ids;
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -136,16 +136,7 @@ async fn offerup_reads_by_id_on_its_site_only() {
             "value": [order_json(7001, "OfferUp", "Unshipped")]})))
         .mount(&server)
         .await;
-    let config = ChannelAdvisorConfig::offerup_builder()
-        .base_url(server.uri())
-        .application_id(APP_ID)
-        .shared_secret(SecretString::from(SHARED_SECRET))
-        .refresh_token(SecretString::from(REFRESH))
-        .profile_id(PROFILE)
-        .retry(fast_retry())
-        .build()
-        .unwrap();
-    let ch = ChannelAdvisorChannel::new(config).unwrap();
+    let ch = offerup_channel(&server);
     assert!(ch.capabilities().orders_get_by_id);
     let page = ch
         .fetch_orders_by_id(&[oid("7001")], Currency::USD)
@@ -173,12 +164,7 @@ async fn an_unreadable_order_without_its_id_rejects_the_ids_not_accounted_for() 
         .await
         .unwrap();
     assert_eq!(page.orders.len(), 1);
-    let rejected: Vec<_> = page
-        .rejected
-        .iter()
-        .map(|r| r.channel_order_id.clone())
-        .collect();
-    assert_eq!(rejected, [Some(oid("5002"))]);
+    assert_eq!(rejected_ids(&page), [Some(oid("5002"))]);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use marketsync_channeladvisor::{ChannelAdvisorChannel, offerup_credentials};
 use marketsync_core::{Channel, ChannelKind, ChannelListingId, ListingUpdate, SecretString, Sku};
 use marketsync_testkit::behaviour::{SecretFixture, SecretScan};
 use serde_json::json;
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn assert_clean(what: &str, text: &str) {
@@ -34,28 +34,15 @@ impl SecretFixture for Fixture {
     async fn session(&self, scan: &SecretScan) -> Vec<String> {
         let assert_clean = |what: &str, text: &str| scan.check(what, text);
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/oauth2/token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_1)))
-            .up_to_n_times(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/oauth2/token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_2)))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/v1/Profiles"))
-            .and(header(
-                "authorization",
-                format!("Bearer {ACCESS_1}").as_str(),
-            ))
-            .respond_with(ResponseTemplate::new(401).set_body_json(
+        mount_rotating_tokens(&server).await;
+        mount_profiles_for(
+            &server,
+            ACCESS_1,
+            ResponseTemplate::new(401).set_body_json(
                 json!({"Message": format!("Authorization has been denied for token {ACCESS_1}.")}),
-            ))
-            .mount(&server)
-            .await;
+            ),
+        )
+        .await;
         Mock::given(method("GET"))
             .and(path("/v1/Profiles"))
             .respond_with(ResponseTemplate::new(400).set_body_json(

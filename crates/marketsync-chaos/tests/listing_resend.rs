@@ -8,50 +8,30 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
-use marketsync_core::credentials::{
-    AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
-    PendingAuthorization,
-};
 use marketsync_core::lifecycle::Event;
 use marketsync_core::{
-    AccountInfo, Actor, CancellationRequest, Capabilities, Channel, ChannelError, ChannelKind,
-    ChannelListing, ChannelListingId, ChannelListingState, ChannelOrderId, CredentialKey,
-    Credentials, Currency, EndListing, Engine, Feature, IntegrationSettings, InventoryItem, Label,
-    ListingOutcome, ListingPage, ListingQuery, ListingUpdate, ManualClock, MemoryCatalog,
-    MemoryChannel, MemoryNotifier, MemoryStore, Money, NewListing, OrderPage, OrderQuery,
-    RefundRequest, ShipmentRequest, Sku,
+    Actor, Channel, ChannelError, ChannelKind, ChannelListing, ChannelListingId,
+    ChannelListingState, CredentialKey, Credentials, Currency, Engine, Feature,
+    IntegrationSettings, InventoryItem, Label, ListingOutcome, ListingUpdate, ManualClock,
+    MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore, Money, Sku,
 };
+use marketsync_testkit::intercept::{Intercept, Intercepted};
 
-/// The in-memory channel, except that the next `fail` listing updates are applied and then
-/// answered with a temporary error (the answer lost on the way back).
-#[derive(Debug, Clone)]
+/// Listing updates the channel applies, the next `fail` of them then answered with a temporary
+/// error (the answer lost on the way back).
+#[derive(Debug)]
 struct AppliedThenFailed {
-    inner: MemoryChannel,
     fail: Arc<AtomicU32>,
 }
 
 #[async_trait]
-impl Channel for AppliedThenFailed {
-    fn kind(&self) -> ChannelKind {
-        self.inner.kind()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn use_credentials(&self, c: &Credentials) -> Result<(), ChannelError> {
-        self.inner.use_credentials(c).await
-    }
-    async fn verify(&self) -> Result<AccountInfo, ChannelError> {
-        self.inner.verify().await
-    }
-    async fn list_listings(&self, q: &ListingQuery) -> Result<ListingPage, ChannelError> {
-        self.inner.list_listings(q).await
-    }
+impl Intercept for AppliedThenFailed {
     async fn update_listings(
         &self,
+        inner: &dyn Channel,
         updates: &[ListingUpdate],
     ) -> Result<Vec<ListingOutcome>, ChannelError> {
-        let outcomes = self.inner.update_listings(updates).await?;
+        let outcomes = inner.update_listings(updates).await?;
         if self
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -62,43 +42,6 @@ impl Channel for AppliedThenFailed {
             ));
         }
         Ok(outcomes)
-    }
-    async fn publish_listings(
-        &self,
-        l: &[NewListing],
-    ) -> Result<Vec<ListingOutcome>, ChannelError> {
-        self.inner.publish_listings(l).await
-    }
-    async fn end_listings(&self, l: &[EndListing]) -> Result<Vec<ListingOutcome>, ChannelError> {
-        self.inner.end_listings(l).await
-    }
-    async fn fetch_orders(&self, q: &OrderQuery) -> Result<OrderPage, ChannelError> {
-        self.inner.fetch_orders(q).await
-    }
-    async fn acknowledge_order(&self, o: &ChannelOrderId) -> Result<(), ChannelError> {
-        self.inner.acknowledge_order(o).await
-    }
-    async fn ship(&self, r: &ShipmentRequest) -> Result<(), ChannelError> {
-        self.inner.ship(r).await
-    }
-    async fn refund(&self, r: &RefundRequest) -> Result<(), ChannelError> {
-        self.inner.refund(r).await
-    }
-    async fn cancel(&self, r: &CancellationRequest) -> Result<(), ChannelError> {
-        self.inner.cancel(r).await
-    }
-    async fn begin_authorization(
-        &self,
-        r: &AuthorizationRequest,
-    ) -> Result<AuthorizationStart, ChannelError> {
-        self.inner.begin_authorization(r).await
-    }
-    async fn complete_authorization(
-        &self,
-        p: &PendingAuthorization,
-        c: &AuthorizationCallback,
-    ) -> Result<AuthorizationOutcome, ChannelError> {
-        self.inner.complete_authorization(p, c).await
     }
 }
 
@@ -129,10 +72,7 @@ async fn an_update_applied_despite_a_failure_is_sent_again_when_the_item_changes
         raw_state: "live".into(),
     });
     let fail = Arc::new(AtomicU32::new(0));
-    let channel = AppliedThenFailed {
-        inner: memory.clone(),
-        fail: fail.clone(),
-    };
+    let channel = Intercepted::new(memory.clone(), AppliedThenFailed { fail: fail.clone() });
     let engine = Engine::new(
         Arc::new(MemoryStore::new()),
         catalog.clone(),

@@ -10,114 +10,56 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
-use marketsync_core::channel::{AccountInfo, ListingPage, ListingQuery, OrderPage, OrderQuery};
-use marketsync_core::credentials::{
-    AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
-    PendingAuthorization,
-};
+use marketsync_core::channel::{OrderPage, OrderQuery};
 use marketsync_core::engine::scheduler::RunRecord;
 use marketsync_core::lifecycle::Event;
 use marketsync_core::{
-    CancellationRequest, Capabilities, Channel, ChannelError, ChannelKind, ChannelOrderId,
-    Currency, EndListing, Engine, Feature, IntegrationId, IntegrationSettings, ListingOutcome,
-    ListingUpdate, MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore, NewListing,
-    Operation, RefundRequest, ScheduledOperation, Scheduler, ShipmentRequest,
+    Channel, ChannelError, ChannelKind, Currency, Engine, Feature, IntegrationId,
+    IntegrationSettings, MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore, Operation,
+    ScheduledOperation, Scheduler,
 };
+use marketsync_testkit::intercept::{Intercept, Intercepted};
 use tokio::sync::Semaphore;
 
-/// A MemoryChannel whose order downloads wait for a permit, counting how many are in flight.
+/// Order downloads that wait for a permit, counting how many are in flight.
 #[derive(Debug)]
-struct GatedChannel {
-    inner: MemoryChannel,
-    gate: Arc<Semaphore>,
+struct Gate {
+    permits: Arc<Semaphore>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
 }
 
-impl GatedChannel {
-    fn new(
-        inner: MemoryChannel,
-        gate: Arc<Semaphore>,
-        in_flight: Arc<AtomicUsize>,
-        max: Arc<AtomicUsize>,
-    ) -> Self {
-        Self {
-            inner,
-            gate,
-            in_flight,
-            max_in_flight: max,
-        }
+#[async_trait]
+impl Intercept for Gate {
+    async fn fetch_orders(
+        &self,
+        inner: &dyn Channel,
+        q: &OrderQuery,
+    ) -> Result<OrderPage, ChannelError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let permit = self.permits.acquire().await;
+        drop(permit);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        inner.fetch_orders(q).await
     }
 }
 
-#[async_trait]
-impl Channel for GatedChannel {
-    fn kind(&self) -> ChannelKind {
-        self.inner.kind()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn use_credentials(
-        &self,
-        credentials: &marketsync_core::Credentials,
-    ) -> Result<(), ChannelError> {
-        self.inner.use_credentials(credentials).await
-    }
-    async fn verify(&self) -> Result<AccountInfo, ChannelError> {
-        self.inner.verify().await
-    }
-    async fn list_listings(&self, q: &ListingQuery) -> Result<ListingPage, ChannelError> {
-        self.inner.list_listings(q).await
-    }
-    async fn update_listings(
-        &self,
-        u: &[ListingUpdate],
-    ) -> Result<Vec<ListingOutcome>, ChannelError> {
-        self.inner.update_listings(u).await
-    }
-    async fn publish_listings(
-        &self,
-        l: &[NewListing],
-    ) -> Result<Vec<ListingOutcome>, ChannelError> {
-        self.inner.publish_listings(l).await
-    }
-    async fn end_listings(&self, l: &[EndListing]) -> Result<Vec<ListingOutcome>, ChannelError> {
-        self.inner.end_listings(l).await
-    }
-    async fn fetch_orders(&self, q: &OrderQuery) -> Result<OrderPage, ChannelError> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        let permit = self.gate.acquire().await;
-        drop(permit);
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.inner.fetch_orders(q).await
-    }
-    async fn acknowledge_order(&self, o: &ChannelOrderId) -> Result<(), ChannelError> {
-        self.inner.acknowledge_order(o).await
-    }
-    async fn ship(&self, r: &ShipmentRequest) -> Result<(), ChannelError> {
-        self.inner.ship(r).await
-    }
-    async fn refund(&self, r: &RefundRequest) -> Result<(), ChannelError> {
-        self.inner.refund(r).await
-    }
-    async fn cancel(&self, r: &CancellationRequest) -> Result<(), ChannelError> {
-        self.inner.cancel(r).await
-    }
-    async fn begin_authorization(
-        &self,
-        r: &AuthorizationRequest,
-    ) -> Result<AuthorizationStart, ChannelError> {
-        self.inner.begin_authorization(r).await
-    }
-    async fn complete_authorization(
-        &self,
-        p: &PendingAuthorization,
-        c: &AuthorizationCallback,
-    ) -> Result<AuthorizationOutcome, ChannelError> {
-        self.inner.complete_authorization(p, c).await
-    }
+/// A MemoryChannel whose order downloads wait for a permit of `gate`, counting how many are in
+/// flight.
+fn gated(
+    gate: Arc<Semaphore>,
+    in_flight: Arc<AtomicUsize>,
+    max: Arc<AtomicUsize>,
+) -> Intercepted<Gate> {
+    Intercepted::new(
+        plain(),
+        Gate {
+            permits: gate,
+            in_flight,
+            max_in_flight: max,
+        },
+    )
 }
 
 struct Fleet {
@@ -244,12 +186,7 @@ async fn a_slow_integration_never_delays_the_others_nor_runs_twice_at_once() {
     let max = Arc::new(AtomicUsize::new(0));
     let slow = active(
         &f,
-        Arc::new(GatedChannel::new(
-            plain(),
-            gate.clone(),
-            in_flight.clone(),
-            max.clone(),
-        )),
+        Arc::new(gated(gate.clone(), in_flight.clone(), max.clone())),
     )
     .await;
     let fast_channel = plain();
@@ -320,12 +257,7 @@ async fn the_global_concurrency_limit_holds() {
     for _ in 0..5 {
         active(
             &f,
-            Arc::new(GatedChannel::new(
-                plain(),
-                gate.clone(),
-                in_flight.clone(),
-                max.clone(),
-            )),
+            Arc::new(gated(gate.clone(), in_flight.clone(), max.clone())),
         )
         .await;
     }

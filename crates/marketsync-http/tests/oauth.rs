@@ -10,7 +10,7 @@ use marketsync_core::{
 };
 use marketsync_http::{
     DevicePoll, HttpClient, OAuthClient, OAuthConfig, RetryPolicy, TokenManager, TokenOptions,
-    TokenSet, Url,
+    TokenSet, TokenStore, Url,
 };
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -62,6 +62,52 @@ fn token_body(access: &str, refresh: Option<&str>) -> String {
     v.to_string()
 }
 
+/// The token endpoint's answer: `access` (and `refresh`) as JSON.
+fn token_answer(access: &str, refresh: Option<&str>) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .insert_header("content-type", "application/json")
+        .set_body_string(token_body(access, refresh))
+}
+
+/// The token endpoint, answering `access` (and `refresh`) exactly once.
+async fn token_endpoint_once(server: &MockServer, access: &str, refresh: Option<&str>) {
+    Mock::given(method("POST"))
+        .and(path("/auth/oauth/token"))
+        .respond_with(token_answer(access, refresh))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// Tokens without an expiry time.
+fn token_set(access: &str, refresh: &str) -> TokenSet {
+    TokenSet {
+        access_token: SecretString::from(access),
+        expires_at: None,
+        refresh_token: Some(SecretString::from(refresh)),
+        scopes: Vec::new(),
+    }
+}
+
+/// A token manager for `server`'s token endpoint on `clock`, starting from `tokens`, saving
+/// renewed ones to `store`.
+fn manager(
+    server: &MockServer,
+    clock: &Arc<ManualClock>,
+    tokens: TokenSet,
+    store: impl TokenStore + 'static,
+) -> TokenManager {
+    TokenManager::with_options(
+        oauth(server, clock.clone()),
+        tokens,
+        store,
+        TokenOptions {
+            clock: clock.clone(),
+            ..TokenOptions::default()
+        },
+    )
+}
+
 fn basic_auth() -> String {
     // base64("app-1:app-secret-1")
     "Basic YXBwLTE6YXBwLXNlY3JldC0x".to_owned()
@@ -69,7 +115,7 @@ fn basic_auth() -> String {
 
 type Log = Arc<Mutex<Vec<String>>>;
 
-fn noop_store() -> impl marketsync_http::TokenStore {
+fn noop_store() -> impl TokenStore {
     |_t: TokenSet| async { Ok::<(), ChannelError>(()) }
 }
 
@@ -83,9 +129,7 @@ async fn fifty_concurrent_callers_cause_one_refresh() {
         .and(body_string_contains("grant_type=refresh_token"))
         .and(body_string_contains("refresh_token=refresh-old"))
         .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(token_body("access-new", Some("refresh-new")))
+            token_answer("access-new", Some("refresh-new"))
                 // Slow enough that every caller finds the renewal in flight.
                 .set_delay(Duration::from_millis(300)),
         )
@@ -102,8 +146,9 @@ async fn fifty_concurrent_callers_cause_one_refresh() {
 
     let stores = Arc::new(AtomicUsize::new(0));
     let counter = stores.clone();
-    let tokens = TokenManager::with_options(
-        oauth(&server, clock.clone()),
+    let tokens = manager(
+        &server,
+        &clock,
         expired_tokens(&clock),
         move |_t: TokenSet| {
             let counter = counter.clone();
@@ -111,10 +156,6 @@ async fn fifty_concurrent_callers_cause_one_refresh() {
                 counter.fetch_add(1, Ordering::SeqCst);
                 Ok::<(), ChannelError>(())
             }
-        },
-        TokenOptions {
-            clock: clock.clone(),
-            ..TokenOptions::default()
         },
     );
     let client = HttpClient::builder(&format!("{}/api", server.uri()))
@@ -190,8 +231,9 @@ async fn a_rotated_refresh_token_is_stored_before_the_new_access_token_is_used()
         .await;
 
     let store_log = log.clone();
-    let tokens = TokenManager::with_options(
-        oauth(&server, clock.clone()),
+    let tokens = manager(
+        &server,
+        &clock,
         expired_tokens(&clock),
         move |t: TokenSet| {
             let store_log = store_log.clone();
@@ -205,10 +247,6 @@ async fn a_rotated_refresh_token_is_stored_before_the_new_access_token_is_used()
                 ));
                 Ok::<(), ChannelError>(())
             }
-        },
-        TokenOptions {
-            clock: clock.clone(),
-            ..TokenOptions::default()
         },
     );
     let client = HttpClient::builder(&format!("{}/api", server.uri()))
@@ -245,20 +283,12 @@ async fn a_rotated_refresh_token_is_stored_before_the_new_access_token_is_used()
 async fn a_failed_store_keeps_the_new_token_from_being_used_and_is_retried() {
     let server = MockServer::start().await;
     let clock = clock();
-    Mock::given(method("POST"))
-        .and(path("/auth/oauth/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(token_body("access-new", Some("refresh-new"))),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    token_endpoint_once(&server, "access-new", Some("refresh-new")).await;
     let attempts = Arc::new(AtomicUsize::new(0));
     let a = attempts.clone();
-    let tokens = TokenManager::with_options(
-        oauth(&server, clock.clone()),
+    let tokens = manager(
+        &server,
+        &clock,
         expired_tokens(&clock),
         move |_t: TokenSet| {
             let a = a.clone();
@@ -269,10 +299,6 @@ async fn a_failed_store_keeps_the_new_token_from_being_used_and_is_retried() {
                     Ok(())
                 }
             }
-        },
-        TokenOptions {
-            clock: clock.clone(),
-            ..TokenOptions::default()
         },
     );
     let e = tokens.access_token().await.unwrap_err();
@@ -304,15 +330,7 @@ async fn a_failing_refresh_is_an_auth_error_with_the_endpoints_message() {
         .expect(0)
         .mount(&server)
         .await;
-    let tokens = TokenManager::with_options(
-        oauth(&server, clock.clone()),
-        expired_tokens(&clock),
-        noop_store(),
-        TokenOptions {
-            clock: clock.clone(),
-            ..TokenOptions::default()
-        },
-    );
+    let tokens = manager(&server, &clock, expired_tokens(&clock), noop_store());
     let client = HttpClient::builder(&format!("{}/api", server.uri()))
         .channel(ChannelKind::Allegro)
         .oauth(tokens.clone())
@@ -348,12 +366,7 @@ async fn a_failing_refresh_is_an_auth_error_with_the_endpoints_message() {
     assert_eq!(again.channel_message(), e.channel_message());
 
     // A fresh login clears it.
-    tokens.set_tokens(TokenSet {
-        access_token: SecretString::from("access-relogin"),
-        expires_at: None,
-        refresh_token: Some(SecretString::from("refresh-relogin")),
-        scopes: Vec::new(),
-    });
+    tokens.set_tokens(token_set("access-relogin", "refresh-relogin"));
     assert_eq!(
         tokens.access_token().await.unwrap().expose_secret(),
         "access-relogin"
@@ -410,9 +423,7 @@ async fn a_temporary_token_endpoint_failure_is_retried_by_the_request() {
             if c.fetch_add(1, Ordering::SeqCst) == 0 {
                 ResponseTemplate::new(503).set_body_string("<html>busy</html>")
             } else {
-                ResponseTemplate::new(200)
-                    .insert_header("content-type", "application/json")
-                    .set_body_string(token_body("access-new", None))
+                token_answer("access-new", None)
             }
         })
         .mount(&server)
@@ -426,8 +437,9 @@ async fn a_temporary_token_endpoint_failure_is_retried_by_the_request() {
         .await;
     let stored: Arc<Mutex<Vec<TokenSet>>> = Arc::new(Mutex::new(Vec::new()));
     let sink = stored.clone();
-    let tokens = TokenManager::with_options(
-        oauth(&server, clock.clone()),
+    let tokens = manager(
+        &server,
+        &clock,
         expired_tokens(&clock),
         move |t: TokenSet| {
             let sink = sink.clone();
@@ -435,10 +447,6 @@ async fn a_temporary_token_endpoint_failure_is_retried_by_the_request() {
                 sink.lock().unwrap().push(t);
                 Ok::<(), ChannelError>(())
             }
-        },
-        TokenOptions {
-            clock: clock.clone(),
-            ..TokenOptions::default()
         },
     );
     let client = HttpClient::builder(&format!("{}/v1/", server.uri()))
@@ -468,16 +476,7 @@ async fn a_temporary_token_endpoint_failure_is_retried_by_the_request() {
 async fn a_401_renews_the_token_once_and_retries() {
     let server = MockServer::start().await;
     let clock = clock();
-    Mock::given(method("POST"))
-        .and(path("/auth/oauth/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(token_body("access-2", Some("refresh-2"))),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    token_endpoint_once(&server, "access-2", Some("refresh-2")).await;
     Mock::given(method("GET"))
         .and(header("authorization", "Bearer access-1"))
         .respond_with(ResponseTemplate::new(401).set_body_string(
@@ -491,19 +490,11 @@ async fn a_401_renews_the_token_once_and_retries() {
         .expect(1)
         .mount(&server)
         .await;
-    let tokens = TokenManager::with_options(
-        oauth(&server, clock.clone()),
-        TokenSet {
-            access_token: SecretString::from("access-1"),
-            expires_at: None,
-            refresh_token: Some(SecretString::from("refresh-1")),
-            scopes: Vec::new(),
-        },
+    let tokens = manager(
+        &server,
+        &clock,
+        token_set("access-1", "refresh-1"),
         noop_store(),
-        TokenOptions {
-            clock: clock.clone(),
-            ..TokenOptions::default()
-        },
     );
     // Even with retries off: the re-authentication is not a retry of a failure.
     let client = HttpClient::builder(&format!("{}/api", server.uri()))
@@ -515,34 +506,17 @@ async fn a_401_renews_the_token_once_and_retries() {
 
     // A second 401 with the fresh token is the channel's answer: no loop.
     let server2 = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/auth/oauth/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(token_body("access-3", None)),
-        )
-        .expect(1)
-        .mount(&server2)
-        .await;
+    token_endpoint_once(&server2, "access-3", None).await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(401))
         .expect(2)
         .mount(&server2)
         .await;
-    let tokens = TokenManager::with_options(
-        oauth(&server2, clock.clone()),
-        TokenSet {
-            access_token: SecretString::from("access-1"),
-            expires_at: None,
-            refresh_token: Some(SecretString::from("refresh-1")),
-            scopes: Vec::new(),
-        },
+    let tokens = manager(
+        &server2,
+        &clock,
+        token_set("access-1", "refresh-1"),
         noop_store(),
-        TokenOptions {
-            clock: clock.clone(),
-            ..TokenOptions::default()
-        },
     );
     let client = HttpClient::builder(&format!("{}/api", server2.uri()))
         .oauth(tokens)
@@ -589,11 +563,7 @@ async fn authorization_code_with_pkce() {
         .and(body_string_contains(
             "redirect_uri=https%3A%2F%2Fseller.example%2Fcallback",
         ))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/json")
-                .set_body_string(token_body("access-a", Some("refresh-a"))),
-        )
+        .respond_with(token_answer("access-a", Some("refresh-a")))
         .expect(1)
         .mount(&server)
         .await;

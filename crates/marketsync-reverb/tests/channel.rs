@@ -19,7 +19,7 @@ use marketsync_reverb::{
 };
 use serde_json::json;
 use wiremock::matchers::{query_param, query_param_is_missing};
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::{MockBuilder, MockServer, ResponseTemplate};
 
 fn sku(s: &str) -> Sku {
     Sku::new(s).unwrap()
@@ -85,6 +85,29 @@ fn refund(
         idempotency_key: key("refund-1"),
         resend: false,
     }
+}
+
+/// Order 51234567's refund request: approved, for `reason`, of `amount` USD.
+fn refund_request(reason: &str, amount: &str) -> MockBuilder {
+    reverb_body(
+        "POST",
+        "/api/my/orders/selling/51234567/refund_requests",
+        json!({"state": "approved", "reason": reason, "refund_amount": {"amount": amount, "currency": "USD"}}),
+    )
+}
+
+/// Reverb's answers to a full refund of order 51234567 (1344.00 USD in all) in `status`: the
+/// order read once, then one refund request for `reason`, answered as refund `id`.
+async fn mount_full_refund(server: &MockServer, status: &str, reason: &str, id: u64) {
+    order_read("51234567", "GTR-001", status, "2026-03-04T10:00:00Z")
+        .expect(1)
+        .mount(server)
+        .await;
+    refund_request(reason, "1344.00")
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": id})))
+        .expect(1)
+        .mount(server)
+        .await;
 }
 
 // ----- connection -----
@@ -1278,23 +1301,11 @@ async fn ship_sends_provider_tracking_and_notification() {
 #[tokio::test]
 async fn a_resend_ships_only_an_order_not_shipped_yet() {
     let server = MockServer::start().await;
-    reverb("GET", "/api/my/orders/selling/51234567")
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "51234567",
-            "GTR-1",
-            "shipped",
-            "2026-03-05T09:00:00-06:00",
-        )))
+    order_read("51234567", "GTR-1", "shipped", "2026-03-05T09:00:00-06:00")
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    reverb("GET", "/api/my/orders/selling/51234567")
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "51234567",
-            "GTR-1",
-            "paid",
-            "2026-03-05T09:00:00-06:00",
-        )))
+    order_read("51234567", "GTR-1", "paid", "2026-03-05T09:00:00-06:00")
         .mount(&server)
         .await;
     reverb("POST", "/api/my/orders/selling/51234567/ship")
@@ -1368,25 +1379,18 @@ async fn a_pickup_marks_the_order_picked_up() {
 #[tokio::test]
 async fn refunds_by_amount_or_line_amounts_are_sent_once() {
     let server = MockServer::start().await;
-    let path = "/api/my/orders/selling/51234567/refund_requests";
-    reverb_body(
-        "POST",
-        path,
-        json!({"state": "approved", "reason": "buyer_return", "refund_amount": {"amount": "100.00", "currency": "USD"}}),
-    )
-    .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 5555, "state": "approved"})))
-    .expect(1)
-    .mount(&server)
-    .await;
-    reverb_body(
-        "POST",
-        path,
-        json!({"state": "approved", "reason": "shipping_damage", "refund_amount": {"amount": "15.50", "currency": "USD"}}),
-    )
-    .respond_with(ResponseTemplate::new(503))
-    .expect(1)
-    .mount(&server)
-    .await;
+    refund_request("buyer_return", "100.00")
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"id": 5555, "state": "approved"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    refund_request("shipping_damage", "15.50")
+        .respond_with(ResponseTemplate::new(503))
+        .expect(1)
+        .mount(&server)
+        .await;
     let ch = channel(&server);
     ch.refund(&refund(
         Some(usd("100")),
@@ -1445,25 +1449,7 @@ async fn refunds_by_amount_or_line_amounts_are_sent_once() {
 #[tokio::test]
 async fn a_full_refund_reads_the_total_first() {
     let server = MockServer::start().await;
-    reverb("GET", "/api/my/orders/selling/51234567")
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "51234567",
-            "GTR-001",
-            "shipped",
-            "2026-03-04T10:00:00Z",
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
-    reverb_body(
-        "POST",
-        "/api/my/orders/selling/51234567/refund_requests",
-        json!({"state": "approved", "reason": "lost_shipment", "refund_amount": {"amount": "1344.00", "currency": "USD"}}),
-    )
-    .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 5556})))
-    .expect(1)
-    .mount(&server)
-    .await;
+    mount_full_refund(&server, "shipped", "lost_shipment", 5556).await;
     channel(&server)
         .refund(&refund(
             None,
@@ -1475,13 +1461,7 @@ async fn a_full_refund_reads_the_total_first() {
 
     // Already refunded (a retry after a lost answer): nothing is sent.
     let server = MockServer::start().await;
-    reverb("GET", "/api/my/orders/selling/51234567")
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "51234567",
-            "GTR-001",
-            "refunded",
-            "2026-03-04T10:00:00Z",
-        )))
+    order_read("51234567", "GTR-001", "refunded", "2026-03-04T10:00:00Z")
         .expect(1)
         .mount(&server)
         .await;
@@ -1499,25 +1479,7 @@ async fn a_full_refund_reads_the_total_first() {
 #[tokio::test]
 async fn cancel_is_a_full_refund_of_the_whole_order() {
     let server = MockServer::start().await;
-    reverb("GET", "/api/my/orders/selling/51234567")
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "51234567",
-            "GTR-001",
-            "paid",
-            "2026-03-04T10:00:00Z",
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
-    reverb_body(
-        "POST",
-        "/api/my/orders/selling/51234567/refund_requests",
-        json!({"state": "approved", "reason": "accidental_order", "refund_amount": {"amount": "1344.00", "currency": "USD"}}),
-    )
-    .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 5557})))
-    .expect(1)
-    .mount(&server)
-    .await;
+    mount_full_refund(&server, "paid", "accidental_order", 5557).await;
     let ch = channel(&server);
     let cancel = |lines: Vec<LineQuantity>| CancellationRequest {
         order_id: oid("51234567"),

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use common::*;
 use marketsync_core::{
-    ChannelKind, ChannelOrderId, Credentials, Currency, Cursor, Delivery, Feature, Health,
-    IdempotencyKey, IntegrationSettings, ManualClock, Shipment, Store,
+    ChannelKind, ChannelOrderId, Credentials, Currency, Cursor, Feature, Health,
+    IntegrationSettings, ManualClock, Store,
 };
 use marketsync_testkit::behaviour::EngineRig;
+use marketsync_testkit::checks::{ship_through_the_outbox, tracked_shipment};
 use serde_json::json;
 use wiremock::matchers::{query_param, query_param_is_missing};
 use wiremock::{MockServer, ResponseTemplate};
@@ -240,23 +241,6 @@ async fn a_shipment_goes_out_through_the_outbox() {
     .expect(1)
     .mount(&server)
     .await;
-    w.engine
-        .ship(
-            w.id,
-            &oid("51234567"),
-            Shipment {
-                carrier: Some("UPS".into()),
-                method: Some("Ground".into()),
-                tracking_number: Some("1Z999AA10123456784".into()),
-                shipped_at: now(),
-                lines: Vec::new(),
-                delivery: Delivery::Shipped,
-            },
-            Some(IdempotencyKey::new("ship-51234567").unwrap()),
-        )
-        .await
-        .unwrap();
-    let report = w.engine.sync_orders(w.id).await.unwrap();
-    assert_eq!(report.sent.len(), 1, "{report:?}");
-    assert!(report.failed.is_empty());
+    let shipment = tracked_shipment("UPS", "Ground", "1Z999AA10123456784", now());
+    ship_through_the_outbox(&w.engine, w.id, &oid("51234567"), shipment).await;
 }

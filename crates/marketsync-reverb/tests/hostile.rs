@@ -14,11 +14,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::*;
 use marketsync_core::ChannelError;
 use marketsync_core::{
-    Channel, ChannelKind, ChannelOrderId, Credentials, Currency, ErrorKind, Feature,
-    IntegrationSettings, ListingQuery, ManualClock, NotImportedReason, OrderPage, OrderQuery,
-    OrderState, Store,
+    Channel, ChannelKind, ChannelOrderId, Credentials, Currency, Feature, IntegrationSettings,
+    ManualClock, NotImportedReason, OrderPage, OrderQuery, OrderState, Store,
 };
 use marketsync_testkit::behaviour::{EngineRig, RawBodyFixture};
+use marketsync_testkit::checks::{
+    assert_hostile_orders_read, assert_listings_unreadable, read_listings_with_a_negative_stock,
+    rejection,
+};
 use serde_json::{Value, json};
 use wiremock::matchers::{query_param, query_param_is_missing};
 use wiremock::{MockServer, ResponseTemplate};
@@ -58,15 +61,6 @@ fn good(n: &str) -> Value {
     order(n, "GTR-001", "paid", "2026-03-04T10:00:00-06:00")
 }
 
-fn rejection<'a>(page: &'a OrderPage, id: &str) -> &'a marketsync_core::ChannelError {
-    &page
-        .rejected
-        .iter()
-        .find(|r| r.channel_order_id.as_ref().map(|o| o.as_str()) == Some(id))
-        .unwrap_or_else(|| panic!("order {id} is not rejected: {:?}", page.rejected))
-        .error
-}
-
 #[tokio::test]
 async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     let mut negative = good("1002");
@@ -103,27 +97,13 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     ))
     .await;
 
-    let read: Vec<&str> = page
-        .orders
-        .iter()
-        .map(|o| o.channel_order_id.as_str())
-        .collect();
-    assert_eq!(
-        read,
-        ["1001", "1006", "1008"],
-        "the readable orders, in order"
-    );
+    // Rejected: the other five, the order without a readable id and the non-object.
+    assert_hostile_orders_read(&page, ChannelKind::Reverb, &["1001", "1006", "1008"], 7, 2);
     // An unknown status is kept as Reverb's own text, never guessed into a known state.
     let unknown = &page.orders[1];
     assert_eq!(unknown.status.raw, "teleported_to_mars");
     assert_eq!(unknown.status.state, OrderState::Unknown);
 
-    assert_eq!(page.rejected.len(), 7, "{:?}", page.rejected);
-    for r in &page.rejected {
-        assert_eq!(r.error.kind(), ErrorKind::Channel, "{r:?}");
-        assert_eq!(r.error.channel(), Some(ChannelKind::Reverb));
-        assert_eq!(r.error.operation(), Some("fetch_orders"));
-    }
     assert!(rejection(&page, "1002").message().contains("-2"));
     assert!(rejection(&page, "1003").message().contains("XYZ"));
     let date = rejection(&page, "1004").message();
@@ -134,14 +114,6 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
             .contains("could not be read")
     );
     assert!(rejection(&page, "1007").message().contains("EUR"));
-    assert_eq!(
-        page.rejected
-            .iter()
-            .filter(|r| r.channel_order_id.is_none())
-            .count(),
-        2,
-        "the order without a readable id and the non-object are rejected without an id"
-    );
     assert!(page.next_page.is_none());
 }
 
@@ -227,19 +199,9 @@ async fn hostile_listings_are_a_typed_error_or_clamped() {
         .mount(&server)
         .await;
     let ch = channel(&server);
-    let q = ListingQuery {
-        include_ended: true,
-        ..ListingQuery::default()
-    };
-    let out = ch.list_listings(&q).await.unwrap();
-    assert_eq!(out.listings.len(), 2);
-    assert_eq!(
-        out.listings[0].quantity,
-        Some(0),
-        "a negative stock is none"
-    );
-    assert_eq!(out.listings[0].price, None, "a float price is not read");
-    assert_eq!(out.listings[1].raw_state, "unheard_of_state");
+    let listings = read_listings_with_a_negative_stock(&ch, 2).await;
+    assert_eq!(listings[0].price, None, "a float price is not read");
+    assert_eq!(listings[1].raw_state, "unheard_of_state");
 
     server.reset().await;
     reverb("GET", "/api/my/listings")
@@ -252,9 +214,7 @@ async fn hostile_listings_are_a_typed_error_or_clamped() {
         )))
         .mount(&server)
         .await;
-    let e = ch.list_listings(&q).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Channel);
-    assert_eq!(e.operation(), Some("list_listings"));
+    assert_listings_unreadable(&ch).await;
 }
 
 fn now() -> DateTime<Utc> {

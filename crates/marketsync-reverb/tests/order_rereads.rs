@@ -196,13 +196,7 @@ async fn with_every_order_read_the_cursor_is_the_newest_change() {
 #[tokio::test]
 async fn orders_are_read_again_one_request_per_number() {
     let server = MockServer::start().await;
-    reverb("GET", "/api/my/orders/selling/51234567")
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "51234567",
-            "GTR-001",
-            "cancelled",
-            "2026-03-05T09:00:00Z",
-        )))
+    order_read("51234567", "GTR-001", "cancelled", "2026-03-05T09:00:00Z")
         .expect(1)
         .mount(&server)
         .await;

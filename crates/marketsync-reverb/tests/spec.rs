@@ -6,21 +6,22 @@
 
 mod common;
 
+use std::sync::OnceLock;
+
 use chrono::{TimeZone, Utc};
 use common::*;
 use marketsync_core::{
-    Channel, ChannelListingId, ChannelOrderId, Delivery, EndListing, EndReason, IdempotencyKey,
-    ListingUpdate, Money, NewListing, Shipment, ShipmentRequest, Sku,
+    Channel, ChannelKind, ChannelListingId, ChannelOrderId, Delivery, EndListing, EndReason,
+    IdempotencyKey, ListingUpdate, Money, NewListing, Shipment, ShipmentRequest, Sku,
 };
+use marketsync_testkit::behaviour::SpecFixture;
+use marketsync_testkit::behaviour::spec::{Refusal, json_spec};
 use marketsync_testkit::openapi::RequestSchemas;
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
 
 fn spec() -> RequestSchemas {
-    RequestSchemas::from_json(
-        serde_json::from_str(include_str!("fixtures/reverb-openapi.json"))
-            .expect("valid spec JSON"),
-    )
+    json_spec(include_str!("fixtures/reverb-openapi.json"))
 }
 
 /// The media type the adapter sends (`Content-Type: application/hal+json`, which Reverb reads
@@ -55,38 +56,41 @@ async fn body_of(server: &MockServer, method: &str, path: &str) -> Value {
     found.into_iter().next().unwrap_or_default()
 }
 
-#[test]
-fn the_checker_catches_what_it_must() {
-    let spec = spec();
-    let errors = spec
-        .check_request_body(
-            "post",
-            "/my/orders/selling/{id}/ship",
-            SPEC_MEDIA_TYPE,
-            &json!({"provider": "UPS", "tracking_numbr": "1Z"}),
-        )
-        .unwrap_err();
-    assert!(
-        errors
-            .iter()
-            .any(|e| e.contains("tracking_numbr: not in the spec")),
-        "{errors:?}"
-    );
-    assert!(
-        errors
-            .iter()
-            .any(|e| e.contains("send_notification: required")),
-        "{errors:?}"
-    );
-    let errors = spec
-        .check_request_body(
-            "put",
-            "/listings/{slug}",
-            SPEC_MEDIA_TYPE,
-            &json!({"inventory": "3", "price": {"amount": 1.5, "currency": "XXX"}}),
-        )
-        .unwrap_err();
-    assert_eq!(errors.len(), 3, "{errors:?}");
+marketsync_testkit::fixture!(Reverb: ChannelKind::Reverb);
+
+impl SpecFixture for Reverb {
+    fn spec(&self) -> &RequestSchemas {
+        static SPEC: OnceLock<RequestSchemas> = OnceLock::new();
+        SPEC.get_or_init(spec)
+    }
+
+    /// Reverb's own shapes, each broken.
+    fn refusals(&self) -> Vec<Refusal> {
+        vec![
+            Refusal::body(
+                "post",
+                "/my/orders/selling/{id}/ship",
+                SPEC_MEDIA_TYPE,
+                json!({"provider": "UPS", "tracking_numbr": "1Z"}),
+            )
+            .mentioning(&[
+                "tracking_numbr: not in the spec",
+                "send_notification: required",
+            ]),
+            Refusal::body(
+                "put",
+                "/listings/{slug}",
+                SPEC_MEDIA_TYPE,
+                json!({"inventory": "3", "price": {"amount": 1.5, "currency": "XXX"}}),
+            )
+            .count(3),
+        ]
+    }
+}
+
+/// The checker must not accept everything (the behaviour suite's `spec` capability).
+mod checker {
+    marketsync_testkit::behaviour_tests!(super::Reverb => spec);
 }
 
 #[tokio::test]

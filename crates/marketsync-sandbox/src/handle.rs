@@ -1,7 +1,23 @@
 //! The part of a fake's handle that is the same for every marketplace.
 
-/// Implements, for a fake's handle `$handle` (a struct with `inner: Arc<Inner>` where
-/// `Inner` has `state: Mutex<State>`) built by `$builder` (with `seed` and `build`):
+use std::sync::{Arc, Mutex};
+
+use marketsync_core::Clock;
+
+use crate::marketplace::RateLimits;
+
+/// What the clones of a fake's handle share: its state behind one lock, its clock and the rate
+/// limits it enforces.
+#[derive(Debug)]
+pub(crate) struct Shared<S> {
+    pub(crate) state: Mutex<S>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limits: RateLimits,
+}
+
+/// Implements, for a fake's handle `$handle` (a struct with `inner: Arc<_>` whose target, a
+/// [`Shared`] or the fake's own `Inner`, has `state: Mutex<State>`) built by `$builder` (with
+/// `seed` and `build`):
 /// `Default` (the builder's defaults), `builder()`, `seeded(seed)`, `start()`,
 /// `start_with(knobs)`, and the private `state()` lock (a poisoned lock is taken over: a
 /// panicking test must not hide the fake's state from the next one). The calling module

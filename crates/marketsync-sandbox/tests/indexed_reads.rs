@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::{client, clock, get_json, start, token};
+use common::{Ca, client, clock, get_json, start, token};
 use marketsync_sandbox::ChannelAdvisorSandbox;
+use marketsync_sandbox::channeladvisor::ChannelAdvisorBuilder;
 use marketsync_sandbox::reverb::NewListing;
 use marketsync_sandbox::{ReverbSandbox, Sandbox};
 use serde_json::{Value, json};
@@ -47,20 +48,26 @@ async fn all_pages(c: &reqwest::Client, first: String, token: &str) -> Vec<Value
     rows
 }
 
+/// The ChannelAdvisor fake of `builder` on the test clock, started, with an HTTP client, an
+/// access token and the fake's base URL.
+async fn start_ca(builder: ChannelAdvisorBuilder) -> (Ca, reqwest::Client, String, String) {
+    let ca = start(builder.clock(clock())).await;
+    let c = client();
+    let t = token(&ca, &c).await;
+    let base = ca.base_url();
+    (ca, c, t, base)
+}
+
 #[tokio::test]
 async fn sku_lookups_return_what_filtering_every_product_returns() {
-    let ca = start(
+    let (_ca, c, t, base) = start_ca(
         ChannelAdvisorSandbox::builder()
             .seed(5)
             .products(120)
             .orders(0)
-            .clock(clock())
             .products_page_size(25),
     )
     .await;
-    let c = client();
-    let t = token(&ca, &c).await;
-    let base = ca.base_url();
     let every = all_pages(&c, format!("{base}/v1/Products?$expand=Labels"), &t).await;
     assert_eq!(every.len(), 120);
     let skus: Vec<String> = every
@@ -108,17 +115,13 @@ async fn sku_lookups_return_what_filtering_every_product_returns() {
 
 #[tokio::test]
 async fn sku_lookups_follow_every_change_of_a_sku() {
-    let ca = start(
+    let (ca, c, t, base) = start_ca(
         ChannelAdvisorSandbox::builder()
             .seed(6)
             .products(30)
-            .orders(0)
-            .clock(clock()),
+            .orders(0),
     )
     .await;
-    let c = client();
-    let t = token(&ca, &c).await;
-    let base = ca.base_url();
     let lookup = |skus: Vec<String>| {
         let c = c.clone();
         let t = t.clone();
@@ -204,19 +207,15 @@ async fn sku_lookups_follow_every_change_of_a_sku() {
 
 #[tokio::test]
 async fn a_filter_that_fails_on_a_changed_row_fails_although_it_passed_before() {
-    let ca = start(
+    let (ca, c, t, base) = start_ca(
         ChannelAdvisorSandbox::builder()
             .seed(7)
             .products(40)
             .orders(30)
-            .clock(clock())
             .orders_page_size(10)
             .products_page_size(10),
     )
     .await;
-    let c = client();
-    let t = token(&ca, &c).await;
-    let base = ca.base_url();
     let orders = format!(
         "{base}/v1/Orders?exported=false&$filter={}",
         enc("SiteName ne 'nowhere'")
@@ -266,18 +265,14 @@ async fn a_filter_that_fails_on_a_changed_row_fails_although_it_passed_before() 
 
 #[tokio::test]
 async fn order_pages_cover_the_unexported_orders_once_with_exact_links_and_counts() {
-    let ca = start(
+    let (ca, c, t, base) = start_ca(
         ChannelAdvisorSandbox::builder()
             .seed(8)
             .products(20)
             .orders(40)
-            .clock(clock())
             .orders_page_size(10),
     )
     .await;
-    let c = client();
-    let t = token(&ca, &c).await;
-    let base = ca.base_url();
     let all: Vec<i64> = ca.order_ids();
     assert_eq!(all.len(), 40);
     // Export every third order.

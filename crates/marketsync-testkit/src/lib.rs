@@ -4,5 +4,7 @@
 
 pub mod behaviour;
 pub mod channel;
+pub mod checks;
+pub mod intercept;
 pub mod openapi;
 pub mod store;

@@ -926,11 +926,7 @@ pub async fn record_orders_imports_each_order_once(store: &dyn Store) {
         batch(
             at(4),
             vec![
-                import(
-                    "2001",
-                    Some(order("2001", OrderState::AwaitingShipment, "paid")),
-                    imported(at(4), Management::Managed),
-                ),
+                paid_import("2001", at(4)),
                 skip(
                     "2002",
                     Some(order("2002", OrderState::Unpaid, "unpaid")),
@@ -1061,14 +1057,7 @@ pub async fn imported_never_reverts(store: &dyn Store) {
         store,
         CHECK,
         &mut model,
-        batch(
-            at(1),
-            vec![import(
-                o,
-                Some(order(o, OrderState::AwaitingShipment, "paid")),
-                decided.clone(),
-            )],
-        ),
+        batch(at(1), vec![import(o, paid(o), decided.clone())]),
     )
     .await;
 
@@ -1126,14 +1115,10 @@ pub async fn imported_never_reverts(store: &dyn Store) {
         batch(
             at(3),
             vec![
-                import(
-                    "4002",
-                    Some(order("4002", OrderState::AwaitingShipment, "paid")),
-                    imported(at(3), Management::Managed),
-                ),
+                paid_import("4002", at(3)),
                 skip(
                     "4002",
-                    Some(order("4002", OrderState::AwaitingShipment, "paid")),
+                    paid("4002"),
                     NotImportedReason::UnmappedSku {
                         skus: vec![sku("GTR-1")],
                     },
@@ -1167,14 +1152,7 @@ pub async fn batch_and_cursor_move_together(store: &dyn Store) {
     );
 
     let c1 = Cursor("2026-03-01T00:00:00Z|page=1".into());
-    let mut b = batch(
-        at(1),
-        vec![import(
-            "5001",
-            Some(order("5001", OrderState::AwaitingShipment, "paid")),
-            imported(at(1), Management::Managed),
-        )],
-    );
+    let mut b = batch(at(1), vec![paid_import("5001", at(1))]);
     b.cursor = Some(c1.clone());
     record(store, CHECK, &mut model, b).await;
     assert_eq!(
@@ -1242,7 +1220,7 @@ pub async fn concurrent_record_orders_import_once(store: Arc<dyn Store>) {
             .map(|k| {
                 let n = (task * 2 + round * 4 + k) % ORDERS;
                 let id = order_id(n);
-                let snap = Some(order(&id, OrderState::AwaitingShipment, "paid"));
+                let snap = paid(&id);
                 if task.is_multiple_of(2) {
                     import(&id, snap, imported(at(round as i64), Management::Managed))
                 } else {
@@ -1393,20 +1371,20 @@ pub async fn ledger_filters(store: &dyn Store) {
         // Imported while fulfilments were off: never the seller's work through us.
         import(
             "F-third-party",
-            Some(order("F-third-party", OrderState::AwaitingShipment, "paid")),
+            paid("F-third-party"),
             imported(at(1), Management::ThirdPartyManaged),
         ),
         // Held for mappings.
         skip(
             "F-held-sku",
-            Some(order("F-held-sku", OrderState::AwaitingShipment, "paid")),
+            paid("F-held-sku"),
             NotImportedReason::UnmappedSku {
                 skus: vec![sku("X-1"), sku("X-2")],
             },
         ),
         skip(
             "F-held-ship",
-            Some(order("F-held-ship", OrderState::AwaitingShipment, "paid")),
+            paid("F-held-ship"),
             NotImportedReason::UnmappedShipping {
                 text: String::new(),
             },
@@ -1419,7 +1397,7 @@ pub async fn ledger_filters(store: &dyn Store) {
         ),
         skip(
             "F-old",
-            Some(order("F-old", OrderState::AwaitingShipment, "paid")),
+            paid("F-old"),
             NotImportedReason::TooOld { created_at: at(0) },
         ),
         skip(
@@ -1431,7 +1409,7 @@ pub async fn ledger_filters(store: &dyn Store) {
         ),
         skip(
             "F-no-sku",
-            Some(order("F-no-sku", OrderState::AwaitingShipment, "paid")),
+            paid("F-no-sku"),
             NotImportedReason::LineWithoutSku {
                 line_id: "7".into(),
             },
@@ -2378,14 +2356,7 @@ pub async fn data_is_per_integration(store: &dyn Store) {
         "put_listing(A)",
         store.put_listing(&shared_listing).await,
     );
-    let mut a_batch = batch(
-        at(6),
-        vec![import(
-            "SAME-1",
-            Some(order("SAME-1", OrderState::AwaitingShipment, "paid")),
-            imported(at(6), Management::Managed),
-        )],
-    );
+    let mut a_batch = batch(at(6), vec![paid_import("SAME-1", at(6))]);
     a_batch.cursor = Some(Cursor("a-cursor".into()));
     ok(
         CHECK,
@@ -2461,7 +2432,7 @@ pub async fn data_is_per_integration(store: &dyn Store) {
         at(8),
         vec![import(
             "SAME-1",
-            Some(order("SAME-1", OrderState::AwaitingShipment, "paid")),
+            paid("SAME-1"),
             imported(at(8), Management::ThirdPartyManaged),
         )],
     );
@@ -2632,6 +2603,16 @@ fn order(id: &str, state: OrderState, raw: &str) -> Order {
         local_pickup: false,
         revision: None,
     }
+}
+
+/// [`order`] paid and awaiting shipment, as a sighting carries it.
+fn paid(id: &str) -> Option<Order> {
+    Some(order(id, OrderState::AwaitingShipment, "paid"))
+}
+
+/// The paid order `id` imported at `when`, managed here.
+fn paid_import(id: &str, when: DateTime<Utc>) -> LedgerWrite {
+    import(id, paid(id), imported(when, Management::Managed))
 }
 
 fn imported(when: DateTime<Utc>, management: Management) -> ImportedOrder {

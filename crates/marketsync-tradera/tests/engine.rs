@@ -14,10 +14,11 @@ use common::*;
 use marketsync_core::lifecycle::Event;
 use marketsync_core::{
     Actor, AuthorizationCallback, AuthorizationRequest, BrokenReason, ChannelKind, ChannelOrderId,
-    CredentialKey, Currency, Cursor, Delivery, Engine, Feature, Health, IdempotencyKey,
-    IntegrationId, IntegrationSettings, InventoryItem, Label, ManualClock, MemoryCatalog,
-    MemoryNotifier, MemoryStore, Money, Notification, Shipment, Sku, Store,
+    CredentialKey, Currency, Cursor, Engine, Feature, Health, IntegrationId, IntegrationSettings,
+    InventoryItem, Label, ManualClock, MemoryCatalog, MemoryNotifier, MemoryStore, Money,
+    Notification, Sku, Store,
 };
+use marketsync_testkit::checks::{ship_through_the_outbox, tracked_shipment};
 use marketsync_tradera::TraderaChannel;
 use serde_json::json;
 use wiremock::matchers::{body_json, header, query_param};
@@ -169,25 +170,8 @@ async fn login_import_and_ship_through_the_outbox() {
         .expect(1)
         .mount(&server)
         .await;
-    w.engine
-        .ship(
-            w.id,
-            &oid("41000001"),
-            Shipment {
-                carrier: Some("PostNord".into()),
-                method: Some("PostNord Varubrev".into()),
-                tracking_number: Some("RR123456789SE".into()),
-                shipped_at: now(),
-                lines: Vec::new(),
-                delivery: Delivery::Shipped,
-            },
-            Some(IdempotencyKey::new("ship-41000001").unwrap()),
-        )
-        .await
-        .unwrap();
-    let sent = w.engine.sync_orders(w.id).await.unwrap();
-    assert_eq!(sent.sent.len(), 1, "{sent:?}");
-    assert!(sent.failed.is_empty());
+    let shipment = tracked_shipment("PostNord", "PostNord Varubrev", "RR123456789SE", now());
+    ship_through_the_outbox(&w.engine, w.id, &oid("41000001"), shipment).await;
 }
 
 #[tokio::test]

@@ -14,10 +14,14 @@ use async_trait::async_trait;
 use common::*;
 use marketsync_core::{
     Actor, AuthorizationCallback, AuthorizationRequest, Channel, ChannelError, ChannelKind,
-    ChannelOrderId, Currency, ErrorKind, Feature, IntegrationSettings, ListingQuery,
-    NotImportedReason, OrderPage, OrderQuery, Store,
+    ChannelOrderId, Currency, Feature, IntegrationSettings, NotImportedReason, OrderPage,
+    OrderQuery, Store,
 };
 use marketsync_testkit::behaviour::{EngineRig, RawBodyFixture};
+use marketsync_testkit::checks::{
+    assert_hostile_orders_read, assert_listings_unreadable, read_listings_with_a_negative_stock,
+    rejection,
+};
 use marketsync_tradera::TraderaChannel;
 use serde_json::{Value, json};
 use wiremock::matchers::body_json;
@@ -54,15 +58,6 @@ async fn fetch(orders: Vec<Value>) -> OrderPage {
         .unwrap()
 }
 
-fn rejection<'a>(page: &'a OrderPage, id: &str) -> &'a ChannelError {
-    &page
-        .rejected
-        .iter()
-        .find(|r| r.channel_order_id.as_ref().map(|o| o.as_str()) == Some(id))
-        .unwrap_or_else(|| panic!("order {id} is not rejected: {:?}", page.rejected))
-        .error
-}
-
 #[tokio::test]
 async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     let mut negative = good(41_000_002);
@@ -89,40 +84,25 @@ async fn each_hostile_order_is_rejected_with_why_and_the_others_are_read() {
     ])
     .await;
 
-    let read: Vec<&str> = page
-        .orders
-        .iter()
-        .map(|o| o.channel_order_id.as_str())
-        .collect();
-    assert_eq!(
-        read,
-        ["41000001", "41000006", "41000007"],
-        "{:?}",
-        page.rejected
+    // Read: 41000001, 41000006 (unknown values kept), 41000007; rejected: the other four, the
+    // order without a readable id and the null.
+    assert_hostile_orders_read(
+        &page,
+        ChannelKind::Tradera,
+        &["41000001", "41000006", "41000007"],
+        6,
+        2,
     );
     assert_eq!(
         page.orders[1].shipping_method.as_deref(),
         Some("Teleportation"),
         "an unknown shipping type is kept as Tradera's text"
     );
-    assert_eq!(page.rejected.len(), 6, "{:?}", page.rejected);
-    for r in &page.rejected {
-        assert_eq!(r.error.kind(), ErrorKind::Channel, "{r:?}");
-        assert_eq!(r.error.channel(), Some(ChannelKind::Tradera));
-        assert_eq!(r.error.operation(), Some("fetch_orders"));
-    }
     assert!(rejection(&page, "41000002").message().contains("-2"));
     let date = rejection(&page, "41000003").message();
     assert!(date.contains("created"), "{date}");
     assert!(rejection(&page, "41000004").message().contains("149 kr"));
     assert!(rejection(&page, "41000005").message().contains("59.5"));
-    assert_eq!(
-        page.rejected
-            .iter()
-            .filter(|r| r.channel_order_id.is_none())
-            .count(),
-        2
-    );
 }
 
 // Tradera to the testkit's hostile-body behaviours (a huge answer, deeply nested, truncated and
@@ -164,19 +144,8 @@ async fn hostile_items_are_clamped_or_a_typed_error() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([negative])))
         .mount(&server)
         .await;
-    let ch = channel(&server);
-    let q = ListingQuery {
-        include_ended: true,
-        ..ListingQuery::default()
-    };
-    let out = ch.list_listings(&q).await.unwrap();
-    assert_eq!(out.listings.len(), 1);
-    assert_eq!(
-        out.listings[0].quantity,
-        Some(0),
-        "a negative stock is none"
-    );
-    assert!(out.listings[0].raw_state.contains("424242"));
+    let listings = read_listings_with_a_negative_stock(&channel(&server), 1).await;
+    assert!(listings[0].raw_state.contains("424242"));
 
     let server = MockServer::start().await;
     user("GET", "/v4/listings/seller-items")
@@ -185,9 +154,7 @@ async fn hostile_items_are_clamped_or_a_typed_error() {
         )
         .mount(&server)
         .await;
-    let e = channel(&server).list_listings(&q).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Channel);
-    assert_eq!(e.operation(), Some("list_listings"));
+    assert_listings_unreadable(&channel(&server)).await;
 }
 
 #[tokio::test]

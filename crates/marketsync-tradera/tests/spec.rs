@@ -18,9 +18,13 @@ use std::sync::OnceLock;
 
 use common::*;
 use marketsync_core::{
-    AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, Channel, ChannelListingId,
-    ChannelOrderId, Delivery, EndListing, EndReason, IdempotencyKey, ListingQuery, ListingUpdate,
-    Money, NewListing, Shipment, ShipmentRequest, Sku,
+    AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, Channel, ChannelKind,
+    ChannelListingId, Delivery, EndListing, EndReason, ListingQuery, ListingUpdate, Money,
+    NewListing, Shipment, Sku,
+};
+use marketsync_testkit::behaviour::SpecFixture;
+use marketsync_testkit::behaviour::spec::{
+    Refusal, SentRequest, assert_all_ok, check_sent, json_spec, operations, ship_request,
 };
 use marketsync_testkit::openapi::RequestSchemas;
 use marketsync_tradera::TraderaChannel;
@@ -30,99 +34,82 @@ use wiremock::{MockServer, ResponseTemplate};
 /// The official document, parsed once for all tests.
 fn spec() -> &'static RequestSchemas {
     static SPEC: OnceLock<RequestSchemas> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        RequestSchemas::from_json(
-            serde_json::from_str(include_str!("fixtures/tradera-v4-openapi.json"))
-                .expect("valid spec JSON"),
-        )
-    })
+    SPEC.get_or_init(|| json_spec(include_str!("fixtures/tradera-v4-openapi.json")))
 }
 
 /// The media type the adapter sends bodies as; the spec lists it (beside `text/json` and
 /// `application/*+json`) for every request body.
 const JSON: &str = "application/json";
 
-/// Checks every request `server` received against the spec and returns the operations, as
-/// `METHOD template`, each marked with whether it carried a body.
+/// Checks every request `server` received against the spec (every body sent as [`JSON`]) and
+/// returns the operations, as `METHOD template`, each marked with whether it carried a body.
 async fn assert_requests_conform(server: &MockServer) -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
-    let mut failures = Vec::new();
+    let mut sent = Vec::new();
     for r in requests(server).await {
         let content_type = r.headers.get("content-type").and_then(|v| v.to_str().ok());
         if !r.body.is_empty() {
             assert_eq!(content_type, Some(JSON), "{} {}", r.method, r.url.path());
         }
-        match spec().check_request(r.method.as_str(), r.url.path(), content_type, &r.body) {
-            Ok(operation) => {
-                let body = if r.body.is_empty() { "" } else { " (body)" };
-                seen.insert(format!("{operation}{body}"));
-            }
-            Err(errors) => failures.push(format!(
-                "{} {} ({content_type:?}) {}: {errors:#?}",
-                r.method,
-                r.url.path(),
-                String::from_utf8_lossy(&r.body)
-            )),
-        }
+        sent.push(SentRequest {
+            method: r.method.to_string(),
+            path: r.url.path().to_owned(),
+            content_type: content_type.map(str::to_owned),
+            body: r.body,
+        });
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    seen
+    check_sent(spec(), sent).marked
 }
 
-fn set(ops: &[&str]) -> BTreeSet<String> {
-    ops.iter().map(|s| (*s).to_owned()).collect()
+marketsync_testkit::fixture!(Tradera: ChannelKind::Tradera);
+
+impl SpecFixture for Tradera {
+    fn spec(&self) -> &RequestSchemas {
+        spec()
+    }
+
+    /// Tradera's own shapes, each broken once.
+    fn refusals(&self) -> Vec<Refusal> {
+        vec![
+            Refusal::body(
+                "PUT",
+                "/v4/listings/shop-items/quantities",
+                JSON,
+                json!({"shopItems": [{"id": 700100200, "quantity": 7, "delta": true}, {"id": "700100201", "quantity": 3_000_000_000_u64}]}),
+            )
+            .exactly(&[
+                "$.shopItems[0].delta: not in the spec's schema",
+                "$.shopItems[1].id: expected integer, got \"700100201\"",
+                "$.shopItems[1].quantity: 3000000000 does not fit the format int32",
+            ]),
+            Refusal::body(
+                "POST",
+                "/v4/listings/shop-items",
+                "text/json",
+                json!({"title": null, "ownReferences": ["LP-1", 2], "price": 149.5, "activateDate": "tomorrow"}),
+            )
+            .exactly(&[
+                "$.activateDate: \"tomorrow\" is not an RFC 3339 date-time",
+                "$.ownReferences[1]: expected string, got 2",
+                "$.price: expected integer, got 149.5",
+            ]),
+            // The token fetch: `userId` is not nullable, `secretKey` is.
+            Refusal::body(
+                "POST",
+                "/v4/auth/token",
+                JSON,
+                json!({"userId": null, "secretKey": null}),
+            )
+            .exactly(&["$.userId: expected integer, got null"]),
+            // Marking an order shipped has no body in the spec: sending one is caught.
+            Refusal::raw("POST", "/v4/orders/41000001/ship", JSON, b"{}")
+                .mentioning(&["no request-body schema"]),
+        ]
+    }
 }
 
-#[test]
-fn the_checker_catches_what_it_must() {
-    // Tradera's own shapes, each broken once: the checker must not accept everything.
-    let errors = spec()
-        .check_request_body(
-            "PUT",
-            "/v4/listings/shop-items/quantities",
-            JSON,
-            &json!({"shopItems": [{"id": 700100200, "quantity": 7, "delta": true}, {"id": "700100201", "quantity": 3_000_000_000_u64}]}),
-        )
-        .unwrap_err();
-    assert_eq!(
-        errors,
-        [
-            "$.shopItems[0].delta: not in the spec's schema",
-            "$.shopItems[1].id: expected integer, got \"700100201\"",
-            "$.shopItems[1].quantity: 3000000000 does not fit the format int32"
-        ]
-    );
-    let errors = spec()
-        .check_request_body(
-            "POST",
-            "/v4/listings/shop-items",
-            "text/json",
-            &json!({"title": null, "ownReferences": ["LP-1", 2], "price": 149.5, "activateDate": "tomorrow"}),
-        )
-        .unwrap_err();
-    assert_eq!(
-        errors,
-        [
-            "$.activateDate: \"tomorrow\" is not an RFC 3339 date-time",
-            "$.ownReferences[1]: expected string, got 2",
-            "$.price: expected integer, got 149.5"
-        ]
-    );
-    // The token fetch: `userId` is not nullable, `secretKey` is.
-    let errors = spec()
-        .check_request_body(
-            "POST",
-            "/v4/auth/token",
-            JSON,
-            &json!({"userId": null, "secretKey": null}),
-        )
-        .unwrap_err();
-    assert_eq!(errors, ["$.userId: expected integer, got null"]);
-    // Marking an order shipped has no body in the spec: sending one is caught.
-    let errors = spec()
-        .check_request("POST", "/v4/orders/41000001/ship", Some(JSON), b"{}")
-        .unwrap_err();
-    assert!(errors[0].contains("no request-body schema"), "{errors:?}");
+/// The checker must not accept everything (the behaviour suite's `spec` capability).
+mod checker {
+    marketsync_testkit::behaviour_tests!(super::Tradera => spec);
 }
 
 /// The token login: `POST /v4/auth/token` with the user id and the secret key.
@@ -149,7 +136,7 @@ async fn token_fetch_conforms() {
     assert!(matches!(outcome, AuthorizationOutcome::Authorized(_)));
     assert_eq!(
         assert_requests_conform(&server).await,
-        set(&["POST /v4/auth/token (body)"])
+        operations(&["POST /v4/auth/token (body)"])
     );
 }
 
@@ -203,12 +190,10 @@ async fn quantity_and_price_batches_conform() {
         ])
         .await
         .unwrap();
-    for o in &out {
-        assert!(o.result.is_ok(), "{:?}", o.result);
-    }
+    assert_all_ok(&out);
     assert_eq!(
         assert_requests_conform(&server).await,
-        set(&[
+        operations(&[
             "GET /v4/listings/request-results",
             "PUT /v4/listings/shop-items/prices (body)",
             "PUT /v4/listings/shop-items/quantities (body)",
@@ -250,9 +235,7 @@ async fn new_shop_items_conform() {
         ])
         .await
         .unwrap();
-    for o in &out {
-        assert!(o.result.is_ok(), "{:?}", o.result);
-    }
+    assert_all_ok(&out);
     let out = channel(&server)
         .publish_listings(&[new("LP-X", "Okänd skiva", "10", 1)])
         .await
@@ -260,7 +243,7 @@ async fn new_shop_items_conform() {
     assert!(out[0].result.is_ok(), "{:?}", out[0].result);
     assert_eq!(
         assert_requests_conform(&server).await,
-        set(&[
+        operations(&[
             "GET /v4/listings/request-results",
             "POST /v4/listings/shop-items (body)",
         ])
@@ -280,36 +263,38 @@ async fn new_shop_items_conform() {
 #[tokio::test]
 async fn body_less_calls_send_no_body() {
     let server = MockServer::start().await;
-    user("GET", "/v4/listings/seller-items")
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            item(700100200, 4, &["LP-1"], 149, 8, "2026-12-31T23:59:00"),
-            item(700100202, 1, &["LP-3"], 99, 1, "2026-12-31T23:59:00"),
-        ])))
-        .mount(&server)
-        .await;
-    user("DELETE", "/v4/listings/shop-items/700100200")
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"itemId": 700100200, "requestId": 93001})),
-        )
-        .mount(&server)
-        .await;
-    user("DELETE", "/v4/listings/items/700100202")
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!(true)))
-        .mount(&server)
-        .await;
-    user("GET", "/v4/listings/request-results")
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
-                json!([{"requestId": 93001, "resultCode": 1, "message": "Removed"}]),
-            ),
-        )
-        .mount(&server)
-        .await;
-    user("POST", "/v4/orders/41000001/ship")
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orderId": 41000001})))
-        .mount(&server)
-        .await;
+    let answers = [
+        (
+            "GET",
+            "/v4/listings/seller-items",
+            json!([
+                item(700100200, 4, &["LP-1"], 149, 8, "2026-12-31T23:59:00"),
+                item(700100202, 1, &["LP-3"], 99, 1, "2026-12-31T23:59:00"),
+            ]),
+        ),
+        (
+            "DELETE",
+            "/v4/listings/shop-items/700100200",
+            json!({"itemId": 700100200, "requestId": 93001}),
+        ),
+        ("DELETE", "/v4/listings/items/700100202", json!(true)),
+        (
+            "GET",
+            "/v4/listings/request-results",
+            json!([{"requestId": 93001, "resultCode": 1, "message": "Removed"}]),
+        ),
+        (
+            "POST",
+            "/v4/orders/41000001/ship",
+            json!({"orderId": 41000001}),
+        ),
+    ];
+    for (method, path, answer) in answers {
+        user(method, path)
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(&server)
+            .await;
+    }
     let ch = channel(&server);
     ch.list_listings(&ListingQuery::default()).await.unwrap();
     let end = |id: &str| EndListing {
@@ -321,12 +306,10 @@ async fn body_less_calls_send_no_body() {
         .end_listings(&[end("700100200"), end("700100202")])
         .await
         .unwrap();
-    for o in &out {
-        assert!(o.result.is_ok(), "{:?}", o.result);
-    }
-    ch.ship(&ShipmentRequest {
-        order_id: ChannelOrderId::new("41000001").unwrap(),
-        shipment: Shipment {
+    assert_all_ok(&out);
+    ch.ship(&ship_request(
+        "41000001",
+        Shipment {
             carrier: Some("PostNord".into()),
             method: Some("PostNord Varubrev".into()),
             tracking_number: Some("RR123456789SE".into()),
@@ -334,14 +317,12 @@ async fn body_less_calls_send_no_body() {
             lines: Vec::new(),
             delivery: Delivery::Shipped,
         },
-        idempotency_key: IdempotencyKey::generate(),
-        resend: false,
-    })
+    ))
     .await
     .unwrap();
     assert_eq!(
         assert_requests_conform(&server).await,
-        set(&[
+        operations(&[
             "DELETE /v4/listings/items/{itemId}",
             "DELETE /v4/listings/shop-items/{itemId}",
             "GET /v4/listings/request-results",

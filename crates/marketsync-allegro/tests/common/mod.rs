@@ -12,7 +12,7 @@ use marketsync_core::credentials::LoginSession;
 use marketsync_http::{Limits, RetryPolicy};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
-use wiremock::{Mock, MockBuilder, MockServer, Request};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
 pub const VND: &str = "application/vnd.allegro.public.v1+json";
 pub const CLIENT_ID: &str = "allegro-app-1";
@@ -75,6 +75,20 @@ pub fn channel(server: &MockServer) -> AllegroChannel {
 /// A request of `verb` to `p` with Allegro's `Accept` and the bearer token `ACCESS_1`.
 pub fn allegro(verb: &str, p: &str) -> MockBuilder {
     allegro_with(verb, p, ACCESS_1)
+}
+
+/// `GET /order/checkout-forms/{form}` answering the form ready for processing (one line of
+/// `GTR-001`, fulfilment `NEW`) at `revision`.
+pub fn ready_form(form: &str, revision: &str) -> Mock {
+    allegro("GET", &format!("/order/checkout-forms/{form}")).respond_with(
+        ResponseTemplate::new(200).set_body_json(checkout_form(
+            form,
+            "GTR-001",
+            "READY_FOR_PROCESSING",
+            "NEW",
+            revision,
+        )),
+    )
 }
 
 /// [`allegro`] with another token.

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use marketsync_channeladvisor::{
     ChannelAdvisorChannel, ChannelAdvisorConfig, ChannelAdvisorConfigBuilder,
 };
-use marketsync_core::SecretString;
+use marketsync_core::{
+    Actor, Engine, IntegrationId, SecretString, ShippingMapping, ShippingService,
+};
 use marketsync_http::RetryPolicy;
 use wiremock::matchers::{body_string, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -50,6 +53,20 @@ pub fn channel(server: &MockServer) -> ChannelAdvisorChannel {
     ChannelAdvisorChannel::new(builder(server).build().unwrap()).unwrap()
 }
 
+/// The OfferUp connection (through ChannelAdvisor) pointed at `server`.
+pub fn offerup_channel(server: &MockServer) -> ChannelAdvisorChannel {
+    let config = ChannelAdvisorConfig::offerup_builder()
+        .base_url(server.uri())
+        .application_id(APP_ID)
+        .shared_secret(SecretString::from(SHARED_SECRET))
+        .refresh_token(SecretString::from(REFRESH))
+        .profile_id(PROFILE)
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    ChannelAdvisorChannel::new(config).unwrap()
+}
+
 pub fn token_body(access: &str) -> serde_json::Value {
     serde_json::json!({"access_token": access, "token_type": "bearer", "expires_in": 3600})
 }
@@ -67,6 +84,52 @@ pub async fn mount_token(server: &MockServer) {
         .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_1)))
         .mount(server)
         .await;
+}
+
+/// The token endpoint answers `ACCESS_1` once, then `ACCESS_2` for every refresh.
+pub async fn mount_rotating_tokens(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_1)))
+        .up_to_n_times(1)
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(ACCESS_2)))
+        .mount(server)
+        .await;
+}
+
+/// `GET /v1/Profiles` sent with the bearer token `access` answers `response`.
+pub async fn mount_profiles_for(server: &MockServer, access: &str, response: ResponseTemplate) {
+    Mock::given(method("GET"))
+        .and(path("/v1/Profiles"))
+        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
+/// Maps the channel's shipping text `Ground` to UPS Ground on the integration `id` (as of
+/// `at`).
+pub async fn map_ground_to_ups(engine: &Engine, id: IntegrationId, at: DateTime<Utc>) {
+    let mapping = ShippingMapping::new(
+        "Ground",
+        ShippingService {
+            name: "ups-ground".into(),
+            carrier: Some("UPS".into()),
+            class: Some("Ground".into()),
+        },
+        at,
+    )
+    .unwrap();
+    engine
+        .edit_mappings(id, Actor::System, |m| {
+            m.insert_shipping(mapping.clone());
+        })
+        .await
+        .unwrap();
 }
 
 /// Requests received other than the token endpoint's.

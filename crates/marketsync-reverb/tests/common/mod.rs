@@ -9,7 +9,7 @@ use marketsync_http::{Limits, RetryPolicy};
 use marketsync_reverb::{ReverbChannel, ReverbConfig, ReverbConfigBuilder};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
-use wiremock::{MockBuilder, MockServer, Request};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
 pub const TOKEN: &str = "REVERBTOKEN-p4t9x2";
 pub const TOKEN_2: &str = "REVERBTOKEN-new7k1";
@@ -161,6 +161,14 @@ pub fn order(number: &str, sku: &str, status: &str, updated_at: &str) -> Value {
             "listing": {"href": "https://api.reverb.com/api/listings/40012345"}
         }
     })
+}
+
+/// `GET /api/my/orders/selling/{number}` (one order read by number) answered with [`order`]
+/// `number` of `sku` in `status`, updated at `updated_at`; the caller says how often and mounts it.
+pub fn order_read(number: &str, sku: &str, status: &str, updated_at: &str) -> Mock {
+    reverb("GET", &format!("/api/my/orders/selling/{number}")).respond_with(
+        ResponseTemplate::new(200).set_body_json(order(number, sku, status, updated_at)),
+    )
 }
 
 /// A collection page with an optional `_links.next.href`.

@@ -20,6 +20,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use marketsync_core::Clock;
 use serde_json::{Map, Value, json};
 
+use crate::handle::Shared;
 use crate::marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
 use crate::options::{SandboxOptions, sandbox_options, setters};
 use crate::server::{Knobs, Sandbox};
@@ -301,7 +302,7 @@ impl ChannelAdvisorBuilder {
             seeded_orders: self.opts.orders,
         };
         ChannelAdvisorSandbox {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Shared {
                 state: Mutex::new(state),
                 clock,
                 limits: RateLimits {
@@ -328,27 +329,16 @@ fn dc(id: i64, name: &str, code: &str, ty: &str, external: bool) -> Map<String, 
     .unwrap_or_default()
 }
 
-#[derive(Debug)]
-struct Inner {
-    state: Mutex<State>,
-    clock: Arc<dyn Clock>,
-    limits: RateLimits,
-}
-
 /// A stateful fake of the ChannelAdvisor REST API v1. Cheap to clone (shared state); serve it
 /// with [`ChannelAdvisorSandbox::start`] or [`Sandbox::start`].
 #[derive(Debug, Clone)]
 pub struct ChannelAdvisorSandbox {
-    inner: Arc<Inner>,
+    inner: Arc<Shared<State>>,
 }
 
 crate::handle::sandbox_handle!(ChannelAdvisorSandbox, ChannelAdvisorBuilder);
 
 impl ChannelAdvisorSandbox {
-    fn now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
-    }
-
     // --- credentials ---------------------------------------------------------------------
 
     /// The default application's credentials and refresh token.

@@ -23,6 +23,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use marketsync_core::Clock;
 use serde_json::{Value, json};
 
+use crate::handle::Shared;
 use crate::marketplace::{Marketplace, RateLimits, Request, Response, Route, Throttle};
 use crate::options::{SandboxOptions, sandbox_options, setters};
 use crate::server::{Knobs, Sandbox};
@@ -326,7 +327,7 @@ impl ReverbBuilder {
             seeded_orders: self.opts.orders,
         };
         ReverbSandbox {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Shared {
                 state: Mutex::new(state),
                 clock,
                 limits: RateLimits {
@@ -338,27 +339,16 @@ impl ReverbBuilder {
     }
 }
 
-#[derive(Debug)]
-struct Inner {
-    state: Mutex<State>,
-    clock: Arc<dyn Clock>,
-    limits: RateLimits,
-}
-
 /// A stateful fake of the Reverb API. Cheap to clone (shared state); serve it with
 /// [`ReverbSandbox::start`] or [`Sandbox::start`].
 #[derive(Debug, Clone)]
 pub struct ReverbSandbox {
-    inner: Arc<Inner>,
+    inner: Arc<Shared<State>>,
 }
 
 crate::handle::sandbox_handle!(ReverbSandbox, ReverbBuilder);
 
 impl ReverbSandbox {
-    fn clock_now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
-    }
-
     /// The seed the data was generated from.
     pub fn seed(&self) -> u64 {
         self.state().seed
@@ -428,7 +418,7 @@ impl ReverbSandbox {
 
     /// Adds a listing outside the API; returns its id.
     pub fn add_listing(&self, listing: NewListing) -> u64 {
-        let now = self.clock_now();
+        let now = self.now();
         let mut st = self.state();
         let id = st.ids.listing;
         st.ids.listing += 1;
@@ -486,7 +476,7 @@ impl ReverbSandbox {
 
     /// Sets a listing's `state.slug` outside the API (bumps `updated_at`).
     pub fn set_listing_state(&self, id: u64, slug: &str) -> bool {
-        let now = self.clock_now();
+        let now = self.now();
         let mut st = self.state();
         let Some(mut l) = st.listings.get_mut(&id) else {
             return false;
@@ -498,7 +488,7 @@ impl ReverbSandbox {
 
     /// Sets a listing's inventory outside the API ("sold elsewhere"; bumps `updated_at`).
     pub fn set_listing_inventory(&self, id: u64, inventory: i64) -> bool {
-        let now = self.clock_now();
+        let now = self.now();
         let mut st = self.state();
         let Some(mut l) = st.listings.get_mut(&id) else {
             return false;
@@ -528,7 +518,7 @@ impl ReverbSandbox {
     /// Adds an order as if a buyer had just checked out; returns its order number. The listing
     /// sold loses the quantity from its inventory (`sold_out` at 0), as Reverb does on a sale.
     pub fn add_order(&self, order: NewOrder) -> String {
-        let now = self.clock_now();
+        let now = self.now();
         let mut st = self.state();
         let listing = match order.listing_id {
             Some(id) => st.listings.get(&id).cloned(),
@@ -584,7 +574,7 @@ impl ReverbSandbox {
 
     /// Adds `n` more generated orders (deterministic after the seed), created now.
     pub fn add_seeded_orders(&self, n: usize) -> Vec<String> {
-        let now = self.clock_now();
+        let now = self.now();
         let mut st = self.state();
         let sold: Vec<(u64, Option<String>, String, i64)> = st
             .listings
@@ -620,7 +610,7 @@ impl ReverbSandbox {
 
     /// Sets an order's status outside the API and bumps its `updated_at` to now.
     pub fn set_order_status(&self, order_number: &str, status: &str) -> bool {
-        let now = self.clock_now();
+        let now = self.now();
         let mut st = self.state();
         let Some(o) = st.orders.get_mut(order_number) else {
             return false;

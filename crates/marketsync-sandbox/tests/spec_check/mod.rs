@@ -8,41 +8,11 @@
 use std::collections::BTreeSet;
 
 use marketsync_testkit::openapi::RequestSchemas;
-use serde_json::{Map, Number, Value};
-use yaml_rust2::{Yaml, YamlLoader};
+use serde_json::Value;
 
 /// A YAML document (Allegro's) as JSON, mapping keys as strings.
 pub fn yaml_spec(text: &str) -> RequestSchemas {
-    let docs = YamlLoader::load_from_str(text).expect("valid spec YAML");
-    RequestSchemas::from_json(to_json(&docs[0]))
-}
-
-fn to_json(yaml: &Yaml) -> Value {
-    match yaml {
-        Yaml::Null | Yaml::BadValue | Yaml::Alias(_) => Value::Null,
-        Yaml::Boolean(b) => Value::Bool(*b),
-        Yaml::Integer(i) => Value::from(*i),
-        Yaml::Real(r) => r
-            .parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
-            .map_or_else(|| Value::String(r.clone()), Value::Number),
-        Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
-        Yaml::Hash(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Yaml::String(s) | Yaml::Real(s) => s.clone(),
-                        Yaml::Integer(i) => i.to_string(),
-                        Yaml::Boolean(b) => b.to_string(),
-                        other => format!("{other:?}"),
-                    };
-                    (key, to_json(v))
-                })
-                .collect::<Map<String, Value>>(),
-        ),
-    }
+    marketsync_testkit::behaviour::spec::yaml_spec(text)
 }
 
 /// Sends requests and checks every answer against the document.

@@ -10,9 +10,10 @@
 //! | `conformance` | [`SandboxFixture`] | the [channel conformance suite](crate::channel), one test per [`Check`], through the engine, on the adapter's sandbox |
 //! | `hostile` | [`RawBodyFixture`] | [`hostile`]: a huge orders page, deeply nested, truncated and misshapen bodies |
 //! | `secrets` | [`SecretFixture`] | [`secrets`]: no secret in any `Debug`, `Display`, error or trace of the fixture's session |
+//! | `spec` | [`SpecFixture`] | [`spec`]: the OpenAPI checker refuses the marketplace's broken bodies; [`spec::check_sent`] checks every request the adapter's spec tests recorded |
 //!
 //! [`EngineRig`] is the engine an adapter's own tests drive around its adapter (memory parts,
-//! one integration, connect, activate).
+//! one integration, connect, activate); [`pages`] reads the order pages an adapter returns.
 //!
 //! Every fixture implements [`AdapterFixture`] (which channel it is). Assertions that belong to
 //! one marketplace (the exact requests it received, its counters) are the fixture's hooks
@@ -29,13 +30,16 @@
 
 pub mod conformance;
 pub mod hostile;
+pub mod pages;
 pub mod rig;
 pub mod secrets;
+pub mod spec;
 
 pub use conformance::{Check, SandboxFixture};
 pub use hostile::RawBodyFixture;
 pub use rig::EngineRig;
 pub use secrets::{SecretFixture, SecretScan, TraceCapture};
+pub use spec::SpecFixture;
 
 use marketsync_core::ChannelKind;
 
@@ -86,8 +90,8 @@ macro_rules! fixture {
 /// ```
 ///
 /// `$fixture` is an expression building the fixture (a unit struct, or a constructor call);
-/// capabilities are `conformance` (optionally with a list of [`Check`] names), `hostile` and
-/// `secrets`. The calling crate needs `tokio` (with `rt-multi-thread`) as a dev-dependency.
+/// capabilities are `conformance` (optionally with a list of [`Check`] names), `hostile`,
+/// `secrets` and `spec`. The calling crate needs `tokio` (with `rt-multi-thread`) as a dev-dependency.
 #[macro_export]
 macro_rules! behaviour_tests {
     ($fixture:expr => $($cap:ident $([$($check:ident),* $(,)?])?),+ $(,)?) => {
@@ -129,6 +133,11 @@ macro_rules! behaviour_tests {
     (@cap $fixture:expr; secrets) => {
         $crate::behaviour_tests!(@each $fixture; secrets[
             no_secret_in_debug_errors_or_traces
+        ]);
+    };
+    (@cap $fixture:expr; spec) => {
+        $crate::behaviour_tests!(@each $fixture; spec[
+            the_checker_catches_what_it_must
         ]);
     };
     (@each $fixture:expr; $module:ident[$($behaviour:ident),*]) => {
