@@ -106,6 +106,7 @@ fn batch(first: u64) -> OrderBatch {
             })
             .collect(),
         cursor: Some(Cursor(format!("cursor-{first}"))),
+        notifications: Vec::new(),
     }
 }
 

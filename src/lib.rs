@@ -60,7 +60,9 @@ pub use marketsync_core::credentials;
 
 /// What the engine's operations report, and the scheduler's records.
 pub mod engine {
-    pub use marketsync_core::engine::scheduler::{RunOutput, RunRecord};
+    pub use marketsync_core::engine::scheduler::{
+        IntegrationFailure, Pass, Report, RunOutput, RunRecord, RunSummary,
+    };
     pub use marketsync_core::engine::{
         DropReason, DroppedFromPlan, EPHEMERAL_KEY_ID, ImportReport, LinkReport, ListingFailure,
         OrderExplanation, OutboxFailure, OutboxReport, PublishReport, ReconcileOutcome,
@@ -75,7 +77,7 @@ pub mod channel {
         AccountInfo, CancellationRequest, Capabilities, Channel, ChannelError, CredentialSink,
         Cursor, EndListing, ErrorKind, Fingerprint, ListingOutcome, ListingPage, ListingQuery,
         ListingUpdate, NewListing, Operation, OrderPage, OrderQuery, PageToken, RateLimits,
-        RefundRequest, RejectedOrder, ShipmentRequest,
+        RefundRequest, RejectedOrder, Renewal, SavedRenewal, ShipmentRequest,
     };
 }
 
@@ -87,9 +89,28 @@ pub mod store {
         OrderBatch, OutboxAction, OutboxEntry, OutboxItem, OutboxState, OutboxUpdate,
         RecordedOrder, ResolvedLine, Sighting, SightingOutcome,
     };
+    pub use marketsync_core::store::{
+        DeliveryUpdate, NewNotification, NotificationDelivery, StoredNotification,
+        apply_delivery_update,
+    };
     pub use marketsync_core::{
         LedgerEntry, LedgerFilter, NotImportedReason, OrderOutcome, SealedCredentials, Store,
         StoreError, VersionedMappings,
+    };
+}
+
+/// Notifications that reach a person: the in-app message list's queries, the outbox listing,
+/// the [`Transport`](notify::Transport) trait transports implement (e-mail and webhook:
+/// `notify_transports`, feature `notify`) and the dispatcher that delivers through them.
+pub mod notify {
+    pub use marketsync_core::notify::messages;
+    pub use marketsync_core::notify::{
+        Backoff, DeliveryError, DeliveryProblem, DeliveryReport, Message, MissingMapping,
+        Notification, NotificationDispatcher, Notifier, Transport,
+    };
+    pub use marketsync_core::store::{
+        DeliveryFilter, DeliveryQuery, DeliveryState, MarkRead, MessageQuery, NotificationDelivery,
+        Page, PageRequest, ReadFilter, StoredNotification,
     };
 }
 
@@ -146,6 +167,17 @@ pub use marketsync_sqlite as sqlite;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use marketsync_sqlite::SqliteStore;
 
+/// The PostgreSQL store, for many worker processes sharing one database:
+/// [`postgres::PostgresStore`] (feature `postgres`).
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use marketsync_postgres as postgres;
+
+/// The PostgreSQL store (feature `postgres`).
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use marketsync_postgres::PostgresStore;
+
 /// The ChannelAdvisor adapter, and OfferUp through it (feature `channeladvisor`).
 #[cfg(feature = "channeladvisor")]
 #[cfg_attr(docsrs, doc(cfg(feature = "channeladvisor")))]
@@ -165,3 +197,11 @@ pub use marketsync_allegro as allegro;
 #[cfg(feature = "tradera")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tradera")))]
 pub use marketsync_tradera as tradera;
+
+/// The notification transports (feature `notify`): e-mail over SMTP
+/// ([`notify_transports::EmailTransport`]) and signed webhooks
+/// ([`notify_transports::WebhookTransport`]), each a [`Transport`](marketsync_core::Transport)
+/// the store's notification outbox delivers through.
+#[cfg(feature = "notify")]
+#[cfg_attr(docsrs, doc(cfg(feature = "notify")))]
+pub use marketsync_notify as notify_transports;

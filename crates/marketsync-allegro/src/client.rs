@@ -6,9 +6,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use marketsync_core::credentials::LoginSession;
-use marketsync_core::{ChannelError, Clock, CredentialSink, Credentials, SecretString};
+use marketsync_core::{
+    ChannelError, Clock, CredentialSink, Credentials, Renewal, SavedRenewal, SecretString,
+};
 use marketsync_http::{
     ClientAuth, HttpClient, HttpResponse, Method, OAuthClient, OAuthConfig, TokenManager,
     TokenOptions, TokenSet, TokenStore,
@@ -59,6 +62,128 @@ pub(crate) fn token_set(session: Option<&LoginSession>) -> TokenSet {
     }
 }
 
+/// Where the token manager persists renewed tokens: the engine's credential sink (what a
+/// restart, and every other worker on the same store, reads back), then the host's own
+/// [`TokenStore`] when one was configured.
+///
+/// Every renewal rotates the refresh token, and a used one is refused, so renewals go through
+/// the sink's renewal hooks: the sink lets one worker renew at a time and hands a worker whose
+/// tokens are stale the ones another worker renewed, which the token manager adopts instead of
+/// spending a used refresh token. Without an engine sink the host store's hooks are used.
+/// Only once the new pair is stored does the refresh token's 3-month window restart.
+struct SessionStore {
+    sink: SinkSlot,
+    host: Option<Arc<dyn TokenStore>>,
+    clock: Arc<dyn Clock>,
+    refresh_expires_at: Arc<Mutex<Option<DateTime<Utc>>>>,
+}
+
+impl SessionStore {
+    fn sink(&self) -> Option<Arc<dyn CredentialSink>> {
+        self.sink.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_refresh_expiry(&self, at: Option<DateTime<Utc>>) {
+        *self
+            .refresh_expires_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = at;
+    }
+
+    /// Tokens from credentials another worker stored (a login session), noting when their
+    /// refresh token expires.
+    fn adopt(&self, credentials: Credentials) -> Result<TokenSet, ChannelError> {
+        match credentials {
+            Credentials::LoginSession(session) => {
+                self.set_refresh_expiry(session.refresh_expires_at);
+                Ok(token_set(Some(&session)))
+            }
+            other => Err(ChannelError::invalid(format!(
+                "the stored Allegro credentials are {:?} credentials, not a login session",
+                other.kind()
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl TokenStore for SessionStore {
+    async fn store(&self, tokens: TokenSet) -> Result<(), ChannelError> {
+        if let Some(sink) = self.sink() {
+            let session = login_session(&tokens, self.clock.now());
+            sink.save(&Credentials::LoginSession(session)).await?;
+        }
+        if let Some(host) = &self.host {
+            host.store(tokens).await?;
+        }
+        self.set_refresh_expiry(self.clock.now().checked_add_months(REFRESH_TOKEN_LIFETIME));
+        Ok(())
+    }
+
+    async fn begin_renewal(&self) -> Result<Option<TokenSet>, ChannelError> {
+        match (self.sink(), &self.host) {
+            (Some(sink), _) => match sink.begin_renewal().await? {
+                Renewal::Renew => Ok(None),
+                Renewal::UseStored(credentials) => match self.adopt(credentials) {
+                    Ok(tokens) => Ok(Some(tokens)),
+                    Err(e) => {
+                        sink.end_renewal().await;
+                        Err(e)
+                    }
+                },
+            },
+            (None, Some(host)) => host.begin_renewal().await,
+            (None, None) => Ok(None),
+        }
+    }
+
+    async fn store_renewed(&self, tokens: TokenSet) -> Result<Option<TokenSet>, ChannelError> {
+        let Some(sink) = self.sink() else {
+            let theirs = match &self.host {
+                Some(host) => host.store_renewed(tokens).await?,
+                None => None,
+            };
+            if theirs.is_none() {
+                self.set_refresh_expiry(
+                    self.clock.now().checked_add_months(REFRESH_TOKEN_LIFETIME),
+                );
+            }
+            return Ok(theirs);
+        };
+        let session = login_session(&tokens, self.clock.now());
+        let expires = session.refresh_expires_at;
+        match sink
+            .save_renewed(&Credentials::LoginSession(session))
+            .await?
+        {
+            SavedRenewal::Saved => {
+                if let Some(host) = &self.host {
+                    host.store(tokens).await?;
+                }
+                self.set_refresh_expiry(expires);
+                Ok(None)
+            }
+            SavedRenewal::Superseded(theirs) => self.adopt(theirs).map(Some),
+        }
+    }
+
+    async fn extend_renewal(&self) -> Result<bool, ChannelError> {
+        match (self.sink(), &self.host) {
+            (Some(sink), _) => sink.extend_renewal().await,
+            (None, Some(host)) => host.extend_renewal().await,
+            (None, None) => Ok(true),
+        }
+    }
+
+    async fn end_renewal(&self) {
+        match (self.sink(), &self.host) {
+            (Some(sink), _) => sink.end_renewal().await,
+            (None, Some(host)) => host.end_renewal().await,
+            (None, None) => {}
+        }
+    }
+}
+
 impl AllegroClient {
     pub(crate) fn new(config: &AllegroConfig) -> Result<Self, ChannelError> {
         let cfg_err = |e: ConfigError| ChannelError::invalid(e.to_string());
@@ -79,36 +204,12 @@ impl AllegroClient {
         let refresh_expires_at = Arc::new(Mutex::new(
             config.session.as_ref().and_then(|s| s.refresh_expires_at),
         ));
-        let store: Option<Arc<dyn TokenStore>> = config.token_store.clone();
         let sink: SinkSlot = Arc::new(Mutex::new(None));
-        let engine_sink = sink.clone();
-        let clock = config.clock.clone();
-        let expiry = refresh_expires_at.clone();
-        // Every renewal rotates the refresh token: the new pair goes to the host's store before
-        // the token manager hands the new access token to anyone, and only once it is stored
-        // does the 3-month window restart.
-        let persist = move |t: TokenSet| {
-            let store = store.clone();
-            let clock = clock.clone();
-            let expiry = expiry.clone();
-            let engine_sink = engine_sink
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            async move {
-                // The engine's vault first (what a restart hands back), then the host's own
-                // store when one was configured.
-                if let Some(sink) = engine_sink {
-                    let session = login_session(&t, clock.now());
-                    sink.save(&Credentials::LoginSession(session)).await?;
-                }
-                if let Some(s) = store {
-                    s.store(t).await?;
-                }
-                *expiry.lock().unwrap_or_else(|e| e.into_inner()) =
-                    clock.now().checked_add_months(REFRESH_TOKEN_LIFETIME);
-                Ok(())
-            }
+        let persist = SessionStore {
+            sink: sink.clone(),
+            host: config.token_store.clone(),
+            clock: config.clock.clone(),
+            refresh_expires_at: refresh_expires_at.clone(),
         };
         let tokens = TokenManager::with_options(
             oauth.clone(),

@@ -3,10 +3,13 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 pub mod run;
+pub mod store;
 pub mod worker;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+pub use store::{RunStore, StoreLocation};
 
 use marketsync_core::{
     Capabilities, ChannelOrderId, Currency, IdempotencyKey, IntegrationId, InventoryItem, Label,
@@ -204,15 +207,18 @@ pub struct PlanEntry {
     pub base_url: String,
 }
 
-/// What the parent tells its workers: the database, the credential key, the integrations.
+/// What the parent tells its workers: the store, the credential key, the integrations.
 ///
-/// Written to a file in the run's directory (never printed: it holds the credential key).
+/// Written to a file in the run's directory (never printed: it holds the credential key, and a
+/// PostgreSQL URL may hold a password).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// The SQLite database.
-    pub db: PathBuf,
+    /// The store (for PostgreSQL, the URL of the run's own schema).
+    pub store: StoreLocation,
     /// The credential key, hex.
     pub key_hex: String,
+    /// How many workers run at once in the kill phase (the drain is one).
+    pub workers: usize,
     /// The integrations.
     pub integrations: Vec<PlanEntry>,
 }
@@ -220,8 +226,9 @@ pub struct Plan {
 impl fmt::Debug for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plan")
-            .field("db", &self.db)
+            .field("store", &self.store)
             .field("key_hex", &"[REDACTED]")
+            .field("workers", &self.workers)
             .field("integrations", &self.integrations)
             .finish()
     }
@@ -242,7 +249,12 @@ impl std::error::Error for PlanError {}
 impl Plan {
     /// Writes the plan (one `key value` per line).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let mut text = format!("db {}\nkey {}\n", self.db.display(), self.key_hex);
+        let mut text = format!(
+            "store {}\nkey {}\nworkers {}\n",
+            self.store.to_plan_text(),
+            self.key_hex,
+            self.workers
+        );
         for e in &self.integrations {
             text.push_str(&format!(
                 "integration {} {} {}\n",
@@ -258,14 +270,20 @@ impl Plan {
     pub fn read(path: &Path) -> Result<Self, PlanError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| PlanError(format!("{}: {e}", path.display())))?;
-        let (mut db, mut key_hex, mut integrations) = (None, None, Vec::new());
+        let (mut store, mut key_hex, mut integrations) = (None, None, Vec::new());
+        let mut workers = 1;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let (k, v) = line
                 .split_once(' ')
                 .ok_or_else(|| PlanError(format!("bad line {line:?}")))?;
             match k {
-                "db" => db = Some(PathBuf::from(v)),
+                "store" => store = Some(StoreLocation::parse(v)),
                 "key" => key_hex = Some(v.to_owned()),
+                "workers" => {
+                    workers = v
+                        .parse()
+                        .map_err(|_| PlanError(format!("bad worker count {v:?}")))?;
+                }
                 "integration" => {
                     let parts: Vec<&str> = v.split(' ').collect();
                     let [market, id, base_url] = parts.as_slice() else {
@@ -284,8 +302,9 @@ impl Plan {
             }
         }
         Ok(Plan {
-            db: db.ok_or_else(|| PlanError("no db".into()))?,
+            store: store.ok_or_else(|| PlanError("no store".into()))?,
             key_hex: key_hex.ok_or_else(|| PlanError("no key".into()))?,
+            workers,
             integrations,
         })
     }
@@ -298,6 +317,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     #[test]
@@ -333,8 +354,9 @@ mod tests {
     #[test]
     fn plan_round_trips_and_hides_the_key() {
         let plan = Plan {
-            db: PathBuf::from("run/chaos.db"),
+            store: StoreLocation::Sqlite(PathBuf::from("run/chaos.db")),
             key_hex: "00ff".repeat(16),
+            workers: 3,
             integrations: vec![PlanEntry {
                 market: Market::Allegro,
                 id: IntegrationId::new(),
@@ -347,6 +369,13 @@ mod tests {
         plan.write(&path).unwrap();
         assert_eq!(Plan::read(&path).unwrap(), plan);
         assert!(!format!("{plan:?}").contains("00ff00ff"));
+        let on_postgres = Plan {
+            store: StoreLocation::Postgres("postgres://chaos:pw-9f2e@db.example/x".into()),
+            ..plan.clone()
+        };
+        on_postgres.write(&path).unwrap();
+        assert_eq!(Plan::read(&path).unwrap(), on_postgres);
+        assert!(!format!("{on_postgres:?}").contains("pw-9f2e"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

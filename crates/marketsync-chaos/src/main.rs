@@ -2,9 +2,15 @@
 //!
 //! ```text
 //! marketsync-chaos run [--seed N] [--duration SECS] [--dir PATH] [--min-kills N]
+//!                      [--store PATH|postgres://URL] [--workers N]
 //!                      [--order-every-ms N] [--kill-min-ms N] [--kill-max-ms N]
 //! marketsync-chaos worker --plan PATH [--drain]
 //! ```
+//!
+//! `--store`: the SQLite file (default `chaos.db` in `--dir`) or a PostgreSQL database URL, in
+//! which each run creates its own new schema. `--workers N` (default 1): N worker processes run
+//! at the same time over the one store, each SIGKILLed and restarted on its own; `--min-kills`
+//! counts the kills of all of them. The drain after the kill phase is always one worker.
 //!
 //! `run` exits 0 when every check passed, 1 when one failed, 2 on a usage or setup error.
 
@@ -12,11 +18,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use marketsync_chaos::Plan;
 use marketsync_chaos::run::{RunOptions, run};
 use marketsync_chaos::worker::{DrainEnd, work};
+use marketsync_chaos::{Plan, StoreLocation};
 
-const USAGE: &str = "usage: marketsync-chaos run [--seed N] [--duration SECS] [--dir PATH] [--min-kills N] [--order-every-ms N] [--kill-min-ms N] [--kill-max-ms N]\n       marketsync-chaos worker --plan PATH [--drain]";
+const USAGE: &str = "usage: marketsync-chaos run [--seed N] [--duration SECS] [--dir PATH] [--min-kills N] [--store PATH|postgres://URL] [--workers N] [--order-every-ms N] [--kill-min-ms N] [--kill-max-ms N]\n       marketsync-chaos worker --plan PATH [--drain]\n  --store    the SQLite file (default: chaos.db in --dir) or a postgres:// URL (each run makes its own schema)\n  --workers  worker processes running at once, each killed and restarted on its own (default 1)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -79,6 +85,13 @@ fn parent(args: &[String]) -> Result<ExitCode, BoxError> {
             "seed" => opts.seed = number(v, &name)?,
             "duration" => opts.duration = Duration::from_secs(number(v, &name)?),
             "dir" => opts.dir = PathBuf::from(v.unwrap_or_default()),
+            "store" => opts.store = Some(StoreLocation::parse(&v.unwrap_or_default())),
+            "workers" => {
+                opts.workers = usize::try_from(number(v, &name)?)?;
+                if opts.workers == 0 {
+                    return Err(format!("--workers needs at least 1\n{USAGE}").into());
+                }
+            }
             "min-kills" => opts.min_kills = u32::try_from(number(v, &name)?)?,
             "order-every-ms" => opts.order_every = Duration::from_millis(number(v, &name)?),
             "kill-min-ms" => opts.kill_min = Duration::from_millis(number(v, &name)?),
@@ -87,10 +100,15 @@ fn parent(args: &[String]) -> Result<ExitCode, BoxError> {
         }
     }
     eprintln!(
-        "[parent] seed {} for {} s in {}",
+        "[parent] seed {} for {} s in {}, {} worker(s) at once on {}",
         opts.seed,
         opts.duration.as_secs(),
-        opts.dir.display()
+        opts.dir.display(),
+        opts.workers,
+        opts.store.as_ref().map_or_else(
+            || "the SQLite file in that directory".to_owned(),
+            |s| s.to_string()
+        )
     );
     let summary = run(&opts)?;
     println!("{summary}");

@@ -1,19 +1,21 @@
-//! The parent: hosts the four sandboxes, sets up the integrations in a SQLite file, then, for the
-//! run's duration, keeps a worker process running (this binary with `worker`) and SIGKILLs it at
-//! seeded random moments, while the sandboxes inject faults and a background task acts outside
-//! (new orders, orders edited, listings deleted, tokens revoked and repaired). Then it runs one
-//! drain worker with the faults off and checks the database against the sandboxes' own records.
+//! The parent: hosts the four sandboxes, sets up the integrations in the run's store (a SQLite
+//! file, or a fresh schema of a PostgreSQL database), then, for the run's duration, keeps one or
+//! several worker processes running at once (this binary with `worker`) and SIGKILLs each at
+//! its own seeded random moments, while the sandboxes inject faults and a background task acts
+//! outside (new orders, orders edited, listings deleted, tokens revoked and repaired). Then it
+//! runs one drain worker with the faults off and checks the store against the sandboxes' own
+//! records.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use marketsync_core::lifecycle::Event;
 use marketsync_core::mapping::{ShippingMapping, ShippingService};
 use marketsync_core::store::OutboxState;
@@ -22,16 +24,16 @@ use marketsync_core::{
     IntegrationId, IntegrationSettings, Label, LedgerFilter, MemoryCatalog, MemoryNotifier, Money,
     OrderOutcome, OrderState, Sku, Store, SystemClock,
 };
+use marketsync_sandbox::allegro::AllegroSandbox;
 use marketsync_sandbox::{
     AllegroHarness, ChannelAdvisorHarness, Counters, DetRng, Fault, Knobs, ReverbHarness,
     TraderaHarness,
 };
-use marketsync_sqlite::SqliteStore;
 use marketsync_testkit::channel::{ChannelHarness, OrderSpec, Received, SHIPPING_TEXT};
 
 use crate::{
-    FINAL_QUANTITY, LABEL, LISTINGS, Market, PRICE, Plan, PlanEntry, UNKNOWN_SKU, action_for,
-    expected_received, hex, sku,
+    FINAL_QUANTITY, LABEL, LISTINGS, Market, PRICE, Plan, PlanEntry, RunStore, StoreLocation,
+    UNKNOWN_SKU, action_for, expected_received, hex, sku,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -40,6 +42,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// default of 100 calls a day would stop a run within seconds (a real account asks Tradera for
 /// more), so the run is given a budget it never reaches.
 pub const TRADERA_DAILY_BUDGET: u32 = 1_000_000;
+
+/// How long the Allegro sandbox's access tokens live in a chaos run. Seconds, not Allegro's
+/// 12 hours: every renewal rotates the single-use refresh token, so the run renews all the time,
+/// from every worker at once, and the sandbox refuses and counts any refresh token used twice.
+pub const ALLEGRO_ACCESS_TTL: Duration = Duration::from_secs(10);
+
+/// How long before its access token expires the worker's Allegro adapter renews it.
+pub const ALLEGRO_REFRESH_MARGIN: Duration = Duration::from_secs(3);
 
 /// Share of requests answered with the marketplace's own 5xx.
 pub const SERVER_ERROR_RATIO: f64 = 0.20;
@@ -58,8 +68,15 @@ pub struct RunOptions {
     pub seed: u64,
     /// How long workers are killed and restarted.
     pub duration: Duration,
-    /// Where the database, the plan and the worker log go (created; reused files are replaced).
+    /// Where the plan, the worker log and (by default) the SQLite database go (created; reused
+    /// files are replaced).
     pub dir: PathBuf,
+    /// The store: `None` for the SQLite file `chaos.db` in [`dir`](Self::dir); a PostgreSQL
+    /// URL gets a new schema for each run.
+    pub store: Option<StoreLocation>,
+    /// How many workers run at the same time in the kill phase, each killed and restarted on
+    /// its own (the drain is one worker).
+    pub workers: usize,
     /// The worker executable (this binary).
     pub worker_exe: PathBuf,
     /// A new order at each marketplace about this often.
@@ -73,14 +90,17 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// Defaults for a seed and a duration: an order per marketplace every 700 ms, kills 100 ms
-    /// to 2.5 s after a worker starts, at least 50 kills (the kill phase runs on past the
-    /// duration, up to twice as long, until there were that many).
+    /// Defaults for a seed and a duration: the SQLite file in `dir`, one worker at a time, an
+    /// order per marketplace every 700 ms, kills 100 ms to 2.5 s after a worker starts, at least
+    /// 50 kills over all workers (the kill phase runs on past the duration, up to twice as long,
+    /// until there were that many).
     pub fn new(seed: u64, duration: Duration, dir: PathBuf, worker_exe: PathBuf) -> Self {
         Self {
             seed,
             duration,
             dir,
+            store: None,
+            workers: 1,
             worker_exe,
             order_every: Duration::from_millis(700),
             kill_min: Duration::from_millis(100),
@@ -130,7 +150,21 @@ impl Harness {
                 Harness::ChannelAdvisor(ChannelAdvisorHarness::start().await?)
             }
             Market::Reverb => Harness::Reverb(ReverbHarness::start().await?),
-            Market::Allegro => Harness::Allegro(AllegroHarness::start().await?),
+            Market::Allegro => Harness::Allegro(
+                AllegroHarness::builder()
+                    .sandbox(
+                        AllegroSandbox::builder()
+                            .offers(0)
+                            .orders(0)
+                            .command_polls(0)
+                            .access_ttl(TimeDelta::from_std(ALLEGRO_ACCESS_TTL).unwrap_or_default())
+                            // A refresh token used twice is refused at once (no grace) and
+                            // counted.
+                            .refuse_reused_refresh_tokens(),
+                    )
+                    .start()
+                    .await?,
+            ),
             Market::Tradera => Harness::Tradera(
                 TraderaHarness::builder()
                     .daily_budget(TRADERA_DAILY_BUDGET)
@@ -167,6 +201,30 @@ impl Harness {
 
     fn clear_faults(&self) {
         with_sandbox!(self, s => s.clear_faults())
+    }
+
+    /// Refresh tokens used again after their first use (Allegro's rotate; the others have none
+    /// that rotate, 0).
+    fn refresh_token_reuses(&self) -> u64 {
+        match self {
+            Harness::Allegro(h) => h.sandbox().refresh_token_reuses(),
+            _ => 0,
+        }
+    }
+
+    /// Requests to the token endpoint where refresh tokens rotate (Allegro: renewals tried,
+    /// faults included; 0 for the others).
+    fn token_calls(&self) -> u64 {
+        match self {
+            Harness::Allegro(h) => h.sandbox().counters().get("oauth.token"),
+            _ => 0,
+        }
+    }
+
+    /// Whether each renewal replaces the refresh token (then the seller's only repair is a new
+    /// login: the last one's refresh token was spent by a worker since).
+    fn rotates_refresh_tokens(&self) -> bool {
+        matches!(self, Harness::Allegro(_))
     }
 
     /// Edits an order outside the API, as the buyer or the marketplace would: its update time
@@ -399,8 +457,11 @@ async fn outside(world: Arc<World>, seed: u64, order_every: Duration, duration: 
                 if broken {
                     world.acts()[k].repairing = true;
                     let w = world.clone();
+                    // Where refresh tokens rotate, the credentials of the last login are spent
+                    // (a worker renewed them since): the seller logs in again.
+                    let fresh = world.markets[k].1.rotates_refresh_tokens();
                     repairs.push(tokio::spawn(async move {
-                        let ok = repair(&w, k, false).await;
+                        let ok = repair(&w, k, fresh).await;
                         let mut acts = w.acts();
                         acts[k].repairing = false;
                         if ok {
@@ -538,6 +599,11 @@ pub struct MarketReport {
     pub repeat_repairs: u32,
     /// Repairs that did not succeed.
     pub failed_repairs: u32,
+    /// Refresh tokens used again after their first use (the sandbox counts them and refuses
+    /// them; only Allegro's rotate): a renewal made twice.
+    pub token_reuses: u64,
+    /// Requests to the token endpoint where refresh tokens rotate (renewals tried).
+    pub token_calls: u64,
 }
 
 impl MarketReport {
@@ -548,6 +614,7 @@ impl MarketReport {
             && self.outbox_not_sent.is_empty()
             && self.listings_out_of_step.is_empty()
             && self.failed_repairs == 0
+            && self.token_reuses == 0
     }
 }
 
@@ -556,13 +623,18 @@ impl MarketReport {
 pub struct Summary {
     /// The seed.
     pub seed: u64,
+    /// The store (any password hidden).
+    pub store: String,
+    /// Workers running at the same time in the kill phase.
+    pub workers_at_once: usize,
     /// Wall time of the kill phase.
     pub duration: Duration,
     /// Wall time of the whole run.
     pub total: Duration,
     /// Workers started in the kill phase.
     pub workers: u32,
-    /// Workers killed with SIGKILL.
+    /// Workers killed with SIGKILL (over all the workers running at once, those still running
+    /// when the kill phase ends included).
     pub kills: u32,
     /// Kill-phase workers that got to work (store open, adapters attached); the other kills
     /// landed in start-up.
@@ -603,6 +675,11 @@ impl Summary {
             && self.key_reuse_undetected == 0
     }
 
+    /// Refresh tokens used twice, over every marketplace.
+    pub fn token_reuses(&self) -> u64 {
+        self.markets.iter().map(|m| m.token_reuses).sum()
+    }
+
     fn lost(&self) -> usize {
         self.markets.iter().map(|m| m.lost.len()).sum()
     }
@@ -619,8 +696,10 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "chaos run: seed {} | kill phase {:.0} s | total {:.0} s | workers started {} ({} got to work) | SIGKILLs {} | passes {} | early exits {} | drain {}",
+            "chaos run: seed {} | {} | {} worker(s) at once | kill phase {:.0} s | total {:.0} s | workers started {} ({} got to work) | SIGKILLs {} | passes {} | early exits {} | drain {}",
             self.seed,
+            self.store,
+            self.workers_at_once,
             self.duration.as_secs_f64(),
             self.total.as_secs_f64(),
             self.workers,
@@ -698,6 +777,13 @@ impl fmt::Display for Summary {
             if m.failed_repairs > 0 {
                 writeln!(f, "  repairs failed: {}", m.failed_repairs)?;
             }
+            if m.token_calls > 0 || m.token_reuses > 0 {
+                writeln!(
+                    f,
+                    "  token endpoint calls (rotating refresh tokens): {}, refresh tokens used twice: {}",
+                    m.token_calls, m.token_reuses
+                )?;
+            }
         }
         for e in &self.early_exits {
             writeln!(f, "  worker exited by itself: {e}")?;
@@ -720,9 +806,10 @@ impl fmt::Display for Summary {
             .sum();
         write!(
             f,
-            "RESULT {} seed={} kills={} orders={} faults={} shared_keys={} keyless={} lost={} duplicates={} panics={}",
+            "RESULT {} seed={} workers={} kills={} orders={} faults={} shared_keys={} keyless={} lost={} duplicates={} token_calls={} token_reuses={} panics={}",
             if self.ok() { "ok" } else { "FAILED" },
             self.seed,
+            self.workers_at_once,
             self.kills,
             self.markets.iter().map(|m| m.orders).sum::<usize>(),
             faults,
@@ -730,6 +817,8 @@ impl fmt::Display for Summary {
             self.markets.iter().map(|m| m.keyless).sum::<usize>(),
             self.lost(),
             self.duplicates(),
+            self.markets.iter().map(|m| m.token_calls).sum::<u64>(),
+            self.token_reuses(),
             self.panics
         )
     }
@@ -737,7 +826,7 @@ impl fmt::Display for Summary {
 
 async fn check(
     world: &World,
-    store: &SqliteStore,
+    store: &RunStore,
     caps: &[Capabilities],
 ) -> Result<Vec<MarketReport>, BoxError> {
     let acts = world.acts().clone();
@@ -756,18 +845,18 @@ async fn check(
             repairs: a.repairs,
             repeat_repairs: a.repeat_repairs,
             failed_repairs: a.failed_repairs,
+            token_reuses: h.refresh_token_reuses(),
+            token_calls: h.token_calls(),
             ..Default::default()
         };
         let ledger: BTreeMap<ChannelOrderId, OrderOutcome> = store
+            .dyn_store()
             .ledger(*id, LedgerFilter::All)
             .await?
             .into_iter()
             .map(|e| (e.channel_order_id, e.outcome))
             .collect();
-        let mut imports: BTreeMap<ChannelOrderId, usize> = BTreeMap::new();
-        for e in store.import_log(*id).await? {
-            *imports.entry(e.channel_order_id).or_default() += 1;
-        }
+        let imports = store.import_counts(*id).await?;
         for (order, n) in &imports {
             if *n > 1 {
                 r.duplicates.push(format!("{order} imported {n} times"));
@@ -837,7 +926,7 @@ async fn check(
             r.duplicates
                 .push(format!("{order}: in the ledger but never created"));
         }
-        let outbox = store.outbox(*id).await?;
+        let outbox = store.dyn_store().outbox(*id).await?;
         // One entry per order and action, however often and with whichever key it was
         // submitted.
         let mut per_action: BTreeMap<(ChannelOrderId, &'static str), usize> = BTreeMap::new();
@@ -893,7 +982,7 @@ async fn check(
 }
 
 /// Host keys found in the outbox of more than one integration.
-async fn shared_keys(world: &World, store: &SqliteStore) -> Result<usize, BoxError> {
+async fn shared_keys(world: &World, store: &dyn Store) -> Result<usize, BoxError> {
     let mut integrations_by_key: BTreeMap<String, usize> = BTreeMap::new();
     for (_, _, id) in &world.markets {
         let keys: std::collections::BTreeSet<String> = store
@@ -921,7 +1010,7 @@ fn count_lines(log: &Path, marker: &str) -> u64 {
 
 /// The secrets of the run found in a log: the sandboxes' application secrets and starting
 /// tokens, the shapes of the tokens they issue, and the credential key.
-fn secrets_in(log: &Path, key_hex: &str) -> Vec<String> {
+fn secrets_in(log: &Path, key_hex: &str, db_password: Option<&str>) -> Vec<String> {
     use marketsync_sandbox::{allegro, channeladvisor, reverb, tradera};
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let needles = [
@@ -943,8 +1032,10 @@ fn secrets_in(log: &Path, key_hex: &str) -> Vec<String> {
         ("Tradera user token", tradera::USER_TOKEN),
         ("credential key", key_hex),
     ];
+    let password = db_password.map(|p| ("database password", p));
     needles
         .iter()
+        .chain(password.iter())
         .filter(|(_, needle)| text.contains(needle))
         .map(|(what, _)| (*what).to_owned())
         .collect()
@@ -959,6 +1050,27 @@ fn status_text(s: ExitStatus) -> String {
     }
 }
 
+/// A worker of the kill phase and the moment it is to be killed.
+struct Running {
+    child: std::process::Child,
+    kill_at: Instant,
+}
+
+impl Running {
+    /// SIGKILLs the worker (a kill), or records how it exited by itself (it never should).
+    fn stop(&mut self, summary: &mut Summary) -> std::io::Result<()> {
+        match self.child.try_wait()? {
+            Some(status) => summary.early_exits.push(status_text(status)),
+            None => {
+                self.child.kill()?;
+                self.child.wait()?;
+                summary.kills += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Runs a chaos run and checks it. The summary says whether every check passed
 /// ([`Summary::ok`]).
 pub fn run(opts: &RunOptions) -> Result<Summary, BoxError> {
@@ -969,10 +1081,13 @@ pub fn run(opts: &RunOptions) -> Result<Summary, BoxError> {
     }));
     let started = Instant::now();
     std::fs::create_dir_all(&opts.dir)?;
-    let db = opts.dir.join("chaos.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(opts.dir.join(format!("chaos.db{suffix}")));
+    if opts.workers == 0 {
+        return Err("a run needs at least one worker".into());
     }
+    let location = opts
+        .store
+        .clone()
+        .unwrap_or_else(|| StoreLocation::Sqlite(opts.dir.join("chaos.db")));
     let worker_log = opts.dir.join("worker.log");
     let plan_path = opts.dir.join("plan");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -989,9 +1104,10 @@ pub fn run(opts: &RunOptions) -> Result<Summary, BoxError> {
     let key_hex = hex(&key);
 
     let (world, store, caps) = rt.block_on(async {
-        let store = Arc::new(SqliteStore::open(&db).await?);
+        // A fresh store: the file deleted first, or a new PostgreSQL schema.
+        let (store, run_location) = RunStore::create(&location, opts.seed).await?;
         let engine = Engine::new(
-            store.clone(),
+            store.dyn_store(),
             Arc::new(MemoryCatalog::new()),
             Arc::new(MemoryNotifier::new()),
             Arc::new(SystemClock),
@@ -1026,8 +1142,9 @@ pub fn run(opts: &RunOptions) -> Result<Summary, BoxError> {
         }
         setup(&markets, &engine).await?;
         let plan = Plan {
-            db: db.clone(),
+            store: run_location,
             key_hex: key_hex.clone(),
+            workers: opts.workers,
             integrations: markets
                 .iter()
                 .map(|(market, h, id)| PlanEntry {
@@ -1062,21 +1179,27 @@ pub fn run(opts: &RunOptions) -> Result<Summary, BoxError> {
         opts.duration,
     ));
 
-    // The kill phase.
-    let log_file = File::create(&worker_log)?;
+    // The kill phase: `workers` processes at once, each killed at its own seeded moment and
+    // replaced at once. Every worker appends to the one log (each line in one write).
+    let log_file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&worker_log)?;
+    drop(log_file);
+    let log_file = OpenOptions::new().append(true).open(&worker_log)?;
     let mut rng = DetRng::new(opts.seed ^ 0x0000_D1E5);
     let mut summary = Summary {
         seed: opts.seed,
+        store: location.to_string(),
+        workers_at_once: opts.workers,
         min_kills: opts.min_kills,
         ..Summary::default()
     };
     let kill_started = Instant::now();
     let span = opts.kill_max.saturating_sub(opts.kill_min).as_millis() as u64;
-    // Past the duration only while the kills are short of the minimum (at most twice as long).
-    while kill_started.elapsed() < opts.duration
-        || (summary.kills < opts.min_kills && kill_started.elapsed() < opts.duration * 2)
-    {
-        let mut child = Command::new(&opts.worker_exe)
+    let spawn = |summary: &mut Summary, rng: &mut DetRng| -> Result<Running, BoxError> {
+        let child = Command::new(&opts.worker_exe)
             .arg("worker")
             .arg("--plan")
             .arg(&plan_path)
@@ -1085,21 +1208,6 @@ pub fn run(opts: &RunOptions) -> Result<Summary, BoxError> {
             .stderr(Stdio::from(log_file.try_clone()?))
             .spawn()?;
         summary.workers += 1;
-        // Half the kills land early (start-up, the first import), half anywhere later.
-        let delay = if rng.chance(0.5) {
-            opts.kill_min + Duration::from_millis(rng.below(span / 4 + 1))
-        } else {
-            opts.kill_min + Duration::from_millis(rng.below(span + 1))
-        };
-        std::thread::sleep(delay);
-        match child.try_wait()? {
-            Some(status) => summary.early_exits.push(status_text(status)),
-            None => {
-                child.kill()?;
-                child.wait()?;
-                summary.kills += 1;
-            }
-        }
         if summary.workers.is_multiple_of(50) {
             eprintln!(
                 "[parent] {:.0} s: {} workers, {} killed",
@@ -1108,6 +1216,39 @@ pub fn run(opts: &RunOptions) -> Result<Summary, BoxError> {
                 summary.kills
             );
         }
+        // Half the kills land early (start-up, the first import), half anywhere later.
+        let delay = if rng.chance(0.5) {
+            opts.kill_min + Duration::from_millis(rng.below(span / 4 + 1))
+        } else {
+            opts.kill_min + Duration::from_millis(rng.below(span + 1))
+        };
+        Ok(Running {
+            child,
+            kill_at: Instant::now() + delay,
+        })
+    };
+    let mut running = Vec::with_capacity(opts.workers);
+    for _ in 0..opts.workers {
+        running.push(spawn(&mut summary, &mut rng)?);
+    }
+    // Past the duration only while the kills are short of the minimum (at most twice as long).
+    while kill_started.elapsed() < opts.duration
+        || (summary.kills < opts.min_kills && kill_started.elapsed() < opts.duration * 2)
+    {
+        // The next worker due to be killed (the earliest moment; ties by slot).
+        let (slot, kill_at) = running
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.kill_at))
+            .min_by_key(|(i, at)| (*at, *i))
+            .expect("at least one worker");
+        std::thread::sleep(kill_at.saturating_duration_since(Instant::now()));
+        running[slot].stop(&mut summary)?;
+        running[slot] = spawn(&mut summary, &mut rng)?;
+    }
+    // The workers still running are killed too (SIGKILL at a moment none of them chose).
+    for mut r in running {
+        r.stop(&mut summary)?;
     }
     summary.duration = kill_started.elapsed();
 
@@ -1161,13 +1302,13 @@ pub fn run(opts: &RunOptions) -> Result<Summary, BoxError> {
         started.elapsed().as_secs_f64()
     );
     summary.markets = rt.block_on(check(&world, &store, &caps))?;
-    summary.shared_keys = rt.block_on(shared_keys(&world, &store))?;
+    summary.shared_keys = rt.block_on(shared_keys(&world, store.dyn_store().as_ref()))?;
     summary.key_reuse_undetected = count_lines(&worker_log, crate::worker::KEY_REUSE_UNDETECTED);
     summary.panics = count_lines(&worker_log, "panicked at") + PARENT_PANICS.load(Ordering::SeqCst);
     // The drain worker's lines are in the log too: one `up`, its passes.
     summary.workers_up = count_lines(&worker_log, crate::worker::UP).saturating_sub(1);
     summary.passes = count_lines(&worker_log, crate::worker::PASS);
-    summary.secrets_in_log = secrets_in(&worker_log, &key_hex);
+    summary.secrets_in_log = secrets_in(&worker_log, &key_hex, location.password().as_deref());
     summary.total = started.elapsed();
     rt.block_on(store.close());
     Ok(summary)

@@ -1,9 +1,15 @@
-//! The worker: the process the parent SIGKILLs. It opens the SQLite database, points the real
+//! The worker: the process the parent SIGKILLs. It opens the run's store, points the real
 //! adapters at the parent's sandboxes, attaches them to the stored integrations (the engine hands
 //! each the stored credentials) and loops over every integration: link and sync listings, import
 //! orders, record the decided shipment, refund or cancellation of every newly imported order in
 //! the outbox (with a host key shared by every integration or with none, and always twice), and
 //! send the outbox. It never exits by itself, except in drain mode.
+//!
+//! Several workers may run at once over one store (`run --workers N`): each runs every
+//! integration, and the store's guarantees keep that safe (one import per order, one outbox
+//! entry per key and one sender per entry, one credential renewer at a time). The host side of
+//! the run — numbering its own keys — is shared across workers the way a host with several
+//! processes would share it: under a lock, here the store's named lease [`HOST_KEY_LEASE`].
 //!
 //! **Drain mode** (`--drain`, run once after the kills, with faults off) runs the same loop on a
 //! clock that moves 25 hours ahead every cycle, so every outbox entry a failure postponed (by at
@@ -13,6 +19,7 @@
 //! there.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -22,13 +29,12 @@ use marketsync_core::store::{LedgerFilter, OrderOutcome, OutboxEntry, OutboxStat
 use marketsync_core::{
     AdjustmentReason, Cancellation, Channel, ChannelOrderId, Clock, CredentialKey, Engine,
     EngineError, Health, IdempotencyKey, IntegrationId, MemoryCatalog, MemoryNotifier, Refund,
-    SealedCredentials, SecretString, Shipment,
+    SealedCredentials, SecretString, Shipment, Store,
 };
-use marketsync_sqlite::SqliteStore;
 
 use crate::{
-    Action, FINAL_QUANTITY, Keying, LISTINGS, Market, Plan, PlanEntry, action_for, catalog_item,
-    host_key, keying_for,
+    Action, FINAL_QUANTITY, Keying, LISTINGS, Market, Plan, PlanEntry, RunStore, action_for,
+    catalog_item, host_key, keying_for,
 };
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -120,6 +126,9 @@ pub fn build_channel(entry: &PlanEntry) -> Result<Arc<dyn Channel>, BoxError> {
                 .client_id(allegro::CLIENT_ID)
                 .client_secret(SecretString::from(allegro::CLIENT_SECRET))
                 .connection_name("Chaos")
+                // The run's access tokens live seconds, not hours: renewals (each rotating the
+                // refresh token) happen all the time, by whichever worker gets there first.
+                .refresh_margin(crate::run::ALLEGRO_REFRESH_MARGIN)
                 .command_polling(marketsync_allegro::CommandPolling {
                     interval: Duration::from_millis(20),
                     max_polls: 10,
@@ -146,10 +155,62 @@ struct Slot {
     entry: PlanEntry,
     channel: Arc<dyn Channel>,
     sealed: Option<SealedCredentials>,
+    /// Several workers run (host keys are numbered under [`HOST_KEY_LEASE`]).
+    shared: bool,
+}
+
+/// Writes one line to the worker log (stderr) in one write: several workers append to the same
+/// log file, and a line written in pieces could interleave with another worker's.
+pub fn say(line: impl std::fmt::Display) {
+    let text = format!("[worker {}] {line}\n", std::process::id());
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 fn log(market: Market, op: &str, what: impl std::fmt::Display) {
-    eprintln!("[worker {}] {market} {op}: {what}", std::process::id());
+    say(format_args!("{market} {op}: {what}"));
+}
+
+/// The named lease (per integration: `chaos-host-keys:{integration}`) a worker holds while it
+/// numbers and records a host key, when several workers run: two workers numbering at once
+/// would give two orders one number (the second refused as a conflict, recorded later) or one
+/// order two numbers (two requests: a real duplicate, made by the host).
+pub const HOST_KEY_LEASE: &str = "chaos-host-keys";
+
+/// How long a host-key lease lasts (a killed holder's lapses after this): far longer than the
+/// read and two writes done under it, even on a loaded machine.
+const HOST_KEY_LEASE_FOR: Duration = Duration::from_secs(10);
+
+/// The host's lock on its key numbering for one integration (a store lease), taken only when
+/// several workers run.
+struct HostKeys<'a> {
+    store: &'a dyn Store,
+    name: String,
+    holder: String,
+}
+
+impl<'a> HostKeys<'a> {
+    /// Waits (up to about 30 s: past a killed holder's lease) for the lock.
+    async fn lock(store: &'a dyn Store, id: IntegrationId) -> Result<Self, BoxError> {
+        let lock = HostKeys {
+            store,
+            name: format!("{HOST_KEY_LEASE}:{id}"),
+            holder: format!("chaos-worker-{}", std::process::id()),
+        };
+        for _ in 0..600 {
+            if store
+                .try_lease(&lock.name, &lock.holder, HOST_KEY_LEASE_FOR)
+                .await?
+            {
+                return Ok(lock);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("{}: still held by another worker after 30 s", lock.name).into())
+    }
+
+    async fn unlock(self) -> Result<(), BoxError> {
+        Ok(self.store.release_lease(&self.name, &self.holder).await?)
+    }
 }
 
 /// The worker-log marker of a host key reused for another request that the engine accepted
@@ -205,30 +266,35 @@ const TRACKING: &str = "1Z999AA10123456784";
 /// numbered per integration ([`host_key`]; the same keys in every integration) or with none
 /// ([`keying_for`]), and always twice in a row (a double click, a retry after a timeout), which
 /// must make one entry. A host key is then tried once for another request (another tracking
-/// number), which must be refused as a conflict.
+/// number), which must be refused as a conflict. With `shared` (several workers), the number is
+/// chosen and recorded under the integration's [`HOST_KEY_LEASE`].
 async fn enqueue(
     engine: &Engine,
     id: IntegrationId,
     order: &ChannelOrderId,
     action: Action,
+    shared: bool,
 ) -> Result<(), BoxError> {
     let key = match keying_for(order) {
-        Keying::Derived => None,
+        Keying::Derived => {
+            for _ in 0..2 {
+                submit(engine, id, order, action, None, TRACKING).await?;
+            }
+            None
+        }
         Keying::Host => {
-            let outbox = engine.store().outbox(id).await?;
-            // A retry keeps the key it had; a new request takes the next number.
-            let known = outbox
-                .iter()
-                .find(|e| e.item.order_id == *order && e.item.action.name() == action.name());
-            Some(match known {
-                Some(e) => e.item.idempotency_key.clone(),
-                None => host_key(action, outbox.len() + 1),
-            })
+            let lock = if shared {
+                Some(HostKeys::lock(engine.store().as_ref(), id).await?)
+            } else {
+                None
+            };
+            let recorded = host_keyed(engine, id, order, action).await;
+            if let Some(lock) = lock {
+                lock.unlock().await?;
+            }
+            Some(recorded?)
         }
     };
-    for _ in 0..2 {
-        submit(engine, id, order, action, key.clone(), TRACKING).await?;
-    }
     if let Some(key) = key {
         match submit(
             engine,
@@ -241,15 +307,37 @@ async fn enqueue(
         .await
         {
             Err(EngineError::IdempotencyConflict { .. }) => {}
-            Ok(entry) => eprintln!(
-                "[worker {}] {KEY_REUSE_UNDETECTED}: {key} for order {order} ({:?})",
-                std::process::id(),
+            Ok(entry) => say(format_args!(
+                "{KEY_REUSE_UNDETECTED}: {key} for order {order} ({:?})",
                 entry.item.action.name()
-            ),
+            )),
             Err(e) => return Err(e.into()),
         }
     }
     Ok(())
+}
+
+/// Records an order's action with a host key, twice: the key it has if it was recorded before,
+/// else the next number. Returns the key.
+async fn host_keyed(
+    engine: &Engine,
+    id: IntegrationId,
+    order: &ChannelOrderId,
+    action: Action,
+) -> Result<IdempotencyKey, BoxError> {
+    let outbox = engine.store().outbox(id).await?;
+    // A retry keeps the key it had; a new request takes the next number.
+    let known = outbox
+        .iter()
+        .find(|e| e.item.order_id == *order && e.item.action.name() == action.name());
+    let key = match known {
+        Some(e) => e.item.idempotency_key.clone(),
+        None => host_key(action, outbox.len() + 1),
+    };
+    for _ in 0..2 {
+        submit(engine, id, order, action, Some(key.clone()), TRACKING).await?;
+    }
+    Ok(key)
 }
 
 /// Records the decided action of every imported order that has none in the outbox yet (a kill
@@ -281,7 +369,7 @@ async fn catch_up(engine: &Engine, slot: &Slot, resubmit: bool) -> Result<usize,
             }
             continue;
         }
-        enqueue(engine, id, order, action).await?;
+        enqueue(engine, id, order, action, slot.shared).await?;
         added += 1;
     }
     Ok(added)
@@ -289,7 +377,9 @@ async fn catch_up(engine: &Engine, slot: &Slot, resubmit: bool) -> Result<usize,
 
 /// Runs the worker on a plan until killed, or, in drain mode, until quiet.
 pub async fn work(plan: &Plan, drain: bool) -> Result<DrainEnd, BoxError> {
-    let store = Arc::new(SqliteStore::open(&plan.db).await?);
+    let started = std::time::Instant::now();
+    let run_store = RunStore::open(&plan.store).await?;
+    let store = run_store.dyn_store();
     let catalog = Arc::new(MemoryCatalog::new());
     let clock = Arc::new(JumpClock::default());
     let engine = Engine::new(
@@ -305,11 +395,12 @@ pub async fn work(plan: &Plan, drain: bool) -> Result<DrainEnd, BoxError> {
     for entry in &plan.integrations {
         let channel = build_channel(entry)?;
         engine.attach_channel(entry.id, channel.clone()).await?;
-        let sealed = marketsync_core::Store::credentials(store.as_ref(), entry.id).await?;
+        let sealed = store.credentials(entry.id).await?;
         slots.push(Slot {
             entry: entry.clone(),
             channel,
             sealed,
+            shared: plan.workers > 1,
         });
     }
     for slot in &slots {
@@ -318,7 +409,7 @@ pub async fn work(plan: &Plan, drain: bool) -> Result<DrainEnd, BoxError> {
         }
     }
     // The parent counts these lines: workers that got to work, and passes they finished.
-    eprintln!("[worker {}] {UP}", std::process::id());
+    say(format_args!("{UP} in {} ms", started.elapsed().as_millis()));
     let engine = Arc::new(engine);
     if !drain {
         // Each integration on its own loop, as a scheduler runs them: a slow marketplace
@@ -329,15 +420,14 @@ pub async fn work(plan: &Plan, drain: bool) -> Result<DrainEnd, BoxError> {
             tasks.spawn(async move {
                 for cycle in 1.. {
                     let t = std::time::Instant::now();
-                    run_cycle(&engine, &store, &catalog, &mut slot, cycle, false).await;
+                    run_cycle(&engine, store.as_ref(), &catalog, &mut slot, cycle, false).await;
                     // The scheduler's pause between runs (a blocked integration must not spin).
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    eprintln!(
-                        "[worker {}] {} {PASS} {cycle} in {} ms",
-                        std::process::id(),
+                    say(format_args!(
+                        "{} {PASS} {cycle} in {} ms",
                         slot.entry.market,
                         t.elapsed().as_millis()
-                    );
+                    ));
                 }
             });
         }
@@ -356,7 +446,8 @@ pub async fn work(plan: &Plan, drain: bool) -> Result<DrainEnd, BoxError> {
         for mut slot in std::mem::take(&mut slots) {
             let (engine, store, catalog) = (engine.clone(), store.clone(), catalog.clone());
             tasks.spawn(async move {
-                let quiet = run_cycle(&engine, &store, &catalog, &mut slot, cycle, true).await;
+                let quiet =
+                    run_cycle(&engine, store.as_ref(), &catalog, &mut slot, cycle, true).await;
                 (slot, quiet)
             });
         }
@@ -367,12 +458,11 @@ pub async fn work(plan: &Plan, drain: bool) -> Result<DrainEnd, BoxError> {
             slots.push(slot);
         }
         slots.sort_by_key(|s| s.entry.market);
-        eprintln!(
-            "[worker {}] drain {PASS} {cycle} in {} ms: {}",
-            std::process::id(),
+        say(format_args!(
+            "drain {PASS} {cycle} in {} ms: {}",
             began.elapsed().as_millis(),
             if quiet { "quiet" } else { "busy" }
-        );
+        ));
         quiet_cycles = if quiet { quiet_cycles + 1 } else { 0 };
         if quiet_cycles >= 2 {
             return Ok(DrainEnd::Quiet);
@@ -384,7 +474,7 @@ pub async fn work(plan: &Plan, drain: bool) -> Result<DrainEnd, BoxError> {
 /// One pass over one integration. Returns whether it was quiet (drain mode's end condition).
 async fn run_cycle(
     engine: &Engine,
-    store: &SqliteStore,
+    store: &dyn Store,
     catalog: &MemoryCatalog,
     slot: &mut Slot,
     cycle: u64,
@@ -393,14 +483,14 @@ async fn run_cycle(
     let (market, id) = (slot.entry.market, slot.entry.id);
     let mut quiet = true;
     // Credentials the seller entered since (a repair) reach this adapter here.
-    match marketsync_core::Store::credentials(store, id).await {
-        Ok(sealed) if sealed != slot.sealed => match engine.credentials(id).await {
-            Ok(credentials) => match slot.channel.use_credentials(&credentials).await {
+    // Attaching again hands the adapter the stored credentials with their version, as at start.
+    match store.credentials(id).await {
+        Ok(sealed) if sealed != slot.sealed => {
+            match engine.attach_channel(id, slot.channel.clone()).await {
                 Ok(()) => slot.sealed = sealed,
-                Err(e) => log(market, "use credentials", e),
-            },
-            Err(e) => log(market, "open credentials", e),
-        },
+                Err(e) => log(market, "use stored credentials", e),
+            }
+        }
         Ok(_) => {}
         Err(e) => log(market, "read credentials", e),
     }
@@ -443,7 +533,7 @@ async fn run_cycle(
             }
             for order in r.imported.iter().chain(&r.released) {
                 if let Some(action) = action_for(order, &caps)
-                    && let Err(e) = enqueue(engine, id, order, action).await
+                    && let Err(e) = enqueue(engine, id, order, action, slot.shared).await
                 {
                     log(market, "enqueue", e);
                     quiet = false;

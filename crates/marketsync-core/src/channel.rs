@@ -117,10 +117,85 @@ pub struct OrderPage {
 ///
 /// A channel saves before it uses what it renewed: when [`save`](Self::save) fails, the renewed
 /// credentials must not be used yet (the channel keeps them and tries to save again).
+///
+/// # Several workers
+///
+/// When several processes run the same integration over one store, a single-use refresh token
+/// must be spent by one of them only. A channel that renews credentials of that kind therefore
+/// brackets each renewal:
+///
+/// 1. [`begin_renewal`](Self::begin_renewal): waits until this worker may renew, and answers
+///    either [`Renewal::Renew`] or [`Renewal::UseStored`] with the credentials now stored
+///    (another worker may have renewed them meanwhile: the channel adopts them instead of
+///    renewing when they differ from its own);
+/// 2. [`extend_renewal`](Self::extend_renewal) right before the renewal at the channel: when
+///    it answers `false` (or fails) this worker no longer holds the renewal, and must not renew;
+/// 3. the renewal at the channel, if still needed;
+/// 4. [`save_renewed`](Self::save_renewed): stores the result unless someone else stored other
+///    credentials since step 1 ([`SavedRenewal::Superseded`]: use those instead);
+/// 5. [`end_renewal`](Self::end_renewal), once, whatever happened after a successful step 1 —
+///    except while renewed credentials are not saved yet: the renewal stays held (call
+///    [`extend_renewal`](Self::extend_renewal) before each new try of
+///    [`save_renewed`](Self::save_renewed)) until they are saved or superseded, because the
+///    credentials stored still hold the refresh token the channel has spent.
+///
+/// The default bodies are right for a single process: renew at once, save with
+/// [`save`](Self::save), nothing to release. The engine's sink implements them over the store
+/// (a store-held renewal lease and a compare-and-swap on the credentials' version).
 #[async_trait]
 pub trait CredentialSink: Send + Sync + Debug {
     /// Persists the channel's current credentials.
     async fn save(&self, credentials: &Credentials) -> Result<(), ChannelError>;
+
+    /// Called before renewing: returns when this worker may renew (it holds the renewal until
+    /// [`end_renewal`](Self::end_renewal)). An error means: do not renew now (nothing was
+    /// taken, so do not call `end_renewal`). The default renews at once.
+    async fn begin_renewal(&self) -> Result<Renewal, ChannelError> {
+        Ok(Renewal::Renew)
+    }
+
+    /// Persists credentials just renewed, within a renewal begun with
+    /// [`begin_renewal`](Self::begin_renewal). Answers [`SavedRenewal::Superseded`] (nothing
+    /// written) when other credentials were stored since the renewal began; the channel then
+    /// uses those. The default saves with [`save`](Self::save).
+    async fn save_renewed(&self, credentials: &Credentials) -> Result<SavedRenewal, ChannelError> {
+        self.save(credentials).await.map(|()| SavedRenewal::Saved)
+    }
+
+    /// Extends the renewal begun with [`begin_renewal`](Self::begin_renewal): `Ok(true)` when
+    /// this worker still holds it (for as long again as `begin_renewal` gave), `Ok(false)` when
+    /// it lapsed and may be held by another worker now. Called right before the renewal at the
+    /// channel, which must not happen unless this answers `Ok(true)`, and before every new try
+    /// of saving renewed credentials. The default answers `Ok(true)`.
+    async fn extend_renewal(&self) -> Result<bool, ChannelError> {
+        Ok(true)
+    }
+
+    /// Ends a renewal begun with [`begin_renewal`](Self::begin_renewal), after saving or on
+    /// failure: another worker may renew from now on. The default does nothing.
+    async fn end_renewal(&self) {}
+}
+
+/// What a channel about to renew its credentials does ([`CredentialSink::begin_renewal`]).
+/// Debug output shows no secret (the credentials' own Debug redacts them).
+#[derive(Debug)]
+pub enum Renewal {
+    /// Renew at the channel now.
+    Renew,
+    /// The credentials stored now, which another worker may have renewed since this channel
+    /// got its own: when they differ from the channel's, the channel uses them instead of
+    /// renewing (and renews them only if they too need it).
+    UseStored(Credentials),
+}
+
+/// The outcome of [`CredentialSink::save_renewed`].
+#[derive(Debug)]
+pub enum SavedRenewal {
+    /// The renewed credentials are stored.
+    Saved,
+    /// Nothing was written: other credentials were stored since the renewal began (another
+    /// worker renewed them, or the seller entered new ones). Use these.
+    Superseded(Credentials),
 }
 
 /// A marketplace, as an adapter presents it.
@@ -279,3 +354,30 @@ pub trait Channel: Send + Sync + Debug {
 
 /// Compile-time check that [`Channel`] stays dyn-compatible.
 fn _assert_dyn_compatible(_: &dyn Channel) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::LoginSession;
+
+    #[test]
+    fn renewal_outcomes_show_no_secret_in_debug() {
+        let session = || {
+            Credentials::LoginSession(LoginSession {
+                user_id: Some("seller".into()),
+                token: "ACCESS-SECRET-1".into(),
+                expires_at: DateTime::<Utc>::UNIX_EPOCH,
+                refresh_token: Some("REFRESH-SECRET-1".into()),
+                refresh_expires_at: None,
+            })
+        };
+        for text in [
+            format!("{:?}", Renewal::UseStored(session())),
+            format!("{:?}", SavedRenewal::Superseded(session())),
+        ] {
+            assert!(text.contains("seller"), "{text}");
+            assert!(!text.contains("ACCESS-SECRET-1"), "{text}");
+            assert!(!text.contains("REFRESH-SECRET-1"), "{text}");
+        }
+    }
+}

@@ -27,7 +27,7 @@ pub use capability::{Capabilities, Operation, RateLimits};
 pub use catalog::{Catalog, CatalogError, CatalogPage};
 pub use channel::{
     AccountInfo, Channel, CredentialSink, Cursor, ListingPage, ListingQuery, OrderPage, OrderQuery,
-    PageToken, RejectedOrder,
+    PageToken, RejectedOrder, Renewal, SavedRenewal,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{
@@ -51,7 +51,10 @@ pub use listing::{
 pub use mapping::{MappingSet, ShippingMapping, ShippingService, SkuMapping, SkuResolution};
 pub use memory::{MemoryCatalog, MemoryChannel, MemoryNotifier, MemoryStore};
 pub use money::{Currency, Money, MoneyError};
-pub use notify::{MissingMapping, Notification, Notifier};
+pub use notify::{
+    DeliveryError, DeliveryReport, Message, MissingMapping, Notification, NotificationDispatcher,
+    Notifier, Transport,
+};
 pub use order::{
     Address, AdjustmentReason, Buyer, Cancellation, CancellationRequest, CurrencySource, Delivery,
     IdempotencyKey, LineQuantity, Management, Order, OrderLine, OrderState, OrderStatus, Refund,

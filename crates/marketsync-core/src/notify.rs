@@ -11,6 +11,11 @@ use crate::error::BrokenReason;
 use crate::ids::{IntegrationId, Sku};
 use crate::lifecycle::Phase;
 
+mod dispatch;
+pub mod messages;
+
+pub use dispatch::{Backoff, DeliveryProblem, DeliveryReport, NotificationDispatcher};
+
 /// What a held order waits for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "mapping", content = "value", rename_all = "snake_case")]
@@ -75,4 +80,77 @@ pub enum Notification {
 pub trait Notifier: Send + Sync + Debug {
     /// Delivers one notification.
     async fn notify(&self, notification: &Notification);
+}
+
+/// A notification made ready for a person: what a transport (e-mail, webhook, the in-app
+/// message list) delivers. Rendered from a stored notification; the text lives in one place so
+/// it can be localised later.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Message {
+    /// The notification's stable id: the same on every delivery attempt and every transport,
+    /// so a receiver can drop repeats (webhooks send it as `webhook-id`).
+    pub id: String,
+    /// When the cause happened (the notification was written).
+    pub created_at: DateTime<Utc>,
+    /// The integration it is about.
+    pub integration: IntegrationId,
+    /// The integration's name, as the seller gave it.
+    pub integration_name: String,
+    /// The integration's marketplace.
+    pub channel: crate::ids::ChannelKind,
+    /// One line: what happened, and where.
+    pub subject: String,
+    /// Plain text: what happened, the channel's own words when it said something, and what to do.
+    pub body: String,
+    /// The repair steps, in order (empty when nothing needs doing).
+    pub repair: Vec<String>,
+    /// The structured event.
+    pub notification: Notification,
+}
+
+/// Why one delivery attempt failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    /// Whether trying again later may succeed (a timeout, a 5xx, 408, 429, a server that is
+    /// down); `false` for a refusal that repeats (a 4xx, a rejected address).
+    pub retryable: bool,
+    /// What the transport saw, without secrets.
+    pub message: String,
+    /// When the receiver said when to come back (`Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl DeliveryError {
+    /// A failure worth retrying.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        DeliveryError {
+            retryable: true,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A failure that will repeat.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        DeliveryError {
+            retryable: false,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// Delivers messages to people: e-mail, a webhook. The store's notification outbox calls it at
+/// least once per message; a message's [`id`](Message::id) is stable so receivers can dedupe.
+#[async_trait]
+pub trait Transport: Send + Sync + Debug {
+    /// A short stable name ("email", "webhook", or the host's), under which the store keeps the
+    /// delivery state of each message for this transport.
+    fn name(&self) -> &str;
+
+    /// Delivers one message. Must not block for long (bounded by its own timeouts): at most a
+    /// minute, or what the host set with [`NotificationDispatcher::set_attempt_time`].
+    async fn deliver(&self, message: &Message) -> Result<(), DeliveryError>;
 }

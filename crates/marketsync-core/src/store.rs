@@ -29,7 +29,16 @@ use crate::order::{Cancellation, IdempotencyKey, Management, Order, OrderState, 
 use crate::settings::IntegrationSettings;
 use crate::vault::SealedCredentials;
 
+mod notices;
 pub mod support;
+mod work;
+
+pub use notices::{
+    DeliveryFilter, DeliveryQuery, DeliveryState, DeliveryUpdate, MarkRead, MessageQuery,
+    NewNotification, NotificationDelivery, ReadFilter, StoredNotification, apply_delivery_update,
+};
+
+pub use work::{Page, PageRequest, RunTimes, VersionedCredentials, WorkClaim, WorkerId, never_due};
 
 /// A failure of the store itself.
 #[derive(Debug, thiserror::Error)]
@@ -259,6 +268,10 @@ pub struct OrderBatch {
     pub writes: Vec<LedgerWrite>,
     /// The cursor to store with them; `None` keeps the current one.
     pub cursor: Option<Cursor>,
+    /// Notifications to write in the same transaction (each skipped when its dedupe key was
+    /// written before; see [`NewNotification`]).
+    #[serde(default)]
+    pub notifications: Vec<NewNotification>,
 }
 
 /// What recording one order resulted in.
@@ -521,7 +534,8 @@ pub enum OutboxState {
 pub struct Lease {
     /// The claim's token; only its holder can finish the entry.
     pub token: String,
-    /// When the claim lapses and another worker may take the entry.
+    /// When the claim lapses and another worker may take the entry, by the store's clock (for
+    /// information: it is not comparable with a worker's own clock).
     pub until: DateTime<Utc>,
 }
 
@@ -674,6 +688,8 @@ pub trait Store: Send + Sync + Debug {
     ///   reason).
     ///
     /// Returns one result per write, in order. On error nothing is written, the cursor included.
+    /// The batch's [`notifications`](OrderBatch::notifications) are written in the same
+    /// transaction, as [`Store::update_integration_notifying`] writes them.
     async fn record_orders(
         &self,
         id: IntegrationId,
@@ -708,15 +724,17 @@ pub trait Store: Send + Sync + Debug {
     ///   written. Never a silent success.
     async fn enqueue_outbox(&self, item: &OutboxItem) -> Result<OutboxEntry, StoreError>;
 
-    /// Claims up to `limit` pending entries of an integration that are due at `now` (their
-    /// `next_attempt_at <= now`) and not claimed, or whose claim lapsed (`lease.until <= now`),
-    /// in the order they were enqueued: each gets a new lease until `lease_until` and one more
-    /// attempt counted.
+    /// Claims up to `limit` pending entries of an integration that are due at `now` (the
+    /// caller's clock: `next_attempt_at <= now`) and not claimed, or whose claim lapsed by the
+    /// store's clock, in the order they were enqueued: each gets a new lease until the store's
+    /// clock passes now + `lease_for` and one more attempt counted. The caller's clock never
+    /// decides a lease, so a worker whose clock is off cannot take an entry another worker
+    /// holds. Of several concurrent callers, each entry goes to at most one.
     async fn claim_outbox(
         &self,
         id: IntegrationId,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
+        lease_for: std::time::Duration,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
@@ -734,6 +752,196 @@ pub trait Store: Send + Sync + Debug {
 
     /// Every outbox entry of an integration, oldest first.
     async fn outbox(&self, id: IntegrationId) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    // ----- paged reads: a worker's memory does not grow with the data -----
+
+    /// Integrations by id, one page at a time (deleted ones included).
+    async fn integrations_page(
+        &self,
+        page: &PageRequest,
+    ) -> Result<Page<IntegrationRecord>, StoreError> {
+        let all = self.integrations().await?;
+        Ok(support::page_of(all, page, |r| r.id.to_string()))
+    }
+
+    /// An integration's listing records by SKU, one page at a time.
+    async fn listings_page(
+        &self,
+        id: IntegrationId,
+        page: &PageRequest,
+    ) -> Result<Page<Listing>, StoreError> {
+        let all = self.listings(id).await?;
+        Ok(support::page_of(all, page, |l| l.sku.to_string()))
+    }
+
+    /// Ledger rows matching a filter by channel order id, one page at a time.
+    async fn ledger_page(
+        &self,
+        id: IntegrationId,
+        filter: LedgerFilter,
+        page: &PageRequest,
+    ) -> Result<Page<LedgerEntry>, StoreError> {
+        let all = self.ledger(id, filter).await?;
+        Ok(support::page_of(all, page, |e| {
+            e.channel_order_id.to_string()
+        }))
+    }
+
+    /// Outbox entries of an integration, oldest first, one page at a time.
+    async fn outbox_page(
+        &self,
+        id: IntegrationId,
+        page: &PageRequest,
+    ) -> Result<Page<OutboxEntry>, StoreError> {
+        let all = self.outbox(id).await?;
+        Ok(support::page_by_position(all, page))
+    }
+
+    // ----- versioned credentials: one renewer at a time, compare-and-swap -----
+
+    /// The sealed credentials with their version (1 for the first stored; every write,
+    /// [`Store::put_credentials`] included, increments it).
+    async fn credentials_versioned(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<VersionedCredentials>, StoreError>;
+
+    /// Replaces the credentials only if their stored version still equals `expected_version`
+    /// (0: none are stored). Returns the new version; `Conflict` (nothing written) when another
+    /// writer replaced them first.
+    async fn replace_credentials(
+        &self,
+        id: IntegrationId,
+        sealed: &SealedCredentials,
+        expected_version: u64,
+    ) -> Result<u64, StoreError>;
+
+    // ----- leases: what one worker holds, expiring by the store's clock -----
+
+    /// Takes the lease `name` for `holder` until the store's clock passes now + `lease_for`, if
+    /// it is free, lapsed, or already held by `holder` (then it is extended). Returns whether
+    /// `holder` holds it now. Of several concurrent callers at most one gets it.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        lease_for: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease `name` back if `holder` holds it; otherwise does nothing.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    // ----- scheduled work shared by many workers -----
+
+    /// Claims up to `limit` integrations whose scheduled work is due for `worker`:
+    /// - due: never released yet, changed since ([`Store::insert_integration`] and
+    ///   [`Store::update_integration`] make an integration due at once), or released with a
+    ///   `next_due` at or before `now` (the caller's clock);
+    /// - free: no lease, a lease lapsed by the store's clock, or a lease `worker` holds already.
+    ///
+    /// Each claimed integration gets (or keeps) a lease for `worker` until the store's clock
+    /// passes now + `lease_for`. Most overdue first. Of several concurrent callers, each
+    /// integration goes to at most one (`FOR UPDATE SKIP LOCKED` or equivalent), and an
+    /// integration stays with one worker while it holds the lease, so all of an account's calls
+    /// come from one process (one rate budget).
+    async fn claim_work(
+        &self,
+        worker: &WorkerId,
+        now: DateTime<Utc>,
+        lease_for: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<WorkClaim>, StoreError>;
+
+    /// Extends `worker`'s lease on an integration's work by `lease_for` (store's clock).
+    /// `Conflict` when `worker` no longer holds it (it lapsed and another worker took it).
+    async fn renew_work(
+        &self,
+        integration: IntegrationId,
+        worker: &WorkerId,
+        lease_for: std::time::Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Records the run times of one operation (by name) of an integration whose work `worker`
+    /// holds. `Conflict` (nothing written) when it does not hold it.
+    async fn record_run(
+        &self,
+        integration: IntegrationId,
+        worker: &WorkerId,
+        operation: &str,
+        times: &RunTimes,
+    ) -> Result<(), StoreError>;
+
+    /// Releases `worker`'s lease on an integration's work and makes it due again at
+    /// `next_due` (caller's clock; [`never_due`] for "not until it changes"), unless the
+    /// integration was changed while the lease was held (then it stays due at once). Releasing
+    /// a lease `worker` does not hold is `Conflict` and writes nothing.
+    async fn release_work(
+        &self,
+        integration: IntegrationId,
+        worker: &WorkerId,
+        next_due: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    // ----- notifications -----
+
+    /// [`Store::update_integration`], and in the same transaction the notifications its change
+    /// causes: each is written with one pending delivery row per transport it names, unless the
+    /// integration already has a notification with its dedupe key (then it is skipped silently,
+    /// which is how an event is raised once per cause). On `Conflict` nothing is written, the
+    /// notifications included.
+    async fn update_integration_notifying(
+        &self,
+        record: &IntegrationRecord,
+        audit: &[AuditEvent],
+        notifications: &[NewNotification],
+    ) -> Result<u64, StoreError>;
+
+    /// One notification by id.
+    async fn notification(&self, id: &str) -> Result<Option<StoredNotification>, StoreError>;
+
+    /// Claims up to `limit` pending deliveries of `transport` that are due at `now` (the
+    /// caller's clock: `next_attempt_at <= now`) and not claimed, or whose claim lapsed by the
+    /// store's clock; oldest notification first. Each gets a new lease until the store's clock
+    /// passes now + `lease_for` and one more attempt counted. Of several concurrent callers,
+    /// each delivery goes to at most one.
+    async fn claim_deliveries(
+        &self,
+        transport: &str,
+        now: DateTime<Utc>,
+        lease_for: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<NotificationDelivery>, StoreError>;
+
+    /// Finishes an attempt on the delivery of `notification` by `transport`
+    /// ([`apply_delivery_update`]). Only the holder of the current lease may: otherwise
+    /// `Conflict`. `NotFound` when there is no such delivery.
+    async fn finish_delivery(
+        &self,
+        notification: &str,
+        transport: &str,
+        lease_token: &str,
+        update: &DeliveryUpdate,
+    ) -> Result<(), StoreError>;
+
+    /// Delivery rows matching a query, oldest notification first (then by transport), one page
+    /// at a time: what waits, and its last error.
+    async fn deliveries(
+        &self,
+        query: &DeliveryQuery,
+        page: &PageRequest,
+    ) -> Result<Page<NotificationDelivery>, StoreError>;
+
+    /// The in-app message list: notifications matching a query, newest first (in the order
+    /// they were written), one page at a time.
+    async fn messages(
+        &self,
+        query: &MessageQuery,
+        page: &PageRequest,
+    ) -> Result<Page<StoredNotification>, StoreError>;
+
+    /// Marks the messages `mark` covers read at `at` (those already read keep their time).
+    /// Returns how many were newly marked.
+    async fn mark_read(&self, mark: &MarkRead, at: DateTime<Utc>) -> Result<usize, StoreError>;
 }
 
 /// Compile-time check that [`Store`] stays dyn-compatible.

@@ -60,9 +60,11 @@ enum Fault {
 }
 
 impl FaultyStore {
-    fn new(seed: u64) -> Self {
+    /// Leases lapse by `lease_clock` (the test's clock), so advancing it lets a claim left by
+    /// a lost answer lapse without waiting.
+    fn new(seed: u64, lease_clock: Arc<marketsync_core::ManualClock>) -> Self {
         Self {
-            inner: MemoryStore::new(),
+            inner: MemoryStore::with_lease_clock(lease_clock),
             armed: AtomicBool::new(false),
             rng: Mutex::new(Rng(seed | 1)),
             failures: AtomicU64::new(0),
@@ -129,6 +131,20 @@ impl Store for FaultyStore {
         a: &[AuditEvent],
     ) -> Result<u64, StoreError> {
         faulty!(self, self.inner.update_integration(r, a))
+    }
+    async fn update_integration_notifying(
+        &self,
+        r: &IntegrationRecord,
+        a: &[AuditEvent],
+        n: &[marketsync_core::store::NewNotification],
+    ) -> Result<u64, StoreError> {
+        faulty!(self, self.inner.update_integration_notifying(r, a, n))
+    }
+    async fn notification(
+        &self,
+        id: &str,
+    ) -> Result<Option<marketsync_core::store::StoredNotification>, StoreError> {
+        self.inner.notification(id).await
     }
     async fn audit_log(&self, id: IntegrationId) -> Result<Vec<AuditEvent>, StoreError> {
         faulty!(self, self.inner.audit_log(id))
@@ -223,10 +239,10 @@ impl Store for FaultyStore {
         &self,
         id: IntegrationId,
         now: DateTime<Utc>,
-        until: DateTime<Utc>,
+        lease_for: std::time::Duration,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        faulty!(self, self.inner.claim_outbox(id, now, until, limit))
+        faulty!(self, self.inner.claim_outbox(id, now, lease_for, limit))
     }
     async fn finish_outbox(
         &self,
@@ -239,6 +255,116 @@ impl Store for FaultyStore {
     }
     async fn outbox(&self, id: IntegrationId) -> Result<Vec<OutboxEntry>, StoreError> {
         faulty!(self, self.inner.outbox(id))
+    }
+    async fn credentials_versioned(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<marketsync_core::store::VersionedCredentials>, StoreError> {
+        self.inner.credentials_versioned(id).await
+    }
+    async fn replace_credentials(
+        &self,
+        id: IntegrationId,
+        sealed: &SealedCredentials,
+        expected_version: u64,
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .replace_credentials(id, sealed, expected_version)
+            .await
+    }
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        lease_for: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner.try_lease(name, holder, lease_for).await
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(name, holder).await
+    }
+    async fn claim_work(
+        &self,
+        worker: &marketsync_core::store::WorkerId,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_for: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::WorkClaim>, StoreError> {
+        self.inner.claim_work(worker, now, lease_for, limit).await
+    }
+    async fn renew_work(
+        &self,
+        integration: IntegrationId,
+        worker: &marketsync_core::store::WorkerId,
+        lease_for: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.renew_work(integration, worker, lease_for).await
+    }
+    async fn record_run(
+        &self,
+        integration: IntegrationId,
+        worker: &marketsync_core::store::WorkerId,
+        operation: &str,
+        times: &marketsync_core::store::RunTimes,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .record_run(integration, worker, operation, times)
+            .await
+    }
+    async fn release_work(
+        &self,
+        integration: IntegrationId,
+        worker: &marketsync_core::store::WorkerId,
+        next_due: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.release_work(integration, worker, next_due).await
+    }
+    async fn claim_deliveries(
+        &self,
+        transport: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_for: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::NotificationDelivery>, StoreError> {
+        self.inner
+            .claim_deliveries(transport, now, lease_for, limit)
+            .await
+    }
+    async fn finish_delivery(
+        &self,
+        notification: &str,
+        transport: &str,
+        lease_token: &str,
+        update: &marketsync_core::store::DeliveryUpdate,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .finish_delivery(notification, transport, lease_token, update)
+            .await
+    }
+    async fn deliveries(
+        &self,
+        query: &marketsync_core::store::DeliveryQuery,
+        page: &marketsync_core::store::PageRequest,
+    ) -> Result<
+        marketsync_core::store::Page<marketsync_core::store::NotificationDelivery>,
+        StoreError,
+    > {
+        self.inner.deliveries(query, page).await
+    }
+    async fn messages(
+        &self,
+        query: &marketsync_core::store::MessageQuery,
+        page: &marketsync_core::store::PageRequest,
+    ) -> Result<marketsync_core::store::Page<marketsync_core::store::StoredNotification>, StoreError>
+    {
+        self.inner.messages(query, page).await
+    }
+    async fn mark_read(
+        &self,
+        mark: &marketsync_core::store::MarkRead,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, StoreError> {
+        self.inner.mark_read(mark, at).await
     }
 }
 
@@ -320,7 +446,7 @@ fn inject_channel_fault(rng: &mut Rng, channel: &MemoryChannel) {
 async fn chaos_run(seed: u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let clock = Arc::new(marketsync_core::ManualClock::new(t0()));
-    let store = Arc::new(FaultyStore::new(seed));
+    let store = Arc::new(FaultyStore::new(seed, clock.clone()));
     let channel = MemoryChannel::new(ChannelKind::Reverb)
         .with_capabilities(reverb_caps())
         .with_page_size(3)
@@ -497,7 +623,7 @@ async fn random_channel_and_store_failures_never_duplicate_or_lose_anything() {
 async fn overlapping_runs_of_the_same_import_import_each_order_once() {
     for round in 0..20u64 {
         let clock = Arc::new(marketsync_core::ManualClock::new(t0()));
-        let store = Arc::new(FaultyStore::new(round));
+        let store = Arc::new(FaultyStore::new(round, clock.clone()));
         let channel = MemoryChannel::new(ChannelKind::Reverb)
             .with_capabilities(reverb_caps())
             .with_page_size(2)

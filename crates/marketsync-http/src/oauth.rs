@@ -839,11 +839,59 @@ fn map_token_error<T: oauth2::ErrorResponse + 'static>(
 /// Receives renewed tokens and persists them. Called after every successful refresh, before
 /// the new access token is used by anyone; with rotating refresh tokens (Allegro's are
 /// single-use) the new refresh token is the only one that still works.
+///
+/// # Several processes
+///
+/// The [`TokenManager`] renews once at a time within one process. When several processes share
+/// one account's tokens, the store coordinates them across processes through three hooks
+/// around each renewal, whose default bodies suit a single process:
+///
+/// 1. [`begin_renewal`](Self::begin_renewal), before the token endpoint is called: waits until
+///    this process may renew, and may return the tokens stored now (another process may have
+///    renewed them). The manager adopts those instead of refreshing when they differ from its
+///    own, and refreshes them only if they too are due.
+/// 2. [`extend_renewal`](Self::extend_renewal) right before the token endpoint is called: the
+///    manager does not call it unless this answers `Ok(true)` (still held).
+/// 3. [`store_renewed`](Self::store_renewed) with the renewed tokens; it may answer that
+///    another process stored other tokens first, which the manager then uses.
+/// 4. [`end_renewal`](Self::end_renewal), once, after storing or on failure — but not while
+///    the renewed tokens are unsaved: the manager then keeps the renewal (extending it before
+///    each try) and retries `store_renewed` in the background until the tokens are stored or
+///    superseded, or the renewal is lost, and only then ends it. Releasing it earlier would let
+///    another process renew with the stored refresh token, which this one has already spent.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Persists `tokens`. An error means the new access token is not used (the tokens stay in
     /// memory and the next request tries to persist them again).
     async fn store(&self, tokens: TokenSet) -> Result<(), ChannelError>;
+
+    /// Called at the start of every renewal, before the refresh call: returns when this
+    /// process may renew (holding that right until [`end_renewal`](Self::end_renewal)), with
+    /// the tokens stored now when they may be newer than the manager's. An error fails the
+    /// renewal (nothing refreshed, `end_renewal` not called). The default returns `None` at
+    /// once.
+    async fn begin_renewal(&self) -> Result<Option<TokenSet>, ChannelError> {
+        Ok(None)
+    }
+
+    /// Persists renewed tokens within a renewal. `Some(tokens)`: nothing was written because
+    /// other tokens were stored since the renewal began; the manager uses those. The default
+    /// calls [`store`](Self::store).
+    async fn store_renewed(&self, tokens: TokenSet) -> Result<Option<TokenSet>, ChannelError> {
+        self.store(tokens).await.map(|()| None)
+    }
+
+    /// Extends the renewal [`begin_renewal`](Self::begin_renewal) started: `Ok(true)` while
+    /// this process still holds it, `Ok(false)` when it was lost (another process may renew
+    /// now). Called right before the token endpoint, which is not called otherwise, and before
+    /// each new try of storing unsaved renewed tokens. The default answers `Ok(true)`.
+    async fn extend_renewal(&self) -> Result<bool, ChannelError> {
+        Ok(true)
+    }
+
+    /// Ends a renewal that [`begin_renewal`](Self::begin_renewal) started, after storing or
+    /// on failure. The default does nothing.
+    async fn end_renewal(&self) {}
 }
 
 #[async_trait]
@@ -914,7 +962,8 @@ struct ManagerInner {
 /// - Single-flight: however many callers find the token stale at once, one renewal runs; the
 ///   others wait for its outcome. The renewal runs in its own task, so a caller that gives up
 ///   waiting cannot cut it off between the channel rotating the refresh token and the new one
-///   being stored. No lock is held across the HTTP call or the store call.
+///   being stored. No lock is held across the HTTP call or the store call. A host shutting
+///   down waits for it with [`renewals_idle`](Self::renewals_idle).
 /// - Renewed tokens go to the [`TokenStore`] before the new access token is handed to anyone.
 /// - A permanent failure (`invalid_grant`) is remembered and returned at once until
 ///   [`set_tokens`](Self::set_tokens) installs new tokens from a fresh login.
@@ -994,7 +1043,16 @@ impl TokenManager {
                     st.inflight = Some(rx.clone());
                     let inner = self.inner.clone();
                     tokio::spawn(async move {
-                        let outcome = inner.renew().await;
+                        let outcome = match inner.renew().await {
+                            Renewed::Done(outcome) => outcome,
+                            Renewed::Unsaved(error, tokens) => {
+                                // The waiters learn of the failure now, and so does every
+                                // caller until the tokens are stored (the renewal stays in
+                                // flight meanwhile, so no other one starts).
+                                tx.send_replace(Some(OutcomeCopy(Err(error))));
+                                inner.keep_saving(tokens).await
+                            }
+                        };
                         inner
                             .state
                             .lock()
@@ -1015,6 +1073,22 @@ impl TokenManager {
             None => Err(ChannelError::transient(
                 "the token renewal stopped before it finished",
             )),
+        }
+    }
+
+    /// Returns once no renewal is in flight: none was, or the one running has finished,
+    /// including its background retries of storing renewed tokens (see
+    /// [`TokenStore::end_renewal`]). A host shutting down waits for this (with a deadline of
+    /// its own: while the store stays unreachable, the retries go on) so that it does not stop
+    /// the runtime between the token endpoint rotating the refresh token and the new one
+    /// being stored.
+    pub async fn renewals_idle(&self) {
+        loop {
+            let Some(mut rx) = self.lock().inflight.clone() else {
+                return;
+            };
+            // Never true: returns when the renewal task ends and drops its sender.
+            let _ = rx.wait_for(|_| false).await;
         }
     }
 
@@ -1044,17 +1118,117 @@ impl ManagerInner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One renewal: refresh at the token endpoint unless the tokens in memory are fresh but not
-    /// yet stored, then store them; only then is the access token handed out.
-    async fn renew(&self) -> Outcome {
-        let (tokens, needs_refresh) = {
+    /// One renewal, between the store's [`TokenStore::begin_renewal`] and
+    /// [`TokenStore::end_renewal`]; when the renewed tokens could not be stored, the renewal is
+    /// not ended ([`Renewed::Unsaved`]: the caller goes on with [`keep_saving`](Self::keep_saving)).
+    async fn renew(&self) -> Renewed {
+        let stored = match self.store.begin_renewal().await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(error = %e, "the token store refused to begin a renewal");
+                return Renewed::Done(Err(ChannelError::transient(format!(
+                    "the token renewal could not begin: {e}"
+                ))));
+            }
+        };
+        let renewed = self.renew_begun(stored).await;
+        if let Renewed::Done(_) = renewed {
+            self.store.end_renewal().await;
+        }
+        renewed
+    }
+
+    /// Retries storing renewed `tokens` (with backoff, extending the renewal before each try)
+    /// until they are stored or superseded, the renewal is lost, or a fresh login replaced
+    /// them; then ends the renewal.
+    async fn keep_saving(&self, tokens: TokenSet) -> Outcome {
+        let (mut pause, longest) = SAVE_RETRY;
+        let outcome = loop {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(longest);
+            if self.lock().tokens.access_token.expose_secret()
+                != tokens.access_token.expose_secret()
+            {
+                // A fresh login replaced them: nothing of this renewal is left to store.
+                break Err(ChannelError::transient(
+                    "the renewed tokens were replaced before they could be stored",
+                ));
+            }
+            match self.store.extend_renewal().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(
+                        "the token renewal was lost while its tokens were still unsaved; the next renewal may need a new login"
+                    );
+                    break Err(ChannelError::transient(
+                        "the token renewal was lost before the renewed tokens could be stored",
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "extending the token renewal failed; retrying");
+                    continue;
+                }
+            }
+            match self.store.store_renewed(tokens.clone()).await {
+                Ok(theirs) => break Ok(self.stored(&tokens, theirs)),
+                Err(e) => {
+                    tracing::warn!(error = %redact(&e.to_string(), &secret_strs(&tokens)), "storing renewed tokens failed again; retrying");
+                }
+            }
+        };
+        self.store.end_renewal().await;
+        outcome
+    }
+
+    /// Records the outcome of a successful [`TokenStore::store_renewed`] of `tokens`: the
+    /// access token to hand out.
+    fn stored(&self, tokens: &TokenSet, theirs: Option<TokenSet>) -> SecretString {
+        let mut st = self.lock();
+        if let Some(theirs) = theirs {
+            // Another process stored other tokens first: theirs are what is stored, so use them.
+            tracing::debug!("the store holds tokens renewed elsewhere; using those");
+            st.tokens = theirs.clone();
+            st.persisted = true;
+            st.stale = false;
+            return theirs.access_token;
+        }
+        // Only mark stored if nobody replaced the tokens meanwhile.
+        if st.tokens.access_token.expose_secret() == tokens.access_token.expose_secret() {
+            st.persisted = true;
+        }
+        tokens.access_token.clone()
+    }
+
+    /// Adopts `stored` tokens when they are newer and still good, else refreshes at the token
+    /// endpoint (unless the tokens in memory are fresh but not yet stored), then stores them;
+    /// only then is the access token handed out.
+    async fn renew_begun(&self, stored: Option<TokenSet>) -> Renewed {
+        let now = self.options.clock.now();
+        let (mut tokens, needs_refresh) = {
             let st = self.lock();
-            let fresh = !st.stale
-                && st
-                    .tokens
-                    .is_fresh(self.options.clock.now(), self.options.refresh_margin);
+            let fresh = !st.stale && st.tokens.is_fresh(now, self.options.refresh_margin);
             (st.tokens.clone(), !fresh || st.persisted)
         };
+        // Tokens stored by another process replace ours only while ours are stored too: fresh
+        // tokens of ours not yet stored hold the only live refresh token.
+        if needs_refresh
+            && let Some(stored) = stored
+            && !same_tokens(&stored, &tokens)
+        {
+            let usable = stored.access_token.expose_secret() != tokens.access_token.expose_secret()
+                && stored.is_fresh(now, self.options.refresh_margin);
+            {
+                let mut st = self.lock();
+                st.tokens = stored.clone();
+                st.persisted = true;
+                st.stale = false;
+            }
+            if usable {
+                tracing::debug!("adopted tokens renewed by another process");
+                return Renewed::Done(Ok(stored.access_token));
+            }
+            tokens = stored;
+        }
         let tokens = if needs_refresh {
             let Some(refresh_token) = &tokens.refresh_token else {
                 let e = ChannelError::auth(
@@ -1062,8 +1236,26 @@ impl ManagerInner {
                     "the access token expired and there is no refresh token; the seller must log in again",
                 );
                 self.lock().failed = Some(copy_error(&e));
-                return Err(e);
+                return Renewed::Done(Err(e));
             };
+            // The renewal may have lapsed while this process waited (for the store, for the
+            // lease): another process may hold it now, so the refresh token is spent only
+            // while it is still ours.
+            match self.store.extend_renewal().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("the token renewal was lost before the refresh; not refreshing");
+                    return Renewed::Done(Err(ChannelError::transient(
+                        "the token renewal was taken over by another process before the refresh; try again",
+                    )));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "extending the token renewal failed; not refreshing");
+                    return Renewed::Done(Err(ChannelError::transient(format!(
+                        "the token renewal could not be extended before the refresh: {e}"
+                    ))));
+                }
+            }
             let span = tracing::info_span!("marketsync_http.token_refresh");
             match self.oauth.refresh(refresh_token).instrument(span).await {
                 Ok(new) => {
@@ -1078,26 +1270,43 @@ impl ManagerInner {
                     if e.kind() == ErrorKind::Auth {
                         self.lock().failed = Some(copy_error(&e));
                     }
-                    return Err(e);
+                    return Renewed::Done(Err(e));
                 }
             }
         } else {
             tokens
         };
-        if let Err(e) = self.store.store(tokens.clone()).await {
-            tracing::warn!(error = %e, "storing renewed tokens failed");
-            return Err(ChannelError::transient(format!(
-                "the renewed tokens could not be stored: {}",
-                redact(&e.to_string(), &secret_strs(&tokens))
-            )));
+        match self.store.store_renewed(tokens.clone()).await {
+            Ok(theirs) => Renewed::Done(Ok(self.stored(&tokens, theirs))),
+            Err(e) => {
+                let why = redact(&e.to_string(), &secret_strs(&tokens));
+                tracing::warn!(error = %why, "storing renewed tokens failed; retrying in the background");
+                let error = ChannelError::transient(format!(
+                    "the renewed tokens could not be stored yet (retrying): {why}"
+                ));
+                Renewed::Unsaved(error, tokens)
+            }
         }
-        let mut st = self.lock();
-        // Only mark stored if nobody replaced the tokens meanwhile.
-        if st.tokens.access_token.expose_secret() == tokens.access_token.expose_secret() {
-            st.persisted = true;
-        }
-        Ok(tokens.access_token)
     }
+}
+
+/// The first and the longest pause between two tries at storing renewed tokens.
+const SAVE_RETRY: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+
+/// How a renewal ended.
+enum Renewed {
+    /// Finished (the store's renewal ended): the outcome for every waiter.
+    Done(Outcome),
+    /// The tokens were renewed (or were unsaved already) but could not be stored: the renewal
+    /// is still held, and the tokens must be stored before it is ended.
+    Unsaved(ChannelError, TokenSet),
+}
+
+/// Whether two token sets hold the same access and refresh tokens.
+fn same_tokens(a: &TokenSet, b: &TokenSet) -> bool {
+    a.access_token.expose_secret() == b.access_token.expose_secret()
+        && a.refresh_token.as_ref().map(|t| t.expose_secret())
+            == b.refresh_token.as_ref().map(|t| t.expose_secret())
 }
 
 fn secret_strs(tokens: &TokenSet) -> Vec<&str> {

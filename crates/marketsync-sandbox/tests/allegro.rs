@@ -127,6 +127,43 @@ async fn media_type_is_required() {
 }
 
 #[tokio::test]
+async fn a_reused_refresh_token_is_refused_at_once_and_counted() {
+    let (al, _clock) = start(AllegroSandbox::builder().refuse_reused_refresh_tokens()).await;
+    let creds = al.credentials();
+    let refresh = |t: &str| {
+        [
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", t.to_owned()),
+        ]
+    };
+    let form = refresh(&creds.refresh_token);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, first) = token(&al, &form, true).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(al.refresh_token_reuses(), 0);
+    // The same refresh token again, at the same instant of the clock: refused, and counted.
+    let (s, body) = token(&al, &form, true).await;
+    assert_eq!(s, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(al.refresh_token_reuses(), 1);
+    // The rotated one works, once.
+    let next = refresh(first["refresh_token"].as_str().expect("refresh"));
+    let next: Vec<(&str, &str)> = next.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, _) = token(&al, &next, true).await;
+    assert_eq!(s, 200);
+    assert_eq!(al.refresh_token_reuses(), 1);
+    // An unknown token is refused without counting as a reuse.
+    let (s, _) = token(
+        &al,
+        &[("grant_type", "refresh_token"), ("refresh_token", "nope")],
+        true,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(al.refresh_token_reuses(), 1);
+}
+
+#[tokio::test]
 async fn refresh_rotates_with_a_grace_window() {
     let (al, clock) = start(AllegroSandbox::builder()).await;
     let creds = al.credentials();
@@ -152,7 +189,8 @@ async fn refresh_rotates_with_a_grace_window() {
     assert_eq!(body["error"], "invalid_token");
     let (s, _) = call(&al, reqwest::Method::GET, "/me", &new_access, None).await;
     assert_eq!(s, 200);
-    // The old refresh token still works within 60 s ...
+    assert_eq!(al.refresh_token_reuses(), 0, "a first use is no reuse");
+    // The old refresh token still works within 60 s (and the reuse is counted) ...
     clock.advance(TimeDelta::seconds(59));
     let (s, _) = token(
         &al,
@@ -164,6 +202,7 @@ async fn refresh_rotates_with_a_grace_window() {
     )
     .await;
     assert_eq!(s, 200);
+    assert_eq!(al.refresh_token_reuses(), 1);
     // ... and not after.
     clock.advance(TimeDelta::seconds(2));
     let (s, body) = token(
@@ -179,6 +218,11 @@ async fn refresh_rotates_with_a_grace_window() {
     assert_eq!(
         body,
         json!({"error": "invalid_grant", "error_description": format!("Invalid refresh token: {}", creds.refresh_token)})
+    );
+    assert_eq!(
+        al.refresh_token_reuses(),
+        2,
+        "a refused reuse is counted too"
     );
     // Without client authentication: 401.
     let (s, _) = token(

@@ -4,7 +4,9 @@
 
 mod error;
 mod migrations;
+mod notices;
 mod store;
+mod work;
 
 pub use migrations::SCHEMA_VERSION;
 pub use store::{DEFAULT_BUSY_TIMEOUT, ImportLogEntry, Location, SqliteOptions, SqliteStore};

@@ -29,10 +29,20 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mappings version",
         include_str!("../migrations/0004_mappings_version.sql"),
     ),
+    (
+        5,
+        "work and leases",
+        include_str!("../migrations/0005_work_and_leases.sql"),
+    ),
+    (
+        6,
+        "notifications",
+        include_str!("../migrations/0006_notifications.sql"),
+    ),
 ];
 
 /// The schema version this build writes (the highest migration).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// A migrator with the migrations up to and including `up_to`.
 pub(crate) fn migrator(up_to: i64) -> Migrator {

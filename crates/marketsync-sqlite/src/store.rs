@@ -107,7 +107,7 @@ pub struct ImportLogEntry {
 /// See the [crate documentation](crate) for the schema and the guarantees.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     location: Location,
 }
 
@@ -260,12 +260,79 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn begin(&self, operation: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    /// The writes of [`Store::update_integration`] inside the caller's transaction (shared with
+    /// [`Store::update_integration_notifying`]): the version check, the record, the work row and
+    /// the audit events. Returns the new version.
+    pub(crate) async fn update_in(
+        conn: &mut SqliteConnection,
+        record: &IntegrationRecord,
+        audit: &[AuditEvent],
+        operation: &str,
+    ) -> Result<u64, StoreError> {
+        let id = key_of(record.id);
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM integrations WHERE id = ?1")
+                .bind(&id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| backend(operation, e))?;
+        let stored = match stored {
+            None => return Err(StoreError::NotFound(format!("integration {id}"))),
+            Some(v) => version_from_db(v)?,
+        };
+        if stored != record.version {
+            return Err(StoreError::Conflict(format!(
+                "integration {id} was changed concurrently (version {} expected, {stored} stored)",
+                record.version
+            )));
+        }
+        let mut next = record.clone();
+        next.version = stored
+            .checked_add(1)
+            .ok_or_else(|| out_of_range("integration version"))?;
+        sqlx::query("UPDATE integrations SET version = ?1, record = ?2 WHERE id = ?3")
+            .bind(version_to_db(next.version)?)
+            .bind(to_json("integration record", &next)?)
+            .bind(&id)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| backend(operation, e))?;
+        Self::work_changed(conn, &id, operation).await?;
+        append_audit(conn, &id, audit, operation).await?;
+        Ok(next.version)
+    }
+
+    pub(crate) async fn begin(
+        &self,
+        operation: &str,
+    ) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.pool
             .begin_with(BEGIN_IMMEDIATE)
             .await
             .map_err(|e| backend(operation, e))
     }
+}
+
+/// SQLite's `now`, and its `now` moved by a lease of `lease_for`: when an outbox lease lapses
+/// and when a new one ends, by the database's clock (to the millisecond).
+async fn outbox_lease_times(
+    conn: &mut SqliteConnection,
+    lease_for: Duration,
+    operation: &str,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), StoreError> {
+    let (now, until): (String, String) = sqlx::query_as(
+        "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)",
+    )
+    .bind(crate::work::lease_modifier(lease_for))
+    .fetch_one(conn)
+    .await
+    .map_err(|e| backend(operation, e))?;
+    let parse = |text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| StoreError::Corrupt(format!("the database clock read {text:?}: {e}")))
+    };
+    Ok((parse(&now)?, parse(&until)?))
 }
 
 fn migrate_failed(e: sqlx::migrate::MigrateError) -> StoreError {
@@ -464,6 +531,7 @@ impl Store for SqliteStore {
             }
             Err(e) => return Err(backend(OP, e)),
         }
+        Self::work_created(&mut tx, &id, OP).await?;
         append_audit(&mut tx, &id, audit, OP).await?;
         tx.commit().await.map_err(|e| backend(OP, e))
     }
@@ -498,38 +566,10 @@ impl Store for SqliteStore {
         audit: &[AuditEvent],
     ) -> Result<u64, StoreError> {
         const OP: &str = "update_integration";
-        let id = key_of(record.id);
         let mut tx = self.begin(OP).await?;
-        let stored: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM integrations WHERE id = ?1")
-                .bind(&id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| backend(OP, e))?;
-        let stored = match stored {
-            None => return Err(StoreError::NotFound(format!("integration {id}"))),
-            Some(v) => version_from_db(v)?,
-        };
-        if stored != record.version {
-            return Err(StoreError::Conflict(format!(
-                "integration {id} was changed concurrently (version {} expected, {stored} stored)",
-                record.version
-            )));
-        }
-        let mut next = record.clone();
-        next.version = stored
-            .checked_add(1)
-            .ok_or_else(|| out_of_range("integration version"))?;
-        sqlx::query("UPDATE integrations SET version = ?1, record = ?2 WHERE id = ?3")
-            .bind(version_to_db(next.version)?)
-            .bind(to_json("integration record", &next)?)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| backend(OP, e))?;
-        append_audit(&mut tx, &id, audit, OP).await?;
+        let version = Self::update_in(&mut tx, record, audit, OP).await?;
         tx.commit().await.map_err(|e| backend(OP, e))?;
-        Ok(next.version)
+        Ok(version)
     }
 
     async fn audit_log(&self, id: IntegrationId) -> Result<Vec<AuditEvent>, StoreError> {
@@ -553,7 +593,8 @@ impl Store for SqliteStore {
             "INSERT INTO credentials (integration_id, key_id, nonce, ciphertext) \
              VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (integration_id) DO UPDATE SET \
-             key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+             key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
+             version = credentials.version + 1",
         )
         .bind(&id)
         .bind(&sealed.key_id)
@@ -801,6 +842,7 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| write_failed(OP, &key, e))?;
         }
+        crate::notices::write_notifications(&mut tx, id, &batch.notifications, OP).await?;
         tx.commit().await.map_err(|e| backend(OP, e))?;
         Ok(results)
     }
@@ -905,7 +947,7 @@ impl Store for SqliteStore {
         &self,
         id: IntegrationId,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
+        lease_for: Duration,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         const OP: &str = "claim_outbox";
@@ -913,8 +955,11 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.begin(OP).await?;
-        // Pending entries oldest first; due-ness and lapsed leases are decided on the exact
-        // timestamps below, inside the same write transaction.
+        // Lease expiry by SQLite's clock, read once inside the write transaction: the lease
+        // times in an entry's JSON are all written from it, never from the caller's `now`.
+        let (lease_now, lease_until) = outbox_lease_times(&mut tx, lease_for, OP).await?;
+        // Pending entries oldest first; due-ness (caller's clock) and lapsed leases (SQLite's
+        // clock) are decided on the exact timestamps below, inside the same write transaction.
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT entry FROM outbox WHERE integration_id = ?1 AND state = 'pending' ORDER BY seq",
         )
@@ -930,7 +975,7 @@ impl Store for SqliteStore {
             let mut entry: OutboxEntry = from_json("outbox entry", t)?;
             let due = entry.state == OutboxState::Pending
                 && entry.next_attempt_at <= now
-                && entry.lease.as_ref().is_none_or(|l| l.until <= now);
+                && entry.lease.as_ref().is_none_or(|l| l.until <= lease_now);
             if !due {
                 continue;
             }
@@ -971,6 +1016,176 @@ impl Store for SqliteStore {
             id,
         )
         .await
+    }
+
+    // ----- paged reads, versioned credentials, leases, scheduled work (in work.rs) -----
+
+    async fn integrations_page(
+        &self,
+        page: &marketsync_core::store::PageRequest,
+    ) -> Result<marketsync_core::store::Page<IntegrationRecord>, StoreError> {
+        self.page_integrations(page).await
+    }
+
+    async fn listings_page(
+        &self,
+        id: IntegrationId,
+        page: &marketsync_core::store::PageRequest,
+    ) -> Result<marketsync_core::store::Page<Listing>, StoreError> {
+        self.page_listings(id, page).await
+    }
+
+    async fn ledger_page(
+        &self,
+        id: IntegrationId,
+        filter: LedgerFilter,
+        page: &marketsync_core::store::PageRequest,
+    ) -> Result<marketsync_core::store::Page<LedgerEntry>, StoreError> {
+        self.page_ledger(id, filter, page).await
+    }
+
+    async fn outbox_page(
+        &self,
+        id: IntegrationId,
+        page: &marketsync_core::store::PageRequest,
+    ) -> Result<marketsync_core::store::Page<OutboxEntry>, StoreError> {
+        self.page_outbox(id, page).await
+    }
+
+    async fn credentials_versioned(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<marketsync_core::store::VersionedCredentials>, StoreError> {
+        self.credentials_with_version(id).await
+    }
+
+    async fn replace_credentials(
+        &self,
+        id: IntegrationId,
+        sealed: &SealedCredentials,
+        expected_version: u64,
+    ) -> Result<u64, StoreError> {
+        self.swap_credentials(id, sealed, expected_version).await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        lease_for: Duration,
+    ) -> Result<bool, StoreError> {
+        self.take_lease(name, holder, lease_for).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.give_back_lease(name, holder).await
+    }
+
+    async fn claim_work(
+        &self,
+        worker: &marketsync_core::store::WorkerId,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::WorkClaim>, StoreError> {
+        self.claim_due_work(worker, now, lease_for, limit).await
+    }
+
+    async fn renew_work(
+        &self,
+        integration: IntegrationId,
+        worker: &marketsync_core::store::WorkerId,
+        lease_for: Duration,
+    ) -> Result<(), StoreError> {
+        self.renew_held_work(integration, worker, lease_for).await
+    }
+
+    async fn record_run(
+        &self,
+        integration: IntegrationId,
+        worker: &marketsync_core::store::WorkerId,
+        operation: &str,
+        times: &marketsync_core::store::RunTimes,
+    ) -> Result<(), StoreError> {
+        self.record_held_run(integration, worker, operation, times)
+            .await
+    }
+
+    async fn release_work(
+        &self,
+        integration: IntegrationId,
+        worker: &marketsync_core::store::WorkerId,
+        next_due: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.release_held_work(integration, worker, next_due).await
+    }
+
+    // ----- notifications (crate::notices) -----
+
+    async fn update_integration_notifying(
+        &self,
+        record: &IntegrationRecord,
+        audit: &[AuditEvent],
+        notifications: &[marketsync_core::store::NewNotification],
+    ) -> Result<u64, StoreError> {
+        self.notices_update_integration(record, audit, notifications)
+            .await
+    }
+
+    async fn notification(
+        &self,
+        id: &str,
+    ) -> Result<Option<marketsync_core::store::StoredNotification>, StoreError> {
+        self.notices_notification(id).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        transport: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::NotificationDelivery>, StoreError> {
+        self.notices_claim(transport, now, lease_for, limit).await
+    }
+
+    async fn finish_delivery(
+        &self,
+        notification: &str,
+        transport: &str,
+        lease_token: &str,
+        update: &marketsync_core::store::DeliveryUpdate,
+    ) -> Result<(), StoreError> {
+        self.notices_finish(notification, transport, lease_token, update)
+            .await
+    }
+
+    async fn deliveries(
+        &self,
+        query: &marketsync_core::store::DeliveryQuery,
+        page: &marketsync_core::store::PageRequest,
+    ) -> Result<
+        marketsync_core::store::Page<marketsync_core::store::NotificationDelivery>,
+        StoreError,
+    > {
+        self.notices_deliveries(query, page).await
+    }
+
+    async fn messages(
+        &self,
+        query: &marketsync_core::store::MessageQuery,
+        page: &marketsync_core::store::PageRequest,
+    ) -> Result<marketsync_core::store::Page<marketsync_core::store::StoredNotification>, StoreError>
+    {
+        self.notices_messages(query, page).await
+    }
+
+    async fn mark_read(
+        &self,
+        mark: &marketsync_core::store::MarkRead,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.notices_mark_read(mark, at).await
     }
 }
 

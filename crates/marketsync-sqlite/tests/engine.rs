@@ -167,6 +167,7 @@ async fn money_round_trips_exactly_through_the_file() {
                     seen_at: t0(),
                     writes,
                     cursor: None,
+                    notifications: Vec::new(),
                 },
             )
             .await
@@ -282,6 +283,7 @@ async fn engine_imports_once_and_reads_back_after_reopening() {
                     })
                     .collect(),
                 cursor: None,
+                notifications: Vec::new(),
             },
         )
         .await
@@ -330,6 +332,7 @@ async fn a_locked_database_is_a_temporary_error_and_writes_nothing() {
             }),
         }],
         cursor: Some(marketsync_core::Cursor("cursor-secret-position".into())),
+        notifications: Vec::new(),
     };
 
     // Another process holds the write lock.

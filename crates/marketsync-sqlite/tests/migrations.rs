@@ -191,6 +191,7 @@ async fn a_version_1_database_is_upgraded_in_place() {
                 seen_at: t0(),
                 writes,
                 cursor: None,
+                notifications: Vec::new(),
             },
         )
         .await
@@ -382,7 +383,7 @@ async fn a_version_2_outbox_keeps_its_entries_and_scopes_keys_per_integration() 
     );
     // The pending one is still claimable, and only it.
     let claimed = store
-        .claim_outbox(a, t0(), t0() + chrono::TimeDelta::minutes(5), 10)
+        .claim_outbox(a, t0(), std::time::Duration::from_secs(300), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);

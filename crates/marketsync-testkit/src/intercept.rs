@@ -51,6 +51,15 @@ pub trait Intercept: Send + Sync + Debug {
     ) -> Result<OrderPage, ChannelError> {
         inner.fetch_orders(query).await
     }
+
+    /// Takes over `Channel::ship`.
+    async fn ship(
+        &self,
+        inner: &dyn Channel,
+        request: &ShipmentRequest,
+    ) -> Result<(), ChannelError> {
+        inner.ship(request).await
+    }
 }
 
 /// A channel that is `inner` in every respect but the calls `intercept` takes over.
@@ -129,7 +138,7 @@ impl<I: Intercept> Channel for Intercepted<I> {
         self.inner.acknowledge_order(order).await
     }
     async fn ship(&self, request: &ShipmentRequest) -> Result<(), ChannelError> {
-        self.inner.ship(request).await
+        self.intercept.ship(self.inner.as_ref(), request).await
     }
     async fn refund(&self, request: &RefundRequest) -> Result<(), ChannelError> {
         self.inner.refund(request).await

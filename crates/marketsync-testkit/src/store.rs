@@ -5,8 +5,10 @@
 //! store, so a backend's test can be one line; running each check as its own test gives finer
 //! reports.
 //!
-//! The checks only use fixed times (never the system clock) and always insert an integration
-//! before storing anything for it, so backends with foreign keys pass too. They assert what the
+//! The checks only pass fixed times as the caller's clock (never the system clock) and always
+//! insert an integration before storing anything for it, so backends with foreign keys pass too.
+//! Lease expiry is the store's own clock, so the few checks that need a lease to lapse take a
+//! short one (300 ms) and wait real time for it, polling; nothing asserts how long a call took. They assert what the
 //! [`Store`] documentation promises and nothing about unspecified details (the order of
 //! [`Store::integrations`] and [`Store::ledger`] rows, the text of lease tokens, the boundary
 //! instant of a lease).
@@ -38,6 +40,7 @@ use marketsync_core::store::{
     OutboxEntry, OutboxItem, OutboxState, OutboxUpdate, RecordedOrder, ResolvedLine,
     SightingOutcome, Store, StoreError,
 };
+use marketsync_core::store::{Page, PageRequest, RunTimes, WorkClaim, WorkerId, never_due};
 use marketsync_core::vault::SealedCredentials;
 
 // ----- running everything -----
@@ -70,6 +73,18 @@ where
     outbox_per_integration(&*make_store().await).await;
     outbox_keys_per_integration(&*make_store().await).await;
     data_is_per_integration(&*make_store().await).await;
+    credentials_versions_compare_and_swap(&*make_store().await).await;
+    named_lease_is_exclusive_until_it_lapses(&*make_store().await).await;
+    concurrent_named_lease_has_one_winner(make_store().await).await;
+    work_is_claimed_by_one_worker(make_store().await).await;
+    work_release_and_due(&*make_store().await).await;
+    work_lease_lapses_by_the_store_clock(&*make_store().await).await;
+    paged_reads_cover_every_item_once(&*make_store().await).await;
+    notifications_are_written_with_their_change(&*make_store().await).await;
+    notification_dedupe_key_is_written_once(&*make_store().await).await;
+    notification_deliveries_are_claimed_once_per_transport_and_lease(&*make_store().await).await;
+    notification_delivery_retry_finish_and_failed_states(&*make_store().await).await;
+    message_list_order_paging_and_read_marks(&*make_store().await).await;
 }
 
 /// Declares every check of the suite as its own test in the calling crate: one `#[tokio::test]`
@@ -124,10 +139,22 @@ macro_rules! store_tests {
             outbox_per_integration,
             outbox_keys_per_integration,
             data_is_per_integration,
+            credentials_versions_compare_and_swap,
+            named_lease_is_exclusive_until_it_lapses,
+            work_release_and_due,
+            work_lease_lapses_by_the_store_clock,
+            paged_reads_cover_every_item_once,
+            notifications_are_written_with_their_change,
+            notification_dedupe_key_is_written_once,
+            notification_deliveries_are_claimed_once_per_transport_and_lease,
+            notification_delivery_retry_finish_and_failed_states,
+            message_list_order_paging_and_read_marks,
         );
         $crate::store_tests!(@concurrent $open;
             concurrent_mapping_edits_all_survive,
             concurrent_record_orders_import_once,
+            concurrent_named_lease_has_one_winner,
+            work_is_claimed_by_one_worker,
         );
     };
 }
@@ -1188,6 +1215,7 @@ pub async fn batch_and_cursor_move_together(store: &dyn Store) {
         seen_at: at(3),
         writes: Vec::new(),
         cursor: Some(c2.clone()),
+        notifications: Vec::new(),
     };
     let r = record(store, CHECK, &mut model, empty).await;
     assert!(r.is_empty(), "{CHECK}: an empty batch has no results");
@@ -1262,6 +1290,7 @@ pub async fn concurrent_record_orders_import_once(store: Arc<dyn Store>) {
                 seen_at: at((round * TASKS + task) as i64),
                 writes: plan(task, round),
                 cursor: Some(Cursor(format!("task-{task}-round-{round}"))),
+                notifications: Vec::new(),
             })
             .collect();
         tasks.spawn(async move {
@@ -1643,7 +1672,7 @@ pub async fn outbox_enqueue_is_idempotent(store: &dyn Store) {
     let claimed = ok(
         CHECK,
         "claim_outbox",
-        store.claim_outbox(id_a(), at(10), at(15), 10).await,
+        store.claim_outbox(id_a(), at(10), LONG_LEASE, 10).await,
     );
     assert_eq!(claimed.len(), 1);
     let stored = ok(CHECK, "outbox", store.outbox(id_a()).await);
@@ -1691,11 +1720,14 @@ pub async fn outbox_enqueue_is_idempotent(store: &dyn Store) {
     );
 }
 
-/// Claims take due, unclaimed pending entries oldest first, up to `limit`, set the lease and
-/// count an attempt; a leased entry is not claimed again until its lease lapses, then another
-/// worker may take it and the old token can no longer finish it (`Conflict`); a retry sets
-/// `next_attempt_at` and `last_error` and the entry is not due before then; sent and failed
-/// entries are never claimed again.
+/// Claims take due (by the caller's clock), unclaimed pending entries oldest first, up to
+/// `limit`, set the lease and count an attempt. A leased entry is not claimed again while its
+/// lease holds by the store's clock, whatever the caller's clock says: neither a claimer whose
+/// clock is 10 minutes ahead nor one 10 minutes behind (nor one years ahead) can take it, and a
+/// lease taken by a claimer whose clock is behind holds like any other. A short lease lapses by
+/// real time; then another worker may take the entry and the old token can no longer finish it
+/// (`Conflict`). A retry sets `next_attempt_at` and `last_error` and the entry is not due before
+/// then; sent and failed entries are never claimed again.
 pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
     const CHECK: &str = "outbox_claim_lease_and_finish";
     add_integration(store, CHECK, id_a()).await;
@@ -1709,18 +1741,19 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
     let none = ok(
         CHECK,
         "claim_outbox(limit 0)",
-        store.claim_outbox(id_a(), at(10), at(15), 0).await,
+        store.claim_outbox(id_a(), at(20), LONG_LEASE, 0).await,
     );
     assert!(
         none.is_empty(),
         "{CHECK}: a claim with limit 0 claims nothing"
     );
 
-    // Worker 1 claims two, oldest first.
+    // Worker 1, whose clock is 10 minutes behind the others' (minute 10 against 20), claims
+    // two, oldest first.
     let w1 = ok(
         CHECK,
-        "claim_outbox",
-        store.claim_outbox(id_a(), at(10), at(15), 2).await,
+        "claim_outbox (10 minutes behind)",
+        store.claim_outbox(id_a(), at(10), LONG_LEASE, 2).await,
     );
     assert_eq!(
         keys_of(&w1),
@@ -1734,19 +1767,14 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
             .lease
             .as_ref()
             .unwrap_or_else(|| panic!("{CHECK}: a claimed entry must carry its lease"));
-        assert_eq!(
-            lease.until,
-            at(15),
-            "{CHECK}: the lease must run until `lease_until`"
-        );
         assert!(
             !lease.token.is_empty(),
             "{CHECK}: lease tokens must not be empty"
         );
     }
     assert_ne!(
-        w1[0].lease.as_ref().unwrap().token,
-        w1[1].lease.as_ref().unwrap().token,
+        token(&w1[0]),
+        token(&w1[1]),
         "{CHECK}: each claim must get its own token"
     );
     assert_eq!(
@@ -1755,27 +1783,36 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
         "{CHECK}: the stored entry must be the claimed one"
     );
 
-    // Worker 2, before the leases lapse: only the unclaimed entry.
+    // Worker 2, on time: only the unclaimed entry.
     let w2 = ok(
         CHECK,
         "claim_outbox",
-        store.claim_outbox(id_a(), at(11), at(16), 10).await,
+        store.claim_outbox(id_a(), at(20), LONG_LEASE, 10).await,
     );
     assert_eq!(
         keys_of(&w2),
         vec!["key-8003"],
-        "{CHECK}: a claimed entry must not be claimed again before its lease lapses"
+        "{CHECK}: a claimed entry must not be claimed again while its lease holds (the claimer's clock was 10 minutes behind)"
     );
-    let w3 = ok(
-        CHECK,
-        "claim_outbox",
-        store.claim_outbox(id_a(), at(12), at(17), 10).await,
-    );
-    assert!(
-        w3.is_empty(),
-        "{CHECK}: everything is leased, nothing may be claimed: got {:?}",
-        keys_of(&w3)
-    );
+    // Every lease is live by the store's clock: no caller's clock makes one lapse.
+    let years_ahead = Utc.with_ymd_and_hms(2999, 1, 1, 0, 0, 0).unwrap();
+    for (what, now) in [
+        ("on time", at(20)),
+        ("10 minutes ahead", at(30)),
+        ("10 minutes behind", at(10)),
+        ("years ahead", years_ahead),
+    ] {
+        let got = ok(
+            CHECK,
+            "claim_outbox (skewed clock)",
+            store.claim_outbox(id_a(), now, LONG_LEASE, 10).await,
+        );
+        assert!(
+            got.is_empty(),
+            "{CHECK}: a claimer whose clock is {what} must not take a live lease: got {:?}",
+            keys_of(&got)
+        );
+    }
 
     // Worker 1 sends e1.
     let t1 = token(&w1[0]);
@@ -1813,31 +1850,69 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
         ),
     }
 
-    // The leases of e2 and e3 lapse; worker 3 takes both.
-    let old_t2 = token(&w1[1]);
-    let w4 = ok(
+    // Worker 2 gives e3 back, due at once; worker 3 takes it on a short lease.
+    ok(
         CHECK,
-        "claim_outbox (after lapse)",
-        store.claim_outbox(id_a(), at(20), at(25), 10).await,
+        "finish_outbox(Retry now)",
+        store
+            .finish_outbox(
+                id_a(),
+                &e3.idempotency_key,
+                &token(&w2[0]),
+                &OutboxUpdate::Retry {
+                    at: at(20),
+                    error: "connection reset".into(),
+                },
+            )
+            .await,
+    );
+    let w3 = ok(
+        CHECK,
+        "claim_outbox (short lease)",
+        store.claim_outbox(id_a(), at(20), SHORT_LEASE, 10).await,
     );
     assert_eq!(
-        keys_of(&w4),
-        vec!["key-8002", "key-8003"],
-        "{CHECK}: entries whose lease lapsed must be claimable again (sent ones never)"
+        keys_of(&w3),
+        vec!["key-8003"],
+        "{CHECK}: an entry given back due at once is claimable (the others are leased or sent)"
     );
-    for e in &w4 {
-        assert_eq!(e.attempts, 2, "{CHECK}: every claim counts an attempt");
-        assert_eq!(e.lease.as_ref().unwrap().until, at(25));
-    }
-    let new_t2 = token(&w4[0]);
-    assert_ne!(new_t2, old_t2, "{CHECK}: a new claim must get a new token");
+    assert_eq!(w3[0].attempts, 2, "{CHECK}: every claim counts an attempt");
+    let stale = token(&w3[0]);
 
-    // The first worker wakes up with its lapsed lease: refused, nothing changes.
+    // The short lease lapses by the store's clock (real time); worker 4 takes e3, and only it
+    // (worker 1's long lease on e2 still holds).
+    tokio::time::sleep(SHORT_LEASE).await;
+    let started = std::time::Instant::now();
+    let w4 = loop {
+        let got = ok(
+            CHECK,
+            "claim_outbox (after lapse)",
+            store.claim_outbox(id_a(), at(20), LONG_LEASE, 10).await,
+        );
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(
+            started.elapsed() < LAPSE_BOUND,
+            "{CHECK}: a {SHORT_LEASE:?} outbox lease did not lapse by the store's clock within {LAPSE_BOUND:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        keys_of(&w4),
+        vec!["key-8003"],
+        "{CHECK}: an entry whose lease lapsed must be claimable again (live leases and sent entries never)"
+    );
+    assert_eq!(w4[0].attempts, 3, "{CHECK}: every claim counts an attempt");
+    let new_t3 = token(&w4[0]);
+    assert_ne!(new_t3, stale, "{CHECK}: a new claim must get a new token");
+
+    // Worker 3 wakes up with its lapsed lease: refused, nothing changes.
     match store
         .finish_outbox(
             id_a(),
-            &e2.idempotency_key,
-            &old_t2,
+            &e3.idempotency_key,
+            &stale,
             &OutboxUpdate::Sent { at: at(21) },
         )
         .await
@@ -1848,20 +1923,20 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
         ),
     }
     assert_eq!(
-        entries_by_key(store, CHECK, id_a()).await["key-8002"],
+        entries_by_key(store, CHECK, id_a()).await["key-8003"],
         w4[0],
         "{CHECK}: a refused finish must not change the entry"
     );
 
-    // Worker 3: e2 fails for now, e3 for good.
+    // Worker 4: e3 fails for now; worker 1: e2 fails for good.
     ok(
         CHECK,
         "finish_outbox(Retry)",
         store
             .finish_outbox(
                 id_a(),
-                &e2.idempotency_key,
-                &new_t2,
+                &e3.idempotency_key,
+                &new_t3,
                 &OutboxUpdate::Retry {
                     at: at(40),
                     error: "503 Service Unavailable".into(),
@@ -1875,8 +1950,8 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
         store
             .finish_outbox(
                 id_a(),
-                &e3.idempotency_key,
-                &token(&w4[1]),
+                &e2.idempotency_key,
+                &token(&w1[1]),
                 &OutboxUpdate::Failed {
                     at: at(21),
                     error: "400 invalid tracking number".into(),
@@ -1885,40 +1960,40 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
             .await,
     );
     let by_key = entries_by_key(store, CHECK, id_a()).await;
-    let s2 = &by_key["key-8002"];
+    let s3 = &by_key["key-8003"];
     assert_eq!(
-        s2.state,
+        s3.state,
         OutboxState::Pending,
         "{CHECK}: Retry keeps the entry pending"
     );
     assert_eq!(
-        s2.next_attempt_at,
+        s3.next_attempt_at,
         at(40),
         "{CHECK}: Retry sets next_attempt_at"
     );
     assert_eq!(
-        s2.last_error.as_deref(),
+        s3.last_error.as_deref(),
         Some("503 Service Unavailable"),
         "{CHECK}: Retry records the error"
     );
-    assert_eq!(s2.lease, None, "{CHECK}: finishing releases the lease");
-    assert_eq!(s2.attempts, 2, "{CHECK}: finishing does not count attempts");
-    let s3 = &by_key["key-8003"];
+    assert_eq!(s3.lease, None, "{CHECK}: finishing releases the lease");
+    assert_eq!(s3.attempts, 3, "{CHECK}: finishing does not count attempts");
+    let s2 = &by_key["key-8002"];
     assert_eq!(
-        s3.state,
+        s2.state,
         OutboxState::Failed {
             at: at(21),
             error: "400 invalid tracking number".into()
         },
         "{CHECK}: Failed is stored with its error"
     );
-    assert_eq!(s3.lease, None);
+    assert_eq!(s2.lease, None);
 
-    // Not due before next_attempt_at; Sent and Failed never again.
+    // Not due before next_attempt_at (the caller's clock); Sent and Failed never again.
     let early = ok(
         CHECK,
         "claim_outbox (before retry time)",
-        store.claim_outbox(id_a(), at(39), at(45), 10).await,
+        store.claim_outbox(id_a(), at(39), LONG_LEASE, 10).await,
     );
     assert!(
         early.is_empty(),
@@ -1928,21 +2003,21 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
     let due = ok(
         CHECK,
         "claim_outbox (at retry time)",
-        store.claim_outbox(id_a(), at(40), at(45), 10).await,
+        store.claim_outbox(id_a(), at(40), LONG_LEASE, 10).await,
     );
     assert_eq!(
         keys_of(&due),
-        vec!["key-8002"],
+        vec!["key-8003"],
         "{CHECK}: a retried entry is due at its next_attempt_at"
     );
-    assert_eq!(due[0].attempts, 3);
+    assert_eq!(due[0].attempts, 4);
     ok(
         CHECK,
         "finish_outbox(Sent)",
         store
             .finish_outbox(
                 id_a(),
-                &e2.idempotency_key,
+                &e3.idempotency_key,
                 &token(&due[0]),
                 &OutboxUpdate::Sent { at: at(41) },
             )
@@ -1952,7 +2027,7 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
         CHECK,
         "claim_outbox (much later)",
         store
-            .claim_outbox(id_a(), at(100_000), at(100_005), 10)
+            .claim_outbox(id_a(), at(100_000), LONG_LEASE, 10)
             .await,
     );
     assert!(
@@ -1965,8 +2040,8 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
     match store
         .finish_outbox(
             id_a(),
-            &e3.idempotency_key,
-            &token(&w4[1]),
+            &e2.idempotency_key,
+            &token(&w1[1]),
             &OutboxUpdate::Sent { at: at(50) },
         )
         .await
@@ -1976,9 +2051,9 @@ pub async fn outbox_claim_lease_and_finish(store: &dyn Store) {
     }
     let by_key = entries_by_key(store, CHECK, id_a()).await;
     assert_eq!(by_key["key-8001"].state, OutboxState::Sent { at: at(12) });
-    assert_eq!(by_key["key-8002"].state, OutboxState::Sent { at: at(41) });
+    assert_eq!(by_key["key-8003"].state, OutboxState::Sent { at: at(41) });
     assert!(matches!(
-        by_key["key-8003"].state,
+        by_key["key-8002"].state,
         OutboxState::Failed { .. }
     ));
 
@@ -2012,7 +2087,7 @@ pub async fn outbox_per_integration(store: &dyn Store) {
     let claim_b = ok(
         CHECK,
         "claim_outbox(B)",
-        store.claim_outbox(id_b(), at(10), at(15), 10).await,
+        store.claim_outbox(id_b(), at(10), LONG_LEASE, 10).await,
     );
     assert_eq!(
         keys_of(&claim_b),
@@ -2035,7 +2110,7 @@ pub async fn outbox_per_integration(store: &dyn Store) {
     let claim_a = ok(
         CHECK,
         "claim_outbox(A)",
-        store.claim_outbox(id_a(), at(10), at(15), 10).await,
+        store.claim_outbox(id_a(), at(10), LONG_LEASE, 10).await,
     );
     assert_eq!(
         keys_of(&claim_a),
@@ -2046,7 +2121,7 @@ pub async fn outbox_per_integration(store: &dyn Store) {
         ok(
             CHECK,
             "claim_outbox(C)",
-            store.claim_outbox(id_c(), at(20), at(25), 10).await
+            store.claim_outbox(id_c(), at(20), LONG_LEASE, 10).await
         )
         .is_empty(),
         "{CHECK}: an integration without entries claims nothing"
@@ -2095,12 +2170,12 @@ pub async fn outbox_keys_per_integration(store: &dyn Store) {
     let ca = ok(
         CHECK,
         "claim_outbox(A)",
-        store.claim_outbox(id_a(), at(10), at(15), 10).await,
+        store.claim_outbox(id_a(), at(10), LONG_LEASE, 10).await,
     );
     let cb = ok(
         CHECK,
         "claim_outbox(B)",
-        store.claim_outbox(id_b(), at(10), at(15), 10).await,
+        store.claim_outbox(id_b(), at(10), LONG_LEASE, 10).await,
     );
     assert_eq!((ca.len(), cb.len()), (1, 1), "{CHECK}: one claim each");
     ok(
@@ -2660,6 +2735,7 @@ fn batch(seen_at: DateTime<Utc>, writes: Vec<LedgerWrite>) -> OrderBatch {
         seen_at,
         writes,
         cursor: None,
+        notifications: Vec::new(),
     }
 }
 
@@ -2794,4 +2870,1631 @@ async fn record(
         "{check}: record_orders must return one result per write, in order, as apply_write decides"
     );
     got
+}
+
+// ----- versioned credentials, leases, scheduled work, paged reads -----
+//
+// Lease expiry is the store's clock (a database's, or the process clock for embedded stores),
+// so the checks below that let a lease lapse give it a short lease and wait real time for it to
+// lapse (polling, with a generous bound), and never assert how long anything took. Everything
+// else uses long leases, so a slow machine cannot make a lease lapse early.
+
+/// A lease that cannot lapse during a check.
+const LONG_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A lease short enough to wait for.
+const SHORT_LEASE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// How long a check waits for a short lease to lapse before calling the store broken.
+const LAPSE_BOUND: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn worker(name: &str) -> WorkerId {
+    WorkerId::from_stored(format!("conformance-{name}"))
+}
+
+fn sealed(n: u8) -> SealedCredentials {
+    SealedCredentials {
+        key_id: format!("key-{n}"),
+        nonce: vec![n; 24],
+        ciphertext: (0u8..=255).map(|b| b ^ n).collect(),
+    }
+}
+
+#[track_caller]
+fn assert_conflict<T: std::fmt::Debug>(check: &str, call: &str, r: Result<T, StoreError>) {
+    match r {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{check}: {call} must be Conflict, got {other:?}"),
+    }
+}
+
+/// Polls `take` (sleeping between tries) until it returns true; panics after [`LAPSE_BOUND`].
+async fn wait_until_lapsed<F, Fut>(check: &str, what: &str, mut take: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    tokio::time::sleep(SHORT_LEASE).await;
+    let started = std::time::Instant::now();
+    while !take().await {
+        assert!(
+            started.elapsed() < LAPSE_BOUND,
+            "{check}: {what}: a {SHORT_LEASE:?} lease did not lapse by the store's clock within {LAPSE_BOUND:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn claimed_ids(claims: &[WorkClaim]) -> BTreeSet<IntegrationId> {
+    claims.iter().map(|c| c.integration).collect()
+}
+
+/// Credentials are versioned: the first stored is version 1, every write (`put_credentials`
+/// too) increments it, `replace_credentials` with a stale version is `Conflict` and writes
+/// nothing, with the current version it stores them and returns the next version. Versions are
+/// per integration.
+pub async fn credentials_versions_compare_and_swap(store: &dyn Store) {
+    const CHECK: &str = "credentials_versions_compare_and_swap";
+    add_integration(store, CHECK, id_a()).await;
+    add_integration(store, CHECK, id_b()).await;
+    assert_eq!(
+        ok(
+            CHECK,
+            "credentials_versioned",
+            store.credentials_versioned(id_a()).await
+        ),
+        None,
+        "{CHECK}: an integration without credentials has no versioned credentials"
+    );
+    assert_conflict(
+        CHECK,
+        "replace_credentials(expected 1) with none stored",
+        store.replace_credentials(id_a(), &sealed(1), 1).await,
+    );
+    assert!(
+        ok(CHECK, "credentials", store.credentials(id_a()).await).is_none(),
+        "{CHECK}: a refused replace must write nothing"
+    );
+    assert_eq!(
+        ok(
+            CHECK,
+            "replace_credentials(expected 0)",
+            store.replace_credentials(id_a(), &sealed(1), 0).await
+        ),
+        1,
+        "{CHECK}: the first credentials stored are version 1"
+    );
+    let v1 = ok(
+        CHECK,
+        "credentials_versioned",
+        store.credentials_versioned(id_a()).await,
+    )
+    .unwrap_or_else(|| panic!("{CHECK}: replaced credentials must read back"));
+    assert_eq!(v1.version, 1, "{CHECK}: version after the first write");
+    assert_sealed_eq(CHECK, Some(v1.sealed), &sealed(1));
+
+    ok(
+        CHECK,
+        "put_credentials",
+        store.put_credentials(id_a(), &sealed(2)).await,
+    );
+    let v2 = ok(
+        CHECK,
+        "credentials_versioned",
+        store.credentials_versioned(id_a()).await,
+    )
+    .unwrap_or_else(|| panic!("{CHECK}: put credentials must read back"));
+    assert_eq!(
+        v2.version, 2,
+        "{CHECK}: put_credentials must increment the version too"
+    );
+    assert_sealed_eq(CHECK, Some(v2.sealed), &sealed(2));
+
+    assert_conflict(
+        CHECK,
+        "replace_credentials with a stale version",
+        store.replace_credentials(id_a(), &sealed(3), 1).await,
+    );
+    let after_refusal = ok(
+        CHECK,
+        "credentials_versioned",
+        store.credentials_versioned(id_a()).await,
+    )
+    .unwrap_or_else(|| panic!("{CHECK}: credentials must still be there"));
+    assert_eq!(
+        after_refusal.version, 2,
+        "{CHECK}: a stale replace must not change the version"
+    );
+    assert_sealed_eq(CHECK, Some(after_refusal.sealed), &sealed(2));
+
+    assert_eq!(
+        ok(
+            CHECK,
+            "replace_credentials(current version)",
+            store.replace_credentials(id_a(), &sealed(3), 2).await
+        ),
+        3,
+        "{CHECK}: a replace at the current version returns it + 1"
+    );
+    let v3 = ok(
+        CHECK,
+        "credentials_versioned",
+        store.credentials_versioned(id_a()).await,
+    )
+    .unwrap_or_else(|| panic!("{CHECK}: replaced credentials must read back"));
+    assert_eq!(v3.version, 3);
+    assert_sealed_eq(CHECK, Some(v3.sealed), &sealed(3));
+    assert_sealed_eq(
+        CHECK,
+        ok(CHECK, "credentials", store.credentials(id_a()).await),
+        &sealed(3),
+    );
+
+    ok(
+        CHECK,
+        "put_credentials(B)",
+        store.put_credentials(id_b(), &sealed(9)).await,
+    );
+    assert_eq!(
+        ok(
+            CHECK,
+            "credentials_versioned(B)",
+            store.credentials_versioned(id_b()).await
+        )
+        .map(|v| v.version),
+        Some(1),
+        "{CHECK}: versions are per integration: B's first credentials are version 1"
+    );
+}
+
+/// A named lease has one holder: another holder is refused while it runs, the holder takes it
+/// again (extending it), a release by anyone but the holder does nothing, a release by the
+/// holder frees it, and once a short lease lapses by the store's clock another holder takes it.
+/// Names are independent.
+pub async fn named_lease_is_exclusive_until_it_lapses(store: &dyn Store) {
+    const CHECK: &str = "named_lease_is_exclusive_until_it_lapses";
+    let lease = "credentials-renewal:A";
+    assert!(
+        ok(
+            CHECK,
+            "try_lease(w1)",
+            store.try_lease(lease, "w1", LONG_LEASE).await
+        ),
+        "{CHECK}: a free lease must be taken"
+    );
+    assert!(
+        !ok(
+            CHECK,
+            "try_lease(w2)",
+            store.try_lease(lease, "w2", LONG_LEASE).await
+        ),
+        "{CHECK}: a lease held by another must be refused"
+    );
+    assert!(
+        ok(
+            CHECK,
+            "try_lease(w1 again)",
+            store.try_lease(lease, "w1", LONG_LEASE).await
+        ),
+        "{CHECK}: the holder must take its own lease again (extending it)"
+    );
+    assert!(
+        ok(
+            CHECK,
+            "try_lease(other name, w2)",
+            store
+                .try_lease("credentials-renewal:B", "w2", LONG_LEASE)
+                .await
+        ),
+        "{CHECK}: leases of other names are independent"
+    );
+    ok(
+        CHECK,
+        "release_lease(non-holder)",
+        store.release_lease(lease, "w2").await,
+    );
+    assert!(
+        !ok(
+            CHECK,
+            "try_lease(w2)",
+            store.try_lease(lease, "w2", LONG_LEASE).await
+        ),
+        "{CHECK}: a release by a non-holder must do nothing"
+    );
+    ok(
+        CHECK,
+        "release_lease(holder)",
+        store.release_lease(lease, "w1").await,
+    );
+    assert!(
+        ok(
+            CHECK,
+            "try_lease(w2 after release)",
+            store.try_lease(lease, "w2", LONG_LEASE).await
+        ),
+        "{CHECK}: a released lease must be free"
+    );
+    ok(
+        CHECK,
+        "release_lease(never held)",
+        store.release_lease("never-taken", "w1").await,
+    );
+
+    let short = "credentials-renewal:C";
+    assert!(
+        ok(
+            CHECK,
+            "try_lease(short, w1)",
+            store.try_lease(short, "w1", SHORT_LEASE).await
+        ),
+        "{CHECK}: a free lease must be taken"
+    );
+    wait_until_lapsed(CHECK, "try_lease(w2) after w1's lease", || async move {
+        ok(
+            CHECK,
+            "try_lease(short, w2)",
+            store.try_lease(short, "w2", LONG_LEASE).await,
+        )
+    })
+    .await;
+    assert!(
+        !ok(
+            CHECK,
+            "try_lease(short, w1 again)",
+            store.try_lease(short, "w1", LONG_LEASE).await
+        ),
+        "{CHECK}: once another holder took a lapsed lease, the old holder is refused"
+    );
+    ok(
+        CHECK,
+        "release_lease(old holder)",
+        store.release_lease(short, "w1").await,
+    );
+    assert!(
+        !ok(
+            CHECK,
+            "try_lease(short, w3)",
+            store.try_lease(short, "w3", LONG_LEASE).await
+        ),
+        "{CHECK}: the old holder's release must not free the new holder's lease"
+    );
+}
+
+/// Of 8 tasks racing for one free lease, exactly one gets it (five rounds, one name each).
+pub async fn concurrent_named_lease_has_one_winner(store: Arc<dyn Store>) {
+    const CHECK: &str = "concurrent_named_lease_has_one_winner";
+    for round in 0..5 {
+        let name = format!("contended-{round}");
+        let mut tasks = JoinSet::new();
+        for task in 0..8 {
+            let store = Arc::clone(&store);
+            let name = name.clone();
+            tasks.spawn(async move {
+                let holder = format!("w{task}");
+                let got = ok(
+                    CHECK,
+                    "try_lease",
+                    store.try_lease(&name, &holder, LONG_LEASE).await,
+                );
+                (holder, got)
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (holder, got) = joined.expect("task");
+            if got {
+                winners.push(holder);
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "{CHECK}: round {round}: exactly one of 8 concurrent callers must get the lease, got {winners:?}"
+        );
+        let loser = if winners[0] == "w0" { "w1" } else { "w0" };
+        assert!(
+            !ok(
+                CHECK,
+                "try_lease(loser)",
+                store.try_lease(&name, loser, LONG_LEASE).await
+            ),
+            "{CHECK}: round {round}: the lease must stay with the winner"
+        );
+    }
+}
+
+/// Scheduled work goes to one worker at a time: new integrations are due at once; a claim
+/// respects its limit; another worker's claim skips held integrations; a worker claiming again
+/// gets back what it holds; and two workers claiming concurrently (claim, release to later,
+/// again) claim each of 20 integrations exactly once.
+pub async fn work_is_claimed_by_one_worker(store: Arc<dyn Store>) {
+    const CHECK: &str = "work_is_claimed_by_one_worker";
+    let ids: BTreeSet<IntegrationId> = (0..20u128)
+        .map(|i| IntegrationId::from(uuid::Uuid::from_u128(0x5EED_0000 + i * 7919)))
+        .collect();
+    for id in &ids {
+        add_integration(&*store, CHECK, *id).await;
+    }
+    let (w1, w2) = (worker("w1"), worker("w2"));
+
+    let first = ok(
+        CHECK,
+        "claim_work(w1, 3)",
+        store.claim_work(&w1, at(0), LONG_LEASE, 3).await,
+    );
+    assert_eq!(
+        first.len(),
+        3,
+        "{CHECK}: a claim must take up to its limit of due work"
+    );
+    assert!(
+        first.iter().all(|c| c.worker == w1),
+        "{CHECK}: each claim names the worker holding it"
+    );
+    let w1_held = claimed_ids(&first);
+    assert_eq!(
+        w1_held.len(),
+        3,
+        "{CHECK}: one claim must not return an integration twice"
+    );
+
+    let second = ok(
+        CHECK,
+        "claim_work(w2)",
+        store.claim_work(&w2, at(0), LONG_LEASE, 100).await,
+    );
+    let w2_held = claimed_ids(&second);
+    assert_eq!(
+        second.len(),
+        17,
+        "{CHECK}: another worker must get every due integration not held (17 of 20)"
+    );
+    assert!(
+        w1_held.is_disjoint(&w2_held),
+        "{CHECK}: integrations w1 holds must not be claimed by w2"
+    );
+    assert_eq!(
+        claimed_ids(&ok(
+            CHECK,
+            "claim_work(w1 again)",
+            store.claim_work(&w1, at(0), LONG_LEASE, 100).await
+        )),
+        w1_held,
+        "{CHECK}: a worker claiming again must get back exactly what it holds"
+    );
+    assert_eq!(
+        claimed_ids(&ok(
+            CHECK,
+            "claim_work(w2 again)",
+            store.claim_work(&w2, at(0), LONG_LEASE, 100).await
+        )),
+        w2_held,
+        "{CHECK}: a worker claiming again must get back exactly what it holds"
+    );
+    for (w, held) in [(&w1, &w1_held), (&w2, &w2_held)] {
+        for id in held {
+            ok(
+                CHECK,
+                "release_work",
+                store.release_work(*id, w, at(10)).await,
+            );
+        }
+    }
+    assert!(
+        ok(
+            CHECK,
+            "claim_work before due",
+            store.claim_work(&w1, at(9), LONG_LEASE, 100).await
+        )
+        .is_empty(),
+        "{CHECK}: released work is not due before its next_due"
+    );
+
+    // Both workers at once: claim a few, release them to much later, repeat until none is due.
+    let mut tasks = JoinSet::new();
+    for w in [w1.clone(), w2.clone()] {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claims = ok(
+                    CHECK,
+                    "claim_work",
+                    store.claim_work(&w, at(10), LONG_LEASE, 4).await,
+                );
+                assert!(claims.len() <= 4, "{CHECK}: a claim must respect its limit");
+                if claims.is_empty() {
+                    break;
+                }
+                for c in claims {
+                    assert_eq!(c.worker, w, "{CHECK}: a claim names its worker");
+                    ok(
+                        CHECK,
+                        "release_work",
+                        store.release_work(c.integration, &w, at(1000)).await,
+                    );
+                    mine.push(c.integration);
+                }
+                tokio::task::yield_now().await;
+            }
+            mine
+        });
+    }
+    let mut counts: BTreeMap<IntegrationId, usize> = BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        for id in joined.expect("worker task") {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        counts.keys().copied().collect::<BTreeSet<_>>(),
+        ids,
+        "{CHECK}: every due integration must be claimed by one of the workers"
+    );
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{CHECK}: concurrent workers must claim each integration once, these more often: {twice:?}"
+    );
+}
+
+/// Released work is due again at its `next_due` (the caller's clock) and not before; an
+/// integration updated while its lease was held stays due at once after the release; a claim
+/// by a new holder clears that; run times recorded by the holder round-trip and come back
+/// with the next claim; `record_run` and `release_work` by a worker not holding the lease are
+/// `Conflict` and write nothing; work released as never due comes back once its integration
+/// changes.
+pub async fn work_release_and_due(store: &dyn Store) {
+    const CHECK: &str = "work_release_and_due";
+    let a = add_integration(store, CHECK, id_a()).await;
+    let b = add_integration(store, CHECK, id_b()).await;
+    let (w1, w2) = (worker("w1"), worker("w2"));
+    let claims = ok(
+        CHECK,
+        "claim_work(w1)",
+        store.claim_work(&w1, at(0), LONG_LEASE, 10).await,
+    );
+    assert_eq!(
+        claimed_ids(&claims),
+        BTreeSet::from([id_a(), id_b()]),
+        "{CHECK}: new integrations must be due at once"
+    );
+    assert!(
+        claims.iter().all(|c| c.runs.is_empty()),
+        "{CHECK}: new work has no run times"
+    );
+
+    // Microseconds: what every store keeps of a time.
+    let import_runs = RunTimes {
+        last_started: Some(at(1) + TimeDelta::microseconds(123_456)),
+        last_finished: Some(at(2) + TimeDelta::microseconds(654_321)),
+    };
+    let listing_runs = RunTimes {
+        last_started: Some(at(3)),
+        last_finished: None,
+    };
+    assert_conflict(
+        CHECK,
+        "record_run by a worker not holding the lease",
+        store
+            .record_run(id_a(), &w2, "import_orders", &listing_runs)
+            .await,
+    );
+    ok(
+        CHECK,
+        "record_run(import_orders)",
+        store
+            .record_run(id_a(), &w1, "import_orders", &import_runs)
+            .await,
+    );
+    ok(
+        CHECK,
+        "record_run(sync_listings)",
+        store
+            .record_run(id_a(), &w1, "sync_listings", &listing_runs)
+            .await,
+    );
+
+    // B changes while w1 holds it.
+    let mut b2 = b.clone();
+    b2.name = "renamed while its work was held".into();
+    ok(
+        CHECK,
+        "update_integration(B)",
+        store.update_integration(&b2, &[]).await,
+    );
+
+    assert_conflict(
+        CHECK,
+        "release_work by a worker not holding the lease",
+        store.release_work(id_a(), &w2, at(5)).await,
+    );
+    assert!(
+        ok(
+            CHECK,
+            "claim_work(w2) while w1 holds both",
+            store.claim_work(&w2, at(0), LONG_LEASE, 10).await
+        )
+        .is_empty(),
+        "{CHECK}: a refused release must leave the lease with its holder"
+    );
+    ok(
+        CHECK,
+        "release_work(A)",
+        store.release_work(id_a(), &w1, at(30)).await,
+    );
+    ok(
+        CHECK,
+        "release_work(B)",
+        store.release_work(id_b(), &w1, at(30)).await,
+    );
+
+    assert_eq!(
+        claimed_ids(&ok(
+            CHECK,
+            "claim_work(w2, before due)",
+            store.claim_work(&w2, at(29), LONG_LEASE, 10).await
+        )),
+        BTreeSet::from([id_b()]),
+        "{CHECK}: before next_due only B is due: it changed while its lease was held"
+    );
+    ok(
+        CHECK,
+        "release_work(B by w2)",
+        store.release_work(id_b(), &w2, at(30)).await,
+    );
+    assert!(
+        ok(
+            CHECK,
+            "claim_work(w2, before due again)",
+            store.claim_work(&w2, at(29), LONG_LEASE, 10).await
+        )
+        .is_empty(),
+        "{CHECK}: once claimed by a new holder and released, B's change no longer makes it due"
+    );
+
+    let due = ok(
+        CHECK,
+        "claim_work(w2, at due)",
+        store.claim_work(&w2, at(30), LONG_LEASE, 10).await,
+    );
+    assert_eq!(
+        claimed_ids(&due),
+        BTreeSet::from([id_a(), id_b()]),
+        "{CHECK}: work is due at its next_due"
+    );
+    let a_claim = due
+        .iter()
+        .find(|c| c.integration == id_a())
+        .expect("A claimed");
+    assert_eq!(
+        a_claim.runs,
+        BTreeMap::from([
+            ("import_orders".to_owned(), import_runs),
+            ("sync_listings".to_owned(), listing_runs),
+        ]),
+        "{CHECK}: recorded run times must round-trip, by operation name"
+    );
+    assert_conflict(
+        CHECK,
+        "record_run by the previous holder",
+        store
+            .record_run(id_a(), &w1, "import_orders", &listing_runs)
+            .await,
+    );
+    ok(
+        CHECK,
+        "release_work(A, never)",
+        store.release_work(id_a(), &w2, never_due()).await,
+    );
+    ok(
+        CHECK,
+        "release_work(B, never)",
+        store.release_work(id_b(), &w2, never_due()).await,
+    );
+    let far = Utc.with_ymd_and_hms(2999, 1, 1, 0, 0, 0).unwrap();
+    assert!(
+        ok(
+            CHECK,
+            "claim_work(far future)",
+            store.claim_work(&w1, far, LONG_LEASE, 10).await
+        )
+        .is_empty(),
+        "{CHECK}: work released with never_due is not due"
+    );
+    ok(
+        CHECK,
+        "update_integration(A)",
+        store.update_integration(&a, &[]).await,
+    );
+    let again = ok(
+        CHECK,
+        "claim_work(after change)",
+        store.claim_work(&w1, at(0), LONG_LEASE, 10).await,
+    );
+    assert_eq!(
+        claimed_ids(&again),
+        BTreeSet::from([id_a()]),
+        "{CHECK}: a changed integration is due at once, whatever its next_due"
+    );
+    assert_eq!(
+        again[0].runs.get("import_orders"),
+        Some(&import_runs),
+        "{CHECK}: run times are kept across holders"
+    );
+}
+
+/// A work lease lapses by the store's clock, whatever the caller's `now`: a worker whose clock
+/// is far ahead does not take work another holds; once a short lease lapses, another worker
+/// claims the work, and the old holder's `renew_work`, `record_run` and `release_work` are then
+/// `Conflict`. The holder renews a lease it still holds.
+pub async fn work_lease_lapses_by_the_store_clock(store: &dyn Store) {
+    const CHECK: &str = "work_lease_lapses_by_the_store_clock";
+    add_integration(store, CHECK, id_a()).await;
+    let (w1, w2, w3) = (worker("w1"), worker("w2"), worker("w3"));
+    let claims = ok(
+        CHECK,
+        "claim_work(w1, short)",
+        store.claim_work(&w1, at(0), SHORT_LEASE, 10).await,
+    );
+    assert_eq!(claimed_ids(&claims), BTreeSet::from([id_a()]));
+    add_integration(store, CHECK, id_b()).await;
+    let claims = ok(
+        CHECK,
+        "claim_work(w3, long)",
+        store.claim_work(&w3, at(0), LONG_LEASE, 10).await,
+    );
+    assert!(
+        claimed_ids(&claims).contains(&id_b()),
+        "{CHECK}: w3 must claim B"
+    );
+    ok(
+        CHECK,
+        "renew_work(B, holder)",
+        store.renew_work(id_b(), &w3, LONG_LEASE).await,
+    );
+
+    // A worker whose clock runs years ahead must not take B: expiry is the store's clock.
+    let skewed = Utc.with_ymd_and_hms(2999, 1, 1, 0, 0, 0).unwrap();
+    let stolen = ok(
+        CHECK,
+        "claim_work(w2, skewed clock)",
+        store.claim_work(&w2, skewed, LONG_LEASE, 10).await,
+    );
+    assert!(
+        !claimed_ids(&stolen).contains(&id_b()),
+        "{CHECK}: a lease must not lapse by the caller's clock"
+    );
+    for c in &stolen {
+        ok(
+            CHECK,
+            "release_work(w2)",
+            store.release_work(c.integration, &w2, at(0)).await,
+        );
+    }
+
+    let taker = &w2;
+    wait_until_lapsed(CHECK, "claim_work(w2) of A", || async move {
+        claimed_ids(&ok(
+            CHECK,
+            "claim_work(w2)",
+            store.claim_work(taker, at(0), LONG_LEASE, 10).await,
+        ))
+        .contains(&id_a())
+    })
+    .await;
+    assert_conflict(
+        CHECK,
+        "renew_work by the holder whose lease lapsed and was taken",
+        store.renew_work(id_a(), &w1, LONG_LEASE).await,
+    );
+    assert_conflict(
+        CHECK,
+        "record_run by the holder whose lease lapsed and was taken",
+        store
+            .record_run(id_a(), &w1, "import_orders", &RunTimes::default())
+            .await,
+    );
+    assert_conflict(
+        CHECK,
+        "release_work by the holder whose lease lapsed and was taken",
+        store.release_work(id_a(), &w1, at(60)).await,
+    );
+    ok(
+        CHECK,
+        "renew_work(A, new holder)",
+        store.renew_work(id_a(), &w2, LONG_LEASE).await,
+    );
+    let back = ok(
+        CHECK,
+        "claim_work(w1)",
+        store.claim_work(&w1, at(0), LONG_LEASE, 10).await,
+    );
+    assert!(
+        !claimed_ids(&back).contains(&id_a()),
+        "{CHECK}: the old holder must not get A back while w2 holds it"
+    );
+}
+
+/// Reads every page of a paged read with pages of `limit`, checking each page's size and that
+/// the reading ends.
+async fn read_pages<T, F, Fut>(
+    check: &str,
+    what: &str,
+    limit: usize,
+    total: usize,
+    mut read: F,
+) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut all = Vec::new();
+    let mut request = Some(PageRequest::first(limit));
+    let mut pages = 0;
+    while let Some(r) = request {
+        pages += 1;
+        assert!(
+            pages <= total + 2,
+            "{check}: {what} with pages of {limit} does not end ({pages} pages for {total} items)"
+        );
+        let page = ok(check, what, read(r.clone()).await);
+        assert!(
+            page.items.len() <= limit,
+            "{check}: {what}: a page of {limit} holds {} items",
+            page.items.len()
+        );
+        request = r.after(&page);
+        all.extend(page.items);
+    }
+    all
+}
+
+/// A paged read with a token the store never gave: an error or an empty page, never a panic.
+#[track_caller]
+fn assert_bad_token<T>(check: &str, what: &str, r: Result<Page<T>, StoreError>) {
+    if let Ok(page) = r {
+        assert!(
+            page.items.is_empty(),
+            "{check}: {what} with a token the store never gave must be an error or an empty page"
+        );
+    }
+}
+
+/// The paged reads (integrations, listings, ledger with a filter, outbox) return every item
+/// exactly once and in the documented order (integrations by id, listings by SKU, ledger rows
+/// by order id, outbox entries as enqueued), with pages of 1, 3 and more than the data; pages
+/// of one integration hold nothing of another; a token the store never gave is an error or
+/// an empty page.
+pub async fn paged_reads_cover_every_item_once(store: &dyn Store) {
+    const CHECK: &str = "paged_reads_cover_every_item_once";
+    let mut ids: Vec<IntegrationId> = (0..7).map(|_| IntegrationId::new()).collect();
+    for id in &ids {
+        add_integration(store, CHECK, *id).await;
+    }
+    ids.sort();
+    let (a, other) = (ids[0], ids[1]);
+
+    // SKUs whose byte order differs from case-insensitive or numeric order.
+    let skus = ["b-2", "Z", "a", "10", "9", "é", "B", "a-1"];
+    let listings: Vec<Listing> = skus
+        .iter()
+        .enumerate()
+        .map(|(n, s)| listing(a, s, ListingStatus::Linked, n as u64))
+        .collect();
+    ok(CHECK, "put_listings", store.put_listings(&listings).await);
+    ok(
+        CHECK,
+        "put_listing(other)",
+        store
+            .put_listing(&listing(other, "a-0", ListingStatus::Linked, 1))
+            .await,
+    );
+    let mut sorted_skus: Vec<String> = skus.iter().map(|s| (*s).to_owned()).collect();
+    sorted_skus.sort();
+
+    // Ledger: imported, held and other not-imported rows interleaved.
+    let held = NotImportedReason::UnmappedSku {
+        skus: vec![sku("X-1")],
+    };
+    let mut writes = Vec::new();
+    for n in 0..12 {
+        let order_id = format!("ORD-{:02}", (n * 5) % 12);
+        writes.push(match n % 3 {
+            0 => paid_import(&order_id, at(1)),
+            1 => skip(&order_id, paid(&order_id), held.clone()),
+            _ => skip(
+                &order_id,
+                paid(&order_id),
+                status_not_imported(OrderState::Cancelled, "cancelled"),
+            ),
+        });
+    }
+    ok(
+        CHECK,
+        "record_orders",
+        store.record_orders(a, &batch(at(1), writes)).await,
+    );
+    ok(
+        CHECK,
+        "record_orders(other)",
+        store
+            .record_orders(other, &batch(at(1), vec![paid_import("ORD-00", at(1))]))
+            .await,
+    );
+
+    // Outbox: keys enqueued out of their text order, another integration's entries between.
+    let keys = ["k-9", "k-1", "k-5", "k-3", "k-7", "k-0", "k-8"];
+    for (n, k) in keys.iter().enumerate() {
+        ok(
+            CHECK,
+            "enqueue_outbox",
+            store
+                .enqueue_outbox(&ship_item(a, &format!("O-{n}"), k, at(n as i64)))
+                .await,
+        );
+        ok(
+            CHECK,
+            "enqueue_outbox(other)",
+            store
+                .enqueue_outbox(&ship_item(other, &format!("P-{n}"), k, at(n as i64)))
+                .await,
+        );
+    }
+
+    let ledger_all: Vec<ChannelOrderId> = {
+        let mut v: Vec<_> = ok(
+            CHECK,
+            "ledger(All)",
+            store.ledger(a, LedgerFilter::All).await,
+        )
+        .into_iter()
+        .map(|e| e.channel_order_id)
+        .collect();
+        v.sort();
+        v
+    };
+    let ledger_held: Vec<ChannelOrderId> = {
+        let mut v: Vec<_> = ok(
+            CHECK,
+            "ledger(Held)",
+            store.ledger(a, LedgerFilter::Held).await,
+        )
+        .into_iter()
+        .map(|e| e.channel_order_id)
+        .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ledger_all.len(), 12);
+    assert_eq!(ledger_held.len(), 4, "{CHECK}: four orders are held");
+
+    for limit in [1, 3, 100] {
+        let got: Vec<IntegrationId> = read_pages(
+            CHECK,
+            "integrations_page",
+            limit,
+            ids.len(),
+            |r| async move { store.integrations_page(&r).await },
+        )
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+        assert_eq!(
+            got, ids,
+            "{CHECK}: integrations_page({limit}) must list every integration once, by id"
+        );
+
+        let got: Vec<String> =
+            read_pages(CHECK, "listings_page", limit, skus.len(), |r| async move {
+                store.listings_page(a, &r).await
+            })
+            .await
+            .into_iter()
+            .map(|l| {
+                assert_eq!(
+                    l.integration_id, a,
+                    "{CHECK}: listings_page must hold only its integration's"
+                );
+                l.sku.as_str().to_owned()
+            })
+            .collect();
+        assert_eq!(
+            got, sorted_skus,
+            "{CHECK}: listings_page({limit}) must list every listing once, by SKU"
+        );
+
+        for (filter, want) in [
+            (LedgerFilter::All, &ledger_all),
+            (LedgerFilter::Held, &ledger_held),
+        ] {
+            let got: Vec<ChannelOrderId> =
+                read_pages(CHECK, "ledger_page", limit, want.len(), |r| async move {
+                    store.ledger_page(a, filter, &r).await
+                })
+                .await
+                .into_iter()
+                .map(|e| e.channel_order_id)
+                .collect();
+            assert_eq!(
+                &got, want,
+                "{CHECK}: ledger_page({filter:?}, {limit}) must list every matching row once, by order id"
+            );
+        }
+
+        let got: Vec<String> =
+            read_pages(CHECK, "outbox_page", limit, keys.len(), |r| async move {
+                store.outbox_page(a, &r).await
+            })
+            .await
+            .into_iter()
+            .map(|e| {
+                assert_eq!(
+                    e.item.integration_id, a,
+                    "{CHECK}: outbox_page must hold only its integration's"
+                );
+                e.item.idempotency_key.as_str().to_owned()
+            })
+            .collect();
+        assert_eq!(
+            got, keys,
+            "{CHECK}: outbox_page({limit}) must list every entry once, as enqueued"
+        );
+    }
+
+    let empty = IntegrationId::from(uuid::Uuid::from_u128(0xE0));
+    add_integration(store, CHECK, empty).await;
+    let page = ok(
+        CHECK,
+        "listings_page(no listings)",
+        store.listings_page(empty, &PageRequest::first(3)).await,
+    );
+    assert!(
+        page.items.is_empty() && page.next.is_none(),
+        "{CHECK}: an integration without listings has one empty last page"
+    );
+
+    let bad = PageRequest {
+        after: Some("\u{10FFFF} not a token".to_owned()),
+        limit: 3,
+    };
+    assert_bad_token(
+        CHECK,
+        "integrations_page",
+        store.integrations_page(&bad).await,
+    );
+    assert_bad_token(CHECK, "listings_page", store.listings_page(a, &bad).await);
+    assert_bad_token(
+        CHECK,
+        "ledger_page",
+        store.ledger_page(a, LedgerFilter::All, &bad).await,
+    );
+    assert_bad_token(CHECK, "outbox_page", store.outbox_page(a, &bad).await);
+}
+
+// ----- notifications -----
+
+/// A notification of `id` with dedupe key `key`, written at `at(minute)`, delivered through
+/// `transports`.
+fn notice(
+    id: IntegrationId,
+    key: &str,
+    minute: i64,
+    transports: &[&str],
+) -> marketsync_core::store::NewNotification {
+    let mut n = marketsync_core::store::NewNotification::new(
+        key,
+        marketsync_core::notify::Notification::ConnectionRestored { integration: id },
+        at(minute),
+    );
+    n.transports = transports.iter().map(|t| (*t).to_owned()).collect();
+    n
+}
+
+/// Every message matching `query`, read in pages of `size`, newest first.
+async fn every_message(
+    store: &dyn Store,
+    check: &str,
+    query: &marketsync_core::store::MessageQuery,
+    size: usize,
+) -> Vec<marketsync_core::store::StoredNotification> {
+    let mut out = Vec::new();
+    let mut page = Some(PageRequest::first(size));
+    while let Some(p) = page {
+        let got = ok(check, "messages", store.messages(query, &p).await);
+        assert!(
+            got.items.len() <= size,
+            "{check}: a page holds at most its limit"
+        );
+        page = p.after(&got);
+        out.extend(got.items);
+    }
+    out
+}
+
+/// Every delivery row matching `query`.
+async fn every_delivery(
+    store: &dyn Store,
+    check: &str,
+    query: &marketsync_core::store::DeliveryQuery,
+) -> Vec<marketsync_core::store::NotificationDelivery> {
+    let mut out = Vec::new();
+    let mut page = Some(PageRequest::first(2));
+    while let Some(p) = page {
+        let got = ok(check, "deliveries", store.deliveries(query, &p).await);
+        page = p.after(&got);
+        out.extend(got.items);
+    }
+    out
+}
+
+fn all_deliveries() -> marketsync_core::store::DeliveryQuery {
+    marketsync_core::store::DeliveryQuery {
+        state: marketsync_core::store::DeliveryFilter::All,
+        ..Default::default()
+    }
+}
+
+/// Notifications are written with the change that causes them or not at all:
+/// `update_integration_notifying` writes them with the record (one pending delivery per named
+/// transport), a conflicting update writes neither, and `record_orders` writes a batch's
+/// notifications with its orders.
+pub async fn notifications_are_written_with_their_change(store: &dyn Store) {
+    const CHECK: &str = "notifications_are_written_with_their_change";
+    use marketsync_core::store::{DeliveryState, MessageQuery};
+    let record = add_integration(store, CHECK, id_a()).await;
+    let first = notice(id_a(), "broken:v0", 1, &["mail", "hook"]);
+    let mut next = record.clone();
+    next.name = "renamed".into();
+    let v = ok(
+        CHECK,
+        "update_integration_notifying(v0)",
+        store
+            .update_integration_notifying(&next, &[], std::slice::from_ref(&first))
+            .await,
+    );
+    assert_eq!(v, 1, "{CHECK}: the update must be stored");
+    let stored = ok(CHECK, "notification", store.notification(&first.id).await)
+        .unwrap_or_else(|| panic!("{CHECK}: the notification must be written with the update"));
+    assert_eq!(stored.integration, id_a());
+    assert_eq!(stored.dedupe_key, "broken:v0");
+    assert_eq!(stored.created_at, at(1));
+    assert_eq!(stored.notification, first.notification);
+    assert_eq!(stored.read_at, None, "{CHECK}: a new message is unread");
+    let rows = every_delivery(store, CHECK, &all_deliveries()).await;
+    let transports: BTreeSet<&str> = rows.iter().map(|d| d.transport.as_str()).collect();
+    assert_eq!(
+        transports,
+        BTreeSet::from(["hook", "mail"]),
+        "{CHECK}: one delivery per named transport"
+    );
+    for d in &rows {
+        assert_eq!(d.state, DeliveryState::Pending);
+        assert_eq!(d.attempts, 0);
+        assert_eq!(d.notification.id, first.id);
+        assert_eq!(d.last_error, None);
+    }
+
+    // A conflicting (stale) update writes nothing, its notification included.
+    let lost = notice(id_a(), "broken:stale", 2, &["mail"]);
+    match store
+        .update_integration_notifying(&next, &[], std::slice::from_ref(&lost))
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{CHECK}: a stale update must be Conflict, got {other:?}"),
+    }
+    assert!(
+        ok(
+            CHECK,
+            "notification(lost)",
+            store.notification(&lost.id).await
+        )
+        .is_none(),
+        "{CHECK}: a conflicting update must write no notification"
+    );
+    assert_eq!(
+        every_message(store, CHECK, &MessageQuery::all(), 10)
+            .await
+            .len(),
+        1
+    );
+
+    // Orders and their notification in one batch.
+    let held = notice(id_a(), "held:0:shipping:Next Day", 3, &["mail"]);
+    let mut b = batch(
+        at(3),
+        vec![skip(
+            "H1",
+            None,
+            NotImportedReason::UnmappedShipping {
+                text: "Next Day".into(),
+            },
+        )],
+    );
+    b.notifications = vec![held.clone()];
+    ok(
+        CHECK,
+        "record_orders",
+        store.record_orders(id_a(), &b).await,
+    );
+    assert!(
+        ok(
+            CHECK,
+            "notification(held)",
+            store.notification(&held.id).await
+        )
+        .is_some(),
+        "{CHECK}: record_orders must write the batch's notifications"
+    );
+}
+
+/// A dedupe key is written once per integration: a second notification with the key is
+/// skipped silently (no row, no delivery), the same key in another integration is its own.
+pub async fn notification_dedupe_key_is_written_once(store: &dyn Store) {
+    const CHECK: &str = "notification_dedupe_key_is_written_once";
+    use marketsync_core::store::MessageQuery;
+    let a = add_integration(store, CHECK, id_a()).await;
+    add_integration(store, CHECK, id_b()).await;
+    let first = notice(id_a(), "orders-held:0:shipping:X", 1, &["mail"]);
+    let again = notice(id_a(), "orders-held:0:shipping:X", 2, &["mail"]);
+    let v = ok(
+        CHECK,
+        "update(first)",
+        store
+            .update_integration_notifying(&a, &[], std::slice::from_ref(&first))
+            .await,
+    );
+    let mut a1 = a.clone();
+    a1.version = v;
+    ok(
+        CHECK,
+        "update(again)",
+        store
+            .update_integration_notifying(&a1, &[], std::slice::from_ref(&again))
+            .await,
+    );
+    let mut b = batch(at(2), Vec::new());
+    b.notifications = vec![notice(id_a(), "orders-held:0:shipping:X", 3, &["mail"])];
+    ok(
+        CHECK,
+        "record_orders(again)",
+        store.record_orders(id_a(), &b).await,
+    );
+    assert!(
+        ok(
+            CHECK,
+            "notification(first)",
+            store.notification(&first.id).await
+        )
+        .is_some()
+    );
+    assert!(
+        ok(
+            CHECK,
+            "notification(again)",
+            store.notification(&again.id).await
+        )
+        .is_none(),
+        "{CHECK}: a second write of a dedupe key must be skipped"
+    );
+    assert_eq!(
+        every_message(store, CHECK, &MessageQuery::all().of(id_a()), 10)
+            .await
+            .len(),
+        1,
+        "{CHECK}: one message per dedupe key"
+    );
+    assert_eq!(
+        every_delivery(store, CHECK, &all_deliveries()).await.len(),
+        1,
+        "{CHECK}: a skipped notification gets no delivery"
+    );
+    // The same key in another integration is another cause.
+    let mut other = batch(at(4), Vec::new());
+    other.notifications = vec![notice(id_b(), "orders-held:0:shipping:X", 4, &["mail"])];
+    ok(
+        CHECK,
+        "record_orders(B)",
+        store.record_orders(id_b(), &other).await,
+    );
+    assert_eq!(
+        every_message(store, CHECK, &MessageQuery::all().of(id_b()), 10)
+            .await
+            .len(),
+        1,
+        "{CHECK}: dedupe keys are per integration"
+    );
+}
+
+/// Deliveries are claimed per transport, once while the lease holds (expiring by the store's
+/// clock, not the caller's), only when due by the caller's clock, oldest first, each claim
+/// counting an attempt; only the current lease finishes one.
+pub async fn notification_deliveries_are_claimed_once_per_transport_and_lease(store: &dyn Store) {
+    const CHECK: &str = "notification_deliveries_are_claimed_once_per_transport_and_lease";
+    use marketsync_core::store::DeliveryUpdate;
+    add_integration(store, CHECK, id_a()).await;
+    let early = notice(id_a(), "k1", 1, &["mail", "hook"]);
+    let late = notice(id_a(), "k2", 10, &["mail"]);
+    let mut b = batch(at(1), Vec::new());
+    b.notifications = vec![early.clone(), late.clone()];
+    ok(
+        CHECK,
+        "record_orders",
+        store.record_orders(id_a(), &b).await,
+    );
+
+    let got = ok(
+        CHECK,
+        "claim_deliveries(mail, 5)",
+        store.claim_deliveries("mail", at(5), LONG_LEASE, 10).await,
+    );
+    assert_eq!(
+        got.len(),
+        1,
+        "{CHECK}: only what is due by the caller's clock"
+    );
+    assert_eq!(got[0].notification.id, early.id);
+    assert_eq!(got[0].transport, "mail");
+    assert_eq!(got[0].attempts, 1, "{CHECK}: a claim counts an attempt");
+    let lease = got[0]
+        .lease
+        .clone()
+        .expect("a claimed delivery has a lease");
+    assert!(
+        ok(
+            CHECK,
+            "claim again",
+            store.claim_deliveries("mail", at(5), LONG_LEASE, 10).await
+        )
+        .is_empty(),
+        "{CHECK}: a claimed delivery is not claimed again while its lease holds"
+    );
+    let hook = ok(
+        CHECK,
+        "claim_deliveries(hook)",
+        store.claim_deliveries("hook", at(5), LONG_LEASE, 10).await,
+    );
+    assert_eq!(
+        hook.len(),
+        1,
+        "{CHECK}: each transport has its own delivery"
+    );
+    let skewed = Utc.with_ymd_and_hms(2999, 1, 1, 0, 0, 0).unwrap();
+    assert!(
+        ok(
+            CHECK,
+            "claim(hook) with a skewed clock",
+            store.claim_deliveries("hook", skewed, LONG_LEASE, 10).await,
+        )
+        .is_empty(),
+        "{CHECK}: a lease must not lapse by the caller's clock"
+    );
+    assert!(
+        ok(
+            CHECK,
+            "claim(sms)",
+            store.claim_deliveries("sms", at(50), LONG_LEASE, 10).await
+        )
+        .is_empty(),
+        "{CHECK}: a transport the notification did not name has nothing"
+    );
+    ok(
+        CHECK,
+        "finish(mail)",
+        store
+            .finish_delivery(
+                &early.id,
+                "mail",
+                &lease.token,
+                &DeliveryUpdate::Delivered { at: at(5) },
+            )
+            .await,
+    );
+
+    // A short lease lapses by the store's clock and the delivery is claimed again; the old
+    // holder can no longer finish it.
+    let late_hook = ok(
+        CHECK,
+        "claim(mail, late, short)",
+        store
+            .claim_deliveries("mail", at(60), SHORT_LEASE, 10)
+            .await,
+    );
+    let stale = late_hook
+        .iter()
+        .find(|d| d.notification.id == late.id)
+        .and_then(|d| d.lease.clone())
+        .unwrap_or_else(|| panic!("{CHECK}: the late notification is due at minute 60"));
+    tokio::time::sleep(SHORT_LEASE).await;
+    let started = std::time::Instant::now();
+    let retaken = loop {
+        let got = ok(
+            CHECK,
+            "claim(mail)",
+            store.claim_deliveries("mail", at(60), LONG_LEASE, 10).await,
+        );
+        if let Some(d) = got.into_iter().find(|d| d.notification.id == late.id) {
+            break d;
+        }
+        assert!(
+            started.elapsed() < LAPSE_BOUND,
+            "{CHECK}: a {SHORT_LEASE:?} delivery lease did not lapse by the store's clock within {LAPSE_BOUND:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        retaken.attempts, 2,
+        "{CHECK}: the second claim is the second attempt"
+    );
+    match store
+        .finish_delivery(
+            &late.id,
+            "mail",
+            &stale.token,
+            &DeliveryUpdate::Delivered { at: at(61) },
+        )
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{CHECK}: a lapsed and retaken lease must not finish: {other:?}"),
+    }
+    match store
+        .finish_delivery(
+            "no-such-notification",
+            "mail",
+            "t",
+            &DeliveryUpdate::Delivered { at: at(61) },
+        )
+        .await
+    {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("{CHECK}: an unknown delivery must be NotFound: {other:?}"),
+    }
+}
+
+/// A retry keeps the delivery pending with its last error until its time (caller's clock);
+/// delivered and failed ones are never claimed again, and the listing shows each state.
+pub async fn notification_delivery_retry_finish_and_failed_states(store: &dyn Store) {
+    const CHECK: &str = "notification_delivery_retry_finish_and_failed_states";
+    use marketsync_core::store::{DeliveryFilter, DeliveryQuery, DeliveryState, DeliveryUpdate};
+    add_integration(store, CHECK, id_a()).await;
+    let n1 = notice(id_a(), "k1", 0, &["mail"]);
+    let n2 = notice(id_a(), "k2", 0, &["mail"]);
+    let mut b = batch(at(0), Vec::new());
+    b.notifications = vec![n1.clone(), n2.clone()];
+    ok(
+        CHECK,
+        "record_orders",
+        store.record_orders(id_a(), &b).await,
+    );
+    let claim = |minute| store.claim_deliveries("mail", at(minute), LONG_LEASE, 10);
+    let got = ok(CHECK, "claim(0)", claim(0).await);
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].notification.id, n1.id,
+        "{CHECK}: oldest notification first"
+    );
+    let token = |id: &str| {
+        got.iter()
+            .find(|d| d.notification.id == id)
+            .and_then(|d| d.lease.clone())
+            .expect("leased")
+            .token
+    };
+    ok(
+        CHECK,
+        "finish(n1, retry)",
+        store
+            .finish_delivery(
+                &n1.id,
+                "mail",
+                &token(&n1.id),
+                &DeliveryUpdate::Retry {
+                    at: at(30),
+                    error: "connection refused".into(),
+                },
+            )
+            .await,
+    );
+    ok(
+        CHECK,
+        "finish(n2, failed)",
+        store
+            .finish_delivery(
+                &n2.id,
+                "mail",
+                &token(&n2.id),
+                &DeliveryUpdate::Failed {
+                    at: at(1),
+                    error: "550 no such mailbox".into(),
+                },
+            )
+            .await,
+    );
+    let pending = every_delivery(store, CHECK, &DeliveryQuery::default()).await;
+    assert_eq!(pending.len(), 1, "{CHECK}: the retried one waits");
+    assert_eq!(pending[0].notification.id, n1.id);
+    assert_eq!(pending[0].state, DeliveryState::Pending);
+    assert_eq!(pending[0].next_attempt_at, at(30));
+    assert_eq!(pending[0].last_error.as_deref(), Some("connection refused"));
+    assert_eq!(
+        pending[0].lease, None,
+        "{CHECK}: a finished attempt drops its lease"
+    );
+    let failed = every_delivery(
+        store,
+        CHECK,
+        &DeliveryQuery {
+            state: DeliveryFilter::Failed,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].state,
+        DeliveryState::Failed {
+            at: at(1),
+            error: "550 no such mailbox".into()
+        }
+    );
+    assert!(
+        ok(CHECK, "claim(29)", claim(29).await).is_empty(),
+        "{CHECK}: a retry is not due before its time; a failed one never"
+    );
+    let again = ok(CHECK, "claim(30)", claim(30).await);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].notification.id, n1.id);
+    assert_eq!(again[0].attempts, 2);
+    let lease = again[0].lease.clone().expect("leased");
+    ok(
+        CHECK,
+        "finish(n1, delivered)",
+        store
+            .finish_delivery(
+                &n1.id,
+                "mail",
+                &lease.token,
+                &DeliveryUpdate::Delivered { at: at(31) },
+            )
+            .await,
+    );
+    match store
+        .finish_delivery(
+            &n1.id,
+            "mail",
+            &lease.token,
+            &DeliveryUpdate::Delivered { at: at(32) },
+        )
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{CHECK}: a finished delivery cannot be finished again: {other:?}"),
+    }
+    assert!(ok(CHECK, "claim(999)", claim(999).await).is_empty());
+    let delivered = every_delivery(
+        store,
+        CHECK,
+        &DeliveryQuery {
+            state: DeliveryFilter::Delivered,
+            integration: Some(id_a()),
+            transport: Some("mail".into()),
+        },
+    )
+    .await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].state, DeliveryState::Delivered { at: at(31) });
+    assert_eq!(delivered[0].attempts, 2);
+    assert!(
+        every_delivery(store, CHECK, &DeliveryQuery::default())
+            .await
+            .is_empty(),
+        "{CHECK}: nothing waits"
+    );
+}
+
+/// The message list reads newest first (in the order written), per integration or all, by
+/// read state, in pages covering every message once; marks read one, several or all of an
+/// integration, each once.
+pub async fn message_list_order_paging_and_read_marks(store: &dyn Store) {
+    const CHECK: &str = "message_list_order_paging_and_read_marks";
+    use marketsync_core::store::{MarkRead, MessageQuery, ReadFilter};
+    add_integration(store, CHECK, id_a()).await;
+    add_integration(store, CHECK, id_b()).await;
+    let mut written = Vec::new();
+    for i in 0..7i64 {
+        let id = if i % 3 == 2 { id_b() } else { id_a() };
+        let n = notice(id, &format!("k{i}"), i, &[]);
+        let mut b = batch(at(i), Vec::new());
+        b.notifications = vec![n.clone()];
+        ok(CHECK, "record_orders", store.record_orders(id, &b).await);
+        written.push(n);
+    }
+    let newest_first: Vec<String> = written.iter().rev().map(|n| n.id.clone()).collect();
+    for size in [1, 2, 3, 10] {
+        let got = every_message(store, CHECK, &MessageQuery::all(), size).await;
+        let ids: Vec<String> = got.iter().map(|n| n.id.clone()).collect();
+        assert_eq!(
+            ids, newest_first,
+            "{CHECK}: pages of {size}, newest first, each once"
+        );
+    }
+    let of_a: Vec<String> = every_message(store, CHECK, &MessageQuery::all().of(id_a()), 2)
+        .await
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    let expected_a: Vec<String> = written
+        .iter()
+        .rev()
+        .filter(|n| n.notification.integration() == id_a())
+        .map(|n| n.id.clone())
+        .collect();
+    assert_eq!(of_a, expected_a, "{CHECK}: one integration's messages");
+
+    let n = ok(
+        CHECK,
+        "mark_read(one)",
+        store
+            .mark_read(&MarkRead::one(written[0].id.clone()), at(100))
+            .await,
+    );
+    assert_eq!(n, 1);
+    let n = ok(
+        CHECK,
+        "mark_read(several)",
+        store
+            .mark_read(
+                &MarkRead::Ids(vec![
+                    written[0].id.clone(),
+                    written[1].id.clone(),
+                    "unknown".into(),
+                ]),
+                at(101),
+            )
+            .await,
+    );
+    assert_eq!(n, 1, "{CHECK}: only unread messages are newly marked");
+    let read = every_message(
+        store,
+        CHECK,
+        &MessageQuery {
+            integration: None,
+            read: ReadFilter::Read,
+        },
+        10,
+    )
+    .await;
+    let read_ids: BTreeSet<String> = read.iter().map(|n| n.id.clone()).collect();
+    assert_eq!(
+        read_ids,
+        BTreeSet::from([written[0].id.clone(), written[1].id.clone()])
+    );
+    let first = read.iter().find(|n| n.id == written[0].id).expect("read");
+    assert_eq!(
+        first.read_at,
+        Some(at(100)),
+        "{CHECK}: the first mark's time stays"
+    );
+    assert_eq!(
+        every_message(store, CHECK, &MessageQuery::unread(), 3)
+            .await
+            .len(),
+        5
+    );
+    let n = ok(
+        CHECK,
+        "mark_read(all of A)",
+        store
+            .mark_read(&MarkRead::Integration(id_a()), at(102))
+            .await,
+    );
+    assert_eq!(n, 3, "{CHECK}: A's three unread messages");
+    let unread: Vec<_> = every_message(store, CHECK, &MessageQuery::unread(), 3).await;
+    assert!(
+        unread.iter().all(|n| n.integration == id_b()) && unread.len() == 2,
+        "{CHECK}: B's messages stay unread"
+    );
 }

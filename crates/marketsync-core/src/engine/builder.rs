@@ -26,6 +26,7 @@ pub const EPHEMERAL_KEY_ID: &str = "ephemeral";
 /// | [`clock`](Self::clock) | [`SystemClock`] |
 /// | [`credential_key`](Self::credential_key) | see below |
 /// | [`outbox_lease`](Self::outbox_lease) | 5 minutes |
+/// | [`outbox_send_time`](Self::outbox_send_time) | [`DEFAULT_OUTBOX_SEND_TIME`](super::DEFAULT_OUTBOX_SEND_TIME) |
 ///
 /// **The credential key.** Credentials are sealed with it before they reach the store. There is
 /// never a built-in key:
@@ -60,6 +61,8 @@ pub struct EngineBuilder {
     clock: Option<Arc<dyn Clock>>,
     key: Option<CredentialKey>,
     outbox_lease: Option<Duration>,
+    outbox_send_time: Option<Duration>,
+    transports: Vec<Arc<dyn crate::notify::Transport>>,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -72,6 +75,8 @@ impl fmt::Debug for EngineBuilder {
             .field("clock", &self.clock)
             .field("credential_key", &self.key.as_ref().map(CredentialKey::id))
             .field("outbox_lease", &self.outbox_lease)
+            .field("outbox_send_time", &self.outbox_send_time)
+            .field("transports", &self.transports)
             .finish()
     }
 }
@@ -87,6 +92,8 @@ impl Engine {
             clock: None,
             key: None,
             outbox_lease: None,
+            outbox_send_time: None,
+            transports: Vec::new(),
         }
     }
 }
@@ -104,7 +111,16 @@ impl EngineBuilder {
         self
     }
 
-    /// Who hears of broken connections, expiring credentials, held orders.
+    /// A transport that delivers the notification outbox to people (e-mail, webhook: see the
+    /// `marketsync-notify` crate), for every integration; call once per transport.
+    /// [`Engine::register_transport_for`] limits one to some integrations.
+    pub fn transport(mut self, transport: Arc<dyn crate::notify::Transport>) -> Self {
+        self.transports.push(transport);
+        self
+    }
+
+    /// Who hears of broken connections, expiring credentials, held orders, in process, right
+    /// after the change is stored (the transports deliver them durably).
     pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
         self.notifier = Some(notifier);
         self
@@ -125,6 +141,13 @@ impl EngineBuilder {
     /// How long a claimed outbox entry stays claimed before another worker may retry it.
     pub fn outbox_lease(mut self, lease: Duration) -> Self {
         self.outbox_lease = Some(lease);
+        self
+    }
+
+    /// The longest one ship, refund or cancel call may take; sizes the outbox claims
+    /// ([`Engine::with_outbox_send_time`]).
+    pub fn outbox_send_time(mut self, send_time: Duration) -> Self {
+        self.outbox_send_time = Some(send_time);
         self
     }
 
@@ -154,6 +177,12 @@ impl EngineBuilder {
         }
         if let Some(lease) = self.outbox_lease {
             engine = engine.with_outbox_lease(lease);
+        }
+        if let Some(send_time) = self.outbox_send_time {
+            engine = engine.with_outbox_send_time(send_time);
+        }
+        for transport in self.transports {
+            engine.register_transport(transport);
         }
         engine
     }

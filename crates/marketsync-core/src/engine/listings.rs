@@ -16,10 +16,56 @@ use crate::listing::{
     ListingStatus, ListingUpdate, NewListing,
 };
 use crate::mapping::MappingSet;
+use crate::store::{PageRequest, Store, StoreError};
 
 use super::{Engine, EngineError};
 
 const CATALOG_PAGE: usize = 500;
+
+/// How many records one paged store read asks for.
+pub(super) const STORE_PAGE: usize = 500;
+
+/// An integration's linked listings (linked, with a channel listing id), read from the store a
+/// page at a time, in SKU order.
+struct LinkedPages {
+    id: IntegrationId,
+    /// The next page to read; `None` after the last.
+    page: Option<PageRequest>,
+    /// Linked listings read and not yet taken.
+    buffer: std::collections::VecDeque<Listing>,
+}
+
+impl LinkedPages {
+    fn new(id: IntegrationId) -> Self {
+        Self {
+            id,
+            page: Some(PageRequest::first(STORE_PAGE)),
+            buffer: Default::default(),
+        }
+    }
+
+    /// The next (up to) `n` linked listings; empty after the last.
+    async fn next_chunk(
+        &mut self,
+        store: &dyn Store,
+        n: usize,
+    ) -> Result<Vec<Listing>, StoreError> {
+        while self.buffer.len() < n {
+            let Some(request) = self.page.take() else {
+                break;
+            };
+            let page = store.listings_page(self.id, &request).await?;
+            self.page = request.after(&page);
+            self.buffer.extend(
+                page.items.into_iter().filter(|l| {
+                    l.status == ListingStatus::Linked && l.channel_listing_id.is_some()
+                }),
+            );
+        }
+        let take = n.min(self.buffer.len());
+        Ok(self.buffer.drain(..take).collect())
+    }
+}
 
 /// One listing that failed, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -435,30 +481,38 @@ impl Engine {
         let (rec, channel, caps) = self.gate(id, Feature::Listings).await?;
         Self::require(&caps, channel.as_ref(), Operation::UpdateListings)?;
         let label = rec.lifecycle.label().cloned().ok_or(EngineError::NoLabel)?;
-        let linked: Vec<Listing> = self
-            .store
-            .listings(id)
-            .await?
-            .into_iter()
-            .filter(|l| l.status == ListingStatus::Linked && l.channel_listing_id.is_some())
-            .collect();
+        let batch_size = caps.update_batch();
+        let chunk_size = CATALOG_PAGE.div_ceil(batch_size).max(1) * batch_size;
+        // The linked listings, read from the store a page at a time.
+        let mut linked = LinkedPages::new(id);
+        let mut next_chunk = Some(linked.next_chunk(self.store.as_ref(), chunk_size).await?);
         let mut report = SyncReport::default();
-        if linked.is_empty() {
+        if next_chunk.as_ref().is_none_or(Vec::is_empty) {
             return Ok(report);
         }
         let now = self.now();
         let write_checks = caps.listings_update_reports_missing;
         let channel_sku = |l: &Listing| l.channel_sku.clone().unwrap_or_else(|| l.sku.clone());
 
-        // Unless the writes find broken links themselves, read every linked listing back first.
+        // Unless the writes find broken links themselves, read every linked listing back first
+        // (keeping only their channel SKUs and listing ids).
         let before: Option<HashMap<ChannelListingId, bool>> = if write_checks {
             None
         } else {
-            let skus: BTreeSet<Sku> = linked.iter().map(channel_sku).collect();
-            let wanted: HashSet<&str> = linked
-                .iter()
-                .filter_map(|l| l.channel_listing_id.as_ref().map(|c| c.as_str()))
-                .collect();
+            let mut skus: BTreeSet<Sku> = BTreeSet::new();
+            let mut ids: HashSet<String> = HashSet::new();
+            let mut all = LinkedPages::new(id);
+            loop {
+                let chunk = all.next_chunk(self.store.as_ref(), chunk_size).await?;
+                if chunk.is_empty() {
+                    break;
+                }
+                for l in &chunk {
+                    skus.insert(channel_sku(l));
+                    ids.extend(l.channel_listing_id.as_ref().map(|c| c.to_string()));
+                }
+            }
+            let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
             Some(
                 self.channel_presence(id, channel.as_ref(), skus.into_iter().collect(), &wanted)
                     .await?,
@@ -466,13 +520,18 @@ impl Engine {
         };
 
         // Linked listings not sent, to read back after the sends (`write_checks` only).
-        let mut deferred: Vec<(usize, Deferred)> = Vec::new();
+        let mut deferred: Vec<(Listing, Deferred)> = Vec::new();
         // Listings the channel refused (not as missing): read back too, so one ended at the
         // channel, which refuses changes, is found ended rather than failing every run.
         let mut refused: Vec<Listing> = Vec::new();
-        let batch_size = caps.update_batch();
-        let chunk_size = CATALOG_PAGE.div_ceil(batch_size).max(1) * batch_size;
-        'chunks: for (chunk_no, chunk) in linked.chunks(chunk_size).enumerate() {
+        'chunks: loop {
+            let chunk = match next_chunk.take() {
+                Some(c) => c,
+                None => linked.next_chunk(self.store.as_ref(), chunk_size).await?,
+            };
+            if chunk.is_empty() {
+                break;
+            }
             let skus: Vec<Sku> = chunk.iter().map(|l| l.sku.clone()).collect();
             let items: HashMap<Sku, InventoryItem> = self
                 .catalog
@@ -485,8 +544,7 @@ impl Engine {
 
             let mut gone: Vec<Listing> = Vec::new();
             let mut pending: Vec<(Listing, ListingUpdate)> = Vec::new();
-            for (offset, l) in chunk.iter().enumerate() {
-                let index = chunk_no * chunk_size + offset;
+            for l in &chunk {
                 if let Some(present) = &before
                     && let Some(status) = gone_status(present, l)
                 {
@@ -510,7 +568,7 @@ impl Engine {
                     }
                 };
                 if write_checks {
-                    deferred.push((index, kind));
+                    deferred.push((l.clone(), kind));
                 } else {
                     kind.report(&mut report, l);
                 }
@@ -570,8 +628,7 @@ impl Engine {
             }
         }
 
-        let mut check: Vec<(&Listing, Deferred)> =
-            deferred.into_iter().map(|(i, k)| (&linked[i], k)).collect();
+        let mut check: Vec<(&Listing, Deferred)> = deferred.iter().map(|(l, k)| (l, *k)).collect();
         if write_checks {
             check.extend(refused.iter().map(|l| (l, Deferred::Refused)));
         }
@@ -847,13 +904,17 @@ impl Engine {
     /// Removes the link of a SKU (e.g. a broken link), so it can be relinked.
     pub async fn unlink(&self, id: IntegrationId, sku: &Sku) -> Result<(), EngineError> {
         self.integration(id).await?;
-        if let Some(mut l) = self
-            .store
-            .listings(id)
-            .await?
-            .into_iter()
-            .find(|l| &l.sku == sku)
-        {
+        let mut found = None;
+        let mut next = Some(PageRequest::first(STORE_PAGE));
+        while let Some(request) = next.take() {
+            let page = self.store.listings_page(id, &request).await?;
+            next = request.after(&page);
+            found = page.items.into_iter().find(|l| &l.sku == sku);
+            if found.is_some() {
+                break;
+            }
+        }
+        if let Some(mut l) = found {
             l.status = ListingStatus::Unlinked;
             l.channel_listing_id = None;
             l.channel_sku = None;
@@ -1085,13 +1146,21 @@ impl Engine {
         listings: &[EndListing],
     ) -> Result<ReconcileReport, EngineError> {
         let mut report = ReconcileReport::default();
-        let links: BTreeMap<ChannelListingId, Listing> = self
-            .store
-            .listings(id)
-            .await?
-            .into_iter()
-            .filter_map(|l| l.channel_listing_id.clone().map(|c| (c, l)))
-            .collect();
+        // The stored records of the listings to end, read a page at a time.
+        let ending: HashSet<&ChannelListingId> = listings.iter().map(|b| &b.listing_id).collect();
+        let mut links: BTreeMap<ChannelListingId, Listing> = BTreeMap::new();
+        let mut next = Some(PageRequest::first(STORE_PAGE));
+        while let Some(request) = next.take() {
+            let page = self.store.listings_page(id, &request).await?;
+            next = request.after(&page);
+            for l in page.items {
+                if let Some(c) = l.channel_listing_id.clone()
+                    && ending.contains(&c)
+                {
+                    links.insert(c, l);
+                }
+            }
+        }
         for batch in listings.chunks(caps.end_batch()) {
             let outcomes = match channel.end_listings(batch).await {
                 Ok(o) => o,

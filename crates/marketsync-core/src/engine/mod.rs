@@ -10,7 +10,10 @@
 
 mod builder;
 mod listings;
+mod notices;
 mod orders;
+#[cfg(test)]
+mod renewal_tests;
 pub mod scheduler;
 mod shortcuts;
 
@@ -21,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::capability::{Capabilities, Operation};
-use crate::channel::{AccountInfo, Channel, CredentialSink};
+use crate::channel::{AccountInfo, Channel, CredentialSink, Renewal, SavedRenewal};
 use crate::clock::Clock;
 use crate::credentials::{
     AuthorizationCallback, AuthorizationOutcome, AuthorizationRequest, AuthorizationStart,
@@ -38,7 +41,7 @@ use crate::mapping::MappingSet;
 use crate::catalog::{Catalog, CatalogError};
 use crate::notify::{Notification, Notifier};
 use crate::settings::IntegrationSettings;
-use crate::store::{IntegrationRecord, LedgerFilter, NoticeState, Store, StoreError};
+use crate::store::{IntegrationRecord, LedgerFilter, NoticeState, Store, StoreError, WorkerId};
 use crate::vault::{CredentialKey, VaultError};
 use crate::{store, vault};
 
@@ -227,14 +230,149 @@ pub struct Engine {
     key: Option<Arc<CredentialKey>>,
     channels: RwLock<HashMap<IntegrationId, Arc<dyn Channel>>>,
     outbox_lease: Duration,
+    /// The longest one outbox send may take: sizes the outbox claims.
+    outbox_send_time: Duration,
+    /// Holds this engine's store leases on credential renewals.
+    worker: WorkerId,
+    /// How many of this engine's credential sinks are within a renewal now.
+    renewals: Arc<tokio::sync::watch::Sender<usize>>,
+    /// Delivers the notification outbox through the registered transports.
+    notices: Arc<crate::notify::NotificationDispatcher>,
 }
+
+/// The longest one outbox send is taken to last unless the host says otherwise
+/// ([`Engine::with_outbox_send_time`]): the HTTP adapters' retry budget (2 minutes: 60 s
+/// attempts, retried within 120 s).
+pub const DEFAULT_OUTBOX_SEND_TIME: Duration = Duration::from_secs(120);
+
+/// How long a worker holds the renewal lease of an integration's credentials (by the store's
+/// clock), from taking or extending it: at least twice a store wait (about 30 s for a pooled
+/// connection) plus a token-endpoint call (30 s timeout). The lease is extended right before
+/// the token endpoint is called and before each new try of saving renewed credentials.
+const RENEWAL_LEASE: Duration = Duration::from_secs(180);
+
+/// How long a worker waits, in total, for another worker's renewal of the same credentials
+/// before giving up for now (a transient error; a later attempt tries again). A crashed
+/// renewer's lease lapses [`RENEWAL_LEASE`] after it last extended it.
+const RENEWAL_WAIT: Duration = Duration::from_secs(75);
+
+/// The first and the longest pause between two attempts at a renewal lease.
+const RENEWAL_POLL: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
 
 /// The engine's [`CredentialSink`]: seals renewed credentials with the engine's key and stores
 /// them for one integration.
+///
+/// Renewals are shared by every worker on the store: [`begin_renewal`] takes the store-held
+/// lease `renew-credentials:{integration}` (waiting, with backoff, while another worker holds
+/// it) and then hands back the stored credentials when they changed since this sink last saw
+/// them, so a worker whose tokens are stale adopts the ones another worker renewed instead of
+/// spending a used refresh token. [`save_renewed`] is a compare-and-swap on the version this
+/// sink last loaded or saved.
+///
+/// [`begin_renewal`]: CredentialSink::begin_renewal
+/// [`save_renewed`]: CredentialSink::save_renewed
 struct VaultSink {
     store: Arc<dyn Store>,
     key: Option<Arc<CredentialKey>>,
     integration: IntegrationId,
+    /// The lease holder: the engine's worker id and a random id of this sink, so that two
+    /// channels registered for one integration in one process do not both hold the lease.
+    holder: WorkerId,
+    /// This sink is within a renewal (counted once in `renewals`).
+    renewing: std::sync::atomic::AtomicBool,
+    /// The engine's count of sinks within a renewal ([`Engine::renewals_idle`]).
+    renewals: Arc<tokio::sync::watch::Sender<usize>>,
+    /// The version of the stored credentials this sink last loaded or saved; `None` when not
+    /// known (the channel's credentials did not come from the store through this engine).
+    version: std::sync::Mutex<Option<u64>>,
+}
+
+impl VaultSink {
+    fn lease_name(&self) -> String {
+        format!("renew-credentials:{}", self.integration)
+    }
+
+    fn set_version(&self, version: Option<u64>) {
+        *self.version.lock().unwrap_or_else(|e| e.into_inner()) = version;
+    }
+
+    fn known_version(&self) -> Option<u64> {
+        *self.version.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn key(&self) -> Result<&CredentialKey, ChannelError> {
+        self.key.as_deref().ok_or_else(|| {
+            ChannelError::invalid(format!(
+                "renewed credentials of integration {} cannot be saved: {}",
+                self.integration,
+                VaultError::KeyMissing { needed: None }
+            ))
+        })
+    }
+
+    fn seal(&self, credentials: &Credentials) -> Result<vault::SealedCredentials, ChannelError> {
+        vault::seal(self.key()?, self.integration, credentials).map_err(|e| {
+            ChannelError::invalid(format!(
+                "renewed credentials of integration {} cannot be sealed: {e}",
+                self.integration
+            ))
+        })
+    }
+
+    fn store_failed(&self, what: &str, e: StoreError) -> ChannelError {
+        ChannelError::transient(format!(
+            "{what} of integration {} failed in the store: {e}",
+            self.integration
+        ))
+    }
+
+    /// The stored credentials, opened, and their version.
+    async fn load(&self) -> Result<Option<(Credentials, u64)>, ChannelError> {
+        let Some(stored) = self
+            .store
+            .credentials_versioned(self.integration)
+            .await
+            .map_err(|e| self.store_failed("reading the stored credentials", e))?
+        else {
+            return Ok(None);
+        };
+        let credentials = vault::open(self.key.as_deref(), self.integration, &stored.sealed)
+            .map_err(|e| {
+                ChannelError::invalid(format!(
+                    "the stored credentials of integration {} cannot be opened: {e}",
+                    self.integration
+                ))
+            })?;
+        Ok(Some((credentials, stored.version)))
+    }
+
+    /// Waits (polling with backoff, at most [`RENEWAL_WAIT`] in all) until this worker holds
+    /// the renewal lease.
+    async fn take_lease(&self) -> Result<(), ChannelError> {
+        let name = self.lease_name();
+        let (mut pause, longest) = RENEWAL_POLL;
+        let mut waited = Duration::ZERO;
+        loop {
+            let held = self
+                .store
+                .try_lease(&name, self.holder.as_str(), RENEWAL_LEASE)
+                .await
+                .map_err(|e| self.store_failed("taking the credential renewal lease", e))?;
+            if held {
+                return Ok(());
+            }
+            if waited >= RENEWAL_WAIT {
+                return Err(ChannelError::transient(format!(
+                    "another worker has been renewing the credentials of integration {} for over {} s; try again later",
+                    self.integration,
+                    RENEWAL_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            waited += pause;
+            pause = (pause * 2).min(longest);
+        }
+    }
 }
 
 impl std::fmt::Debug for VaultSink {
@@ -249,28 +387,120 @@ impl std::fmt::Debug for VaultSink {
 #[async_trait::async_trait]
 impl CredentialSink for VaultSink {
     async fn save(&self, credentials: &Credentials) -> Result<(), ChannelError> {
-        let key = self.key.as_deref().ok_or_else(|| {
-            ChannelError::invalid(format!(
-                "renewed credentials of integration {} cannot be saved: {}",
-                self.integration,
-                VaultError::KeyMissing { needed: None }
-            ))
-        })?;
-        let sealed = vault::seal(key, self.integration, credentials).map_err(|e| {
-            ChannelError::invalid(format!(
-                "renewed credentials of integration {} cannot be sealed: {e}",
-                self.integration
-            ))
-        })?;
+        let sealed = self.seal(credentials)?;
         self.store
             .put_credentials(self.integration, &sealed)
             .await
-            .map_err(|e| {
-                ChannelError::transient(format!(
-                    "renewed credentials of integration {} could not be stored: {e}",
+            .map_err(|e| self.store_failed("storing renewed credentials", e))?;
+        // Written without a compare-and-swap: the version is not known any more.
+        self.set_version(None);
+        Ok(())
+    }
+
+    async fn begin_renewal(&self) -> Result<Renewal, ChannelError> {
+        self.take_lease().await?;
+        if !self
+            .renewing
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.renewals.send_modify(|n| *n += 1);
+        }
+        let loaded = match self.load().await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.end_renewal().await;
+                return Err(e);
+            }
+        };
+        let known = self.known_version();
+        Ok(match loaded {
+            None => {
+                self.set_version(Some(0));
+                Renewal::Renew
+            }
+            Some((_, version)) if known == Some(version) => Renewal::Renew,
+            Some((credentials, version)) => {
+                self.set_version(Some(version));
+                Renewal::UseStored(credentials)
+            }
+        })
+    }
+
+    async fn save_renewed(&self, credentials: &Credentials) -> Result<SavedRenewal, ChannelError> {
+        let Some(expected) = self.known_version() else {
+            // No renewal was begun through this sink: a plain save.
+            return self.save(credentials).await.map(|()| SavedRenewal::Saved);
+        };
+        let sealed = self.seal(credentials)?;
+        match self
+            .store
+            .replace_credentials(self.integration, &sealed, expected)
+            .await
+        {
+            Ok(version) => {
+                self.set_version(Some(version));
+                Ok(SavedRenewal::Saved)
+            }
+            Err(StoreError::Conflict(_)) => match self.load().await? {
+                Some((theirs, version)) => {
+                    self.set_version(Some(version));
+                    Ok(SavedRenewal::Superseded(theirs))
+                }
+                None => Err(ChannelError::transient(format!(
+                    "the credentials of integration {} were removed while they were being renewed",
                     self.integration
-                ))
-            })
+                ))),
+            },
+            Err(e) => Err(self.store_failed("storing renewed credentials", e)),
+        }
+    }
+
+    async fn extend_renewal(&self) -> Result<bool, ChannelError> {
+        self.store
+            .try_lease(&self.lease_name(), self.holder.as_str(), RENEWAL_LEASE)
+            .await
+            .map_err(|e| self.store_failed("extending the credential renewal lease", e))
+    }
+
+    async fn end_renewal(&self) {
+        if self
+            .renewing
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.renewals.send_modify(|n| *n = n.saturating_sub(1));
+        }
+        if let Err(e) = self
+            .store
+            .release_lease(&self.lease_name(), self.holder.as_str())
+            .await
+        {
+            // The lease lapses by itself.
+            tracing::warn!(integration = %self.integration, error = %e, "releasing the credential renewal lease failed");
+        }
+    }
+}
+
+/// A "connection broken" notice with the advice for the integration's kind of credentials
+/// ([`BrokenReason::advice_for`](crate::BrokenReason::advice_for)): a login session is repaired
+/// by logging in again, an entered refresh token by entering a new one. Without readable
+/// credentials the general advice stays.
+fn with_repair_advice(note: Notification, kind: Option<crate::CredentialKind>) -> Notification {
+    match (note, kind) {
+        (
+            Notification::ConnectionBroken {
+                integration,
+                reason,
+                channel_message,
+                ..
+            },
+            Some(kind),
+        ) => Notification::ConnectionBroken {
+            integration,
+            reason,
+            channel_message,
+            advice: reason.advice_for(kind).to_owned(),
+        },
+        (other, _) => other,
     }
 }
 
@@ -290,7 +520,12 @@ impl Engine {
         notifier: Arc<dyn Notifier>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let notices = Arc::new(crate::notify::NotificationDispatcher::new(
+            store.clone(),
+            clock.clone(),
+        ));
         Self {
+            notices,
             store,
             catalog,
             notifier,
@@ -298,7 +533,36 @@ impl Engine {
             key: None,
             channels: RwLock::new(HashMap::new()),
             outbox_lease: Duration::from_secs(300),
+            outbox_send_time: DEFAULT_OUTBOX_SEND_TIME,
+            worker: WorkerId::new("engine"),
+            renewals: Arc::new(tokio::sync::watch::channel(0).0),
         }
+    }
+
+    /// Names this engine (worker process) as the holder of the store leases it takes on
+    /// credential renewals; by default a fresh random id per engine.
+    pub fn with_worker_id(mut self, worker: WorkerId) -> Self {
+        self.worker = worker;
+        self
+    }
+
+    /// The id this engine holds store leases with.
+    pub fn worker_id(&self) -> &WorkerId {
+        &self.worker
+    }
+
+    /// Returns once none of this engine's channels is within a credential renewal: from taking
+    /// the renewal lease ([`CredentialSink::begin_renewal`]) to giving it back, which includes
+    /// the background retries of saving renewed credentials the store refused (the channel has
+    /// spent the stored refresh token then; stopping before the save loses the live one).
+    ///
+    /// A host shutting down calls this after its last call into the engine and before it stops
+    /// the runtime (a channel renews in a task of its own, which nothing else waits for), with
+    /// a deadline of its own: while the store stays unreachable the save is retried on.
+    pub async fn renewals_idle(&self) {
+        let mut rx = self.renewals.subscribe();
+        // Never fails: the engine holds the sender.
+        let _ = rx.wait_for(|n| *n == 0).await;
     }
 
     /// The key credentials are sealed with at rest.
@@ -307,9 +571,21 @@ impl Engine {
         self
     }
 
-    /// How long a claimed outbox entry stays claimed before another worker may retry it.
+    /// How long a claimed outbox entry stays claimed before another worker may retry it (by
+    /// the store's clock; 5 minutes by default). Give it at least twice the
+    /// [send time](Self::with_outbox_send_time).
     pub fn with_outbox_lease(mut self, lease: Duration) -> Self {
         self.outbox_lease = lease;
+        self
+    }
+
+    /// The longest one ship, refund or cancel call to the channel may take, its retries
+    /// included ([`DEFAULT_OUTBOX_SEND_TIME`] by default). [`sync_orders`](Self::sync_orders)
+    /// claims at most as many entries at a time as can be sent one after another within the
+    /// [outbox lease](Self::with_outbox_lease) — lease ÷ send time, at least 1 — so an entry's
+    /// lease does not lapse (and another worker send it again) while it waits its turn.
+    pub fn with_outbox_send_time(mut self, send_time: Duration) -> Self {
+        self.outbox_send_time = send_time;
         self
     }
 
@@ -364,10 +640,26 @@ impl Engine {
     /// (Allegro's rotating refresh tokens) into the store, so that what is stored is always
     /// what works.
     pub fn register_channel(&self, id: IntegrationId, channel: Arc<dyn Channel>) {
+        self.register_with_version(id, channel, None);
+    }
+
+    /// [`register_channel`](Self::register_channel), the sink knowing the version of the stored
+    /// credentials the channel was handed (`None`: it was handed none from the store).
+    fn register_with_version(
+        &self,
+        id: IntegrationId,
+        channel: Arc<dyn Channel>,
+        version: Option<u64>,
+    ) {
         channel.use_credential_sink(Arc::new(VaultSink {
             store: self.store.clone(),
             key: self.key.clone(),
             integration: id,
+            // The worker id and a random suffix of this sink.
+            holder: WorkerId::new(self.worker.as_str()),
+            renewing: std::sync::atomic::AtomicBool::new(false),
+            renewals: self.renewals.clone(),
+            version: std::sync::Mutex::new(version),
         }));
         self.channels
             .write()
@@ -451,10 +743,24 @@ impl Engine {
     async fn update_record(
         &self,
         id: IntegrationId,
+        change: impl FnMut(
+            &mut IntegrationRecord,
+            DateTime<Utc>,
+        ) -> Result<Vec<AuditEvent>, EngineError>,
+    ) -> Result<Vec<AuditEvent>, EngineError> {
+        self.update_record_with(id, change, Vec::new()).await
+    }
+
+    /// [`update_record`](Self::update_record), writing `extra` notifications (dedupe key,
+    /// event) with the change too, when there is a change to write.
+    async fn update_record_with(
+        &self,
+        id: IntegrationId,
         mut change: impl FnMut(
             &mut IntegrationRecord,
             DateTime<Utc>,
         ) -> Result<Vec<AuditEvent>, EngineError>,
+        extra: Vec<(String, Notification)>,
     ) -> Result<Vec<AuditEvent>, EngineError> {
         let mut attempt = 0;
         loop {
@@ -464,16 +770,28 @@ impl Engine {
             let now = self.now();
             let mut events = rec.lifecycle.tick(now);
             events.extend(change(&mut rec, now)?);
-            let notes = self.notifications_for(&mut rec, &events);
+            let mut notes = self.notifications_for(&mut rec, &events);
             if events.is_empty() && rec == before {
                 return Ok(events);
             }
-            match self.store.update_integration(&rec, &events).await {
+            notes.extend(extra.iter().cloned());
+            // The repair steps depend on the kind of credentials: read it only when needed.
+            let kind = if notes.is_empty() {
+                None
+            } else {
+                self.credentials(id).await.ok().map(|c| c.kind())
+            };
+            let notes: Vec<store::NewNotification> = notes
+                .into_iter()
+                .map(|(key, n)| self.new_notification(key, with_repair_advice(n, kind), kind))
+                .collect();
+            match self
+                .store
+                .update_integration_notifying(&rec, &events, &notes)
+                .await
+            {
                 Ok(_) => {
-                    for n in notes {
-                        let n = self.with_repair_advice(id, n).await;
-                        self.notifier.notify(&n).await;
-                    }
+                    self.notify_written(&notes).await;
                     return Ok(events);
                 }
                 Err(StoreError::Conflict(_)) if attempt < UPDATE_ATTEMPTS => continue,
@@ -482,48 +800,25 @@ impl Engine {
         }
     }
 
-    /// A "connection broken" notice with the advice for the integration's kind of credentials
-    /// ([`BrokenReason::advice_for`](crate::BrokenReason::advice_for)): a login session is
-    /// repaired by logging in again, an entered refresh token by entering a new one. Without
-    /// readable credentials the general advice stays.
-    async fn with_repair_advice(&self, id: IntegrationId, note: Notification) -> Notification {
-        match note {
-            Notification::ConnectionBroken {
-                integration,
-                reason,
-                channel_message,
-                advice,
-            } => {
-                let advice = match self.credentials(id).await {
-                    Ok(c) => reason.advice_for(c.kind()).to_owned(),
-                    Err(_) => advice,
-                };
-                Notification::ConnectionBroken {
-                    integration,
-                    reason,
-                    channel_message,
-                    advice,
-                }
-            }
-            other => other,
-        }
-    }
-
-    /// The notifications implied by audit events; updates the notice state so each break is
-    /// reported once and its repair once.
+    /// The notifications implied by audit events, each with its dedupe key; updates the notice
+    /// state so each break is reported once and its repair once. Keys carry the record's
+    /// version before this update, which only one update can win: one notice per break.
     fn notifications_for(
         &self,
         rec: &mut IntegrationRecord,
         events: &[AuditEvent],
-    ) -> Vec<Notification> {
+    ) -> Vec<(String, Notification)> {
         let mut out = Vec::new();
         for e in events {
             match &e.change {
-                Change::PhaseChanged { from, to } => out.push(Notification::PhaseChanged {
-                    integration: rec.id,
-                    from: *from,
-                    to: *to,
-                }),
+                Change::PhaseChanged { from, to } => out.push((
+                    format!("phase-changed:{from:?}-{to:?}:v{}", rec.version),
+                    Notification::PhaseChanged {
+                        integration: rec.id,
+                        from: *from,
+                        to: *to,
+                    },
+                )),
                 Change::HealthChanged {
                     to: HealthKind::Broken,
                     reason: Some(reason),
@@ -531,28 +826,33 @@ impl Engine {
                     ..
                 } => {
                     rec.notices.connection_broken = true;
-                    out.push(Notification::ConnectionBroken {
-                        integration: rec.id,
-                        reason: *reason,
-                        channel_message: channel_message.clone(),
-                        advice: reason.advice().to_owned(),
-                    });
+                    out.push((
+                        format!("connection-broken:v{}", rec.version),
+                        Notification::ConnectionBroken {
+                            integration: rec.id,
+                            reason: *reason,
+                            channel_message: channel_message.clone(),
+                            advice: reason.advice().to_owned(),
+                        },
+                    ));
                 }
                 Change::HealthChanged {
                     to: HealthKind::Healthy,
                     ..
                 } if rec.notices.connection_broken => {
                     rec.notices.connection_broken = false;
-                    out.push(Notification::ConnectionRestored {
-                        integration: rec.id,
-                    });
+                    out.push((
+                        format!("connection-restored:v{}", rec.version),
+                        Notification::ConnectionRestored {
+                            integration: rec.id,
+                        },
+                    ));
                 }
                 _ => {}
             }
         }
         out
     }
-
     /// Loads the record, the channel and its capabilities, and checks that `feature` may act.
     async fn gate(
         &self,
@@ -662,11 +962,17 @@ impl Engine {
         channel: Arc<dyn Channel>,
     ) -> Result<(), EngineError> {
         self.integration(id).await?;
-        if self.store.credentials(id).await?.is_some() {
-            let credentials = self.credentials(id).await?;
-            channel.use_credentials(&credentials).await?;
-        }
-        self.register_channel(id, channel);
+        // The version goes to the channel's sink: a renewal on another worker changes it, and
+        // this worker then adopts the renewed credentials instead of renewing its own.
+        let version = match self.store.credentials_versioned(id).await? {
+            Some(stored) => {
+                let credentials = vault::open(self.key.as_deref(), id, &stored.sealed)?;
+                channel.use_credentials(&credentials).await?;
+                Some(stored.version)
+            }
+            None => None,
+        };
+        self.register_with_version(id, channel, version);
         Ok(())
     }
 
@@ -820,17 +1126,25 @@ impl Engine {
             return Ok(None);
         }
         if rec.notices.credentials_expiring_for != Some(at) {
-            self.update_record(id, |r, _| {
-                r.notices.credentials_expiring_for = Some(at);
-                Ok(Vec::new())
-            })
+            // Once per expiry and lead time, written with the notice state.
+            let key = format!(
+                "credentials-expiring:{}:lead-{}s",
+                at.to_rfc3339(),
+                window.num_seconds()
+            );
+            let note = Notification::CredentialsExpiring {
+                integration: id,
+                expires_at: at,
+            };
+            self.update_record_with(
+                id,
+                |r, _| {
+                    r.notices.credentials_expiring_for = Some(at);
+                    Ok(Vec::new())
+                },
+                vec![(key, note)],
+            )
             .await?;
-            self.notifier
-                .notify(&Notification::CredentialsExpiring {
-                    integration: id,
-                    expires_at: at,
-                })
-                .await;
         }
         Ok(Some(at))
     }

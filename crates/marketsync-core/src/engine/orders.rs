@@ -20,7 +20,7 @@ use crate::order::{
 };
 
 use super::{Engine, EngineError};
-use crate::notify::{MissingMapping, Notification};
+use crate::notify::MissingMapping;
 use crate::settings::IntegrationSettings;
 use crate::store::IntegrationRecord;
 use crate::store::{
@@ -201,6 +201,9 @@ fn decide(
     })
 }
 
+/// The most outbox entries one claim of [`Engine::sync_orders`] takes.
+const OUTBOX_BATCH: usize = 50;
+
 /// Delay before retrying an outbox entry after a temporary failure: the channel's Retry-After
 /// when it gave one, else exponential from 30 s, capped at 1 h.
 fn retry_delay(attempts: u32, error: &ChannelError) -> TimeDelta {
@@ -212,7 +215,10 @@ fn retry_delay(attempts: u32, error: &ChannelError) -> TimeDelta {
 }
 
 /// Counts an order under each mapping it waits for (none unless it is held for one).
-fn count_missing(reason: &NotImportedReason, counts: &mut BTreeMap<MissingMapping, usize>) {
+pub(super) fn count_missing(
+    reason: &NotImportedReason,
+    counts: &mut BTreeMap<MissingMapping, usize>,
+) {
     match reason {
         NotImportedReason::UnmappedShipping { text } => {
             *counts
@@ -293,7 +299,6 @@ impl Engine {
             });
         }
         let mut report = ImportReport::default();
-        let mut newly_held: BTreeMap<MissingMapping, usize> = BTreeMap::new();
         // Every order id this download recorded a sighting for, and those it could read.
         let mut seen: BTreeSet<ChannelOrderId> = BTreeSet::new();
         let mut read: BTreeSet<ChannelOrderId> = BTreeSet::new();
@@ -394,7 +399,6 @@ impl Engine {
                         to_acknowledge.push(oid.clone());
                     }
                     SightingOutcome::NotImported { reason } => {
-                        count_missing(reason, &mut newly_held);
                         report.not_imported.push((oid, reason.clone()));
                     }
                 }
@@ -441,7 +445,6 @@ impl Engine {
             held,
             unreadable,
             &mut to_acknowledge,
-            &mut newly_held,
             &mut report,
         )
         .await?;
@@ -454,19 +457,6 @@ impl Engine {
         self.acknowledge_all(id, &channel, &caps, to_acknowledge, &mut report)
             .await?;
 
-        // 3. One notice per missing mapping that held new orders, with how many wait on it.
-        if !newly_held.is_empty() {
-            let waiting = self.held_by_mapping(id).await?;
-            for missing in newly_held.keys() {
-                self.notifier
-                    .notify(&Notification::OrdersHeld {
-                        integration: id,
-                        missing: missing.clone(),
-                        orders: waiting.get(missing).copied().unwrap_or(0),
-                    })
-                    .await;
-            }
-        }
         Ok(report)
     }
 
@@ -545,12 +535,16 @@ impl Engine {
                 },
             });
         }
+        // "Orders held" is written with the orders it is about, once per missing mapping.
+        let notifications = self.held_notifications(id, &writes).await?;
         let batch = OrderBatch {
             seen_at: now,
             writes,
             cursor: page.cursor.clone(),
+            notifications,
         };
         let recorded = self.store.record_orders(id, &batch).await?;
+        self.notify_written(&batch.notifications).await;
         Ok((recorded, batch.writes))
     }
 
@@ -571,7 +565,6 @@ impl Engine {
         held: Vec<LedgerEntry>,
         unreadable: Vec<LedgerEntry>,
         to_acknowledge: &mut Vec<ChannelOrderId>,
-        newly_held: &mut BTreeMap<MissingMapping, usize>,
         report: &mut ImportReport,
     ) -> Result<(), EngineError> {
         if held.is_empty() && unreadable.is_empty() {
@@ -715,17 +708,15 @@ impl Engine {
         if writes.is_empty() {
             return Ok(());
         }
-        let recorded = self
-            .store
-            .record_orders(
-                id,
-                &OrderBatch {
-                    seen_at: now,
-                    writes,
-                    cursor: None,
-                },
-            )
-            .await?;
+        let notifications = self.held_notifications(id, &writes).await?;
+        let batch = OrderBatch {
+            seen_at: now,
+            writes,
+            cursor: None,
+            notifications,
+        };
+        let recorded = self.store.record_orders(id, &batch).await?;
+        self.notify_written(&batch.notifications).await;
         for r in recorded {
             match r.outcome {
                 SightingOutcome::Imported => {
@@ -734,7 +725,6 @@ impl Engine {
                 }
                 SightingOutcome::AlreadyImported => {}
                 SightingOutcome::NotImported { reason } => {
-                    count_missing(&reason, newly_held);
                     report.not_imported.push((r.channel_order_id, reason));
                 }
             }
@@ -840,13 +830,20 @@ impl Engine {
     ) -> Result<OrderExplanation, EngineError> {
         let rec = self.integration(id).await?;
         let ledger = self.store.ledger_entry(id, order_id).await?;
-        let outbox: Vec<OutboxEntry> = self
-            .store
-            .outbox(id)
-            .await?
-            .into_iter()
-            .filter(|e| &e.item.order_id == order_id)
-            .collect();
+        // The order's outbox entries, oldest first, read a page at a time.
+        let mut outbox: Vec<OutboxEntry> = Vec::new();
+        let mut next = Some(crate::store::PageRequest::first(
+            super::listings::STORE_PAGE,
+        ));
+        while let Some(request) = next.take() {
+            let page = self.store.outbox_page(id, &request).await?;
+            next = request.after(&page);
+            outbox.extend(
+                page.items
+                    .into_iter()
+                    .filter(|e| &e.item.order_id == order_id),
+            );
+        }
         let mut story = Vec::new();
         match &ledger {
             None => {
@@ -1002,14 +999,26 @@ impl Engine {
     /// Sends due outbox entries: each claimed with a lease, sent with its idempotency key, then
     /// marked sent. A crash between sending and marking leaves the entry claimed until the lease
     /// lapses; the retry reuses the same key, so a channel that honours keys applies it once.
+    ///
+    /// The lease runs by the store's clock, which the engine's clock cannot be compared with,
+    /// so rather than checking before each send how much lease is left, each claim takes only
+    /// as many entries as can be sent one after another within the lease: outbox lease ÷
+    /// [send time](Self::with_outbox_send_time), at least 1, at most 50. The others wait for
+    /// the next claim of the same run.
     pub async fn sync_orders(&self, id: IntegrationId) -> Result<OutboxReport, EngineError> {
         let (_rec, channel, _caps) = self.gate(id, Feature::Fulfillments).await?;
         let mut report = OutboxReport::default();
+        let batch = crate::store::support::claims_within_lease(
+            self.outbox_lease,
+            self.outbox_send_time,
+            OUTBOX_BATCH,
+        );
         loop {
             let now = self.now();
-            let lease_until =
-                now + TimeDelta::from_std(self.outbox_lease).unwrap_or(TimeDelta::minutes(5));
-            let claimed = self.store.claim_outbox(id, now, lease_until, 50).await?;
+            let claimed = self
+                .store
+                .claim_outbox(id, now, self.outbox_lease, batch)
+                .await?;
             if claimed.is_empty() {
                 return Ok(report);
             }

@@ -90,12 +90,21 @@ impl Engine {
         &self,
         name: &str,
     ) -> Result<Option<IntegrationRecord>, EngineError> {
-        Ok(self
-            .store
-            .integrations()
-            .await?
-            .into_iter()
-            .find(|r| r.name == name && !r.lifecycle.is_deleted()))
+        let mut next = Some(crate::store::PageRequest::first(
+            super::listings::STORE_PAGE,
+        ));
+        while let Some(request) = next.take() {
+            let page = self.store.integrations_page(&request).await?;
+            next = request.after(&page);
+            if let Some(found) = page
+                .items
+                .into_iter()
+                .find(|r| r.name == name && !r.lifecycle.is_deleted())
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 }
 

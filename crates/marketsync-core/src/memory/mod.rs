@@ -2,6 +2,7 @@
 
 mod catalog;
 mod channel;
+mod notices;
 mod notify;
 mod store;
 

@@ -129,3 +129,97 @@ pub fn apply_finish(
     }
     Ok(())
 }
+
+/// One page of items ordered by the (unique) text `key` gives them: those after `page.after`,
+/// at most `page.limit`. The provided paged reads of [`Store`] use it over a full read; a
+/// backend that can should read only the page.
+pub fn page_of<T>(
+    mut items: Vec<T>,
+    page: &super::PageRequest,
+    key: impl Fn(&T) -> String,
+) -> super::Page<T> {
+    items.sort_by_cached_key(|i| key(i));
+    let limit = page.limit.max(1);
+    let rest: Vec<T> = match &page.after {
+        None => items.into_iter().take(limit + 1).collect(),
+        Some(after) => items
+            .into_iter()
+            .filter(|i| key(i).as_str() > after.as_str())
+            .take(limit + 1)
+            .collect(),
+    };
+    super::Page::from_overfetch(rest, limit, key)
+}
+
+/// One page of items by their position in `items` (the token is the position after the page).
+pub fn page_by_position<T>(items: Vec<T>, page: &super::PageRequest) -> super::Page<T> {
+    let limit = page.limit.max(1);
+    let start: usize = page
+        .after
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let total = items.len();
+    let items: Vec<T> = items.into_iter().skip(start).take(limit).collect();
+    let end = start + items.len();
+    super::Page {
+        items,
+        next: (end < total).then(|| end.to_string()),
+    }
+}
+
+/// The error for a page token a store did not give (or cannot read back): a paged read refuses
+/// it rather than guess where to start. Tokens are opaque; pass [`Page::next`](super::Page::next)
+/// back unchanged.
+pub fn bad_page_token(read: &str, token: &str) -> StoreError {
+    let shown: String = token.chars().take(64).collect();
+    StoreError::NotFound(format!(
+        "{read}: page token {shown:?} is not one this store gave (pass the previous page's `next` back unchanged)"
+    ))
+}
+
+/// How many items one lease claim may take ([`Store::claim_outbox`],
+/// [`Store::claim_deliveries`]) so that all of them can be tried one after another before the
+/// lease lapses, each try taking at most `per_item`: `lease ÷ per_item`, at least 1 (a lease
+/// shorter than one try still lets one item through), at most `max`; `max` when `per_item` is
+/// zero.
+///
+/// A claim's lease ends by the store's clock, which a worker's own clock cannot be compared
+/// with, so a worker cannot check before each try how much lease is left. Bounding the claim
+/// instead keeps every claimed item's lease live until its turn comes.
+pub fn claims_within_lease(
+    lease: std::time::Duration,
+    per_item: std::time::Duration,
+    max: usize,
+) -> usize {
+    if per_item.is_zero() {
+        return max.max(1);
+    }
+    let fits = lease.as_nanos() / per_item.as_nanos();
+    usize::try_from(fits)
+        .unwrap_or(usize::MAX)
+        .clamp(1, max.max(1))
+}
+
+#[cfg(test)]
+mod claims_within_lease_tests {
+    use std::time::Duration;
+
+    use super::claims_within_lease;
+
+    #[test]
+    fn a_claim_takes_what_fits_in_its_lease() {
+        let s = Duration::from_secs;
+        assert_eq!(claims_within_lease(s(300), s(120), 50), 2);
+        assert_eq!(claims_within_lease(s(300), s(60), 50), 5);
+        assert_eq!(claims_within_lease(s(300), s(59), 50), 5);
+        assert_eq!(claims_within_lease(s(3600), s(15), 50), 50, "at most `max`");
+        assert_eq!(claims_within_lease(s(2), s(120), 50), 1, "at least one");
+        assert_eq!(claims_within_lease(s(300), Duration::ZERO, 50), 50);
+        assert_eq!(
+            claims_within_lease(s(300), s(60), 0),
+            1,
+            "a `max` of 0 is taken as 1"
+        );
+    }
+}

@@ -187,6 +187,8 @@ pub(crate) struct State {
     pub(crate) codes: BTreeMap<String, Code>,
     pub(crate) devices: BTreeMap<String, Device>,
     pub(crate) token_counter: u64,
+    /// Refresh requests that presented an already used refresh token.
+    pub(crate) refresh_reuses: u64,
     pub(crate) offers: BTreeMap<String, Offer>,
     pub(crate) orders: BTreeMap<String, Order>,
     pub(crate) events: Vec<Event>,
@@ -558,6 +560,13 @@ impl State {
                 };
                 let token = f.get("refresh_token").cloned().unwrap_or_default();
                 let grace = self.opts.refresh_grace;
+                if self
+                    .refresh
+                    .get(&token)
+                    .is_some_and(|r| r.used_at.is_some())
+                {
+                    self.refresh_reuses += 1;
+                }
                 let valid = self.refresh.get(&token).is_some_and(|r| {
                     !r.revoked
                         && r.client_id == client

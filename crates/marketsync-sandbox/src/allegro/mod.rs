@@ -152,7 +152,8 @@ sandbox_options!(AllegroBuilder, offers, "offers", per_minute);
 setters!(AllegroBuilder {
     /// Access token lifetime (default 12 h; `expires_in` is one second less).
     access_ttl: TimeDelta,
-    /// How long a used refresh token still works (default 60 s).
+    /// How long a used refresh token still works (default 60 s). Every use of a used refresh
+    /// token is counted either way ([`AllegroSandbox::refresh_token_reuses`]).
     refresh_grace: TimeDelta,
     /// How long an authorization code is valid (default 10 s).
     code_ttl: TimeDelta,
@@ -167,6 +168,15 @@ setters!(AllegroBuilder {
 });
 
 impl AllegroBuilder {
+    /// Refuses a used refresh token at once with `invalid_grant` (a grace of 0), so a client
+    /// that spends one refresh token twice — two workers renewing at the same moment — fails
+    /// visibly instead of being let off by the grace window. The uses are counted either way
+    /// ([`AllegroSandbox::refresh_token_reuses`]).
+    pub fn refuse_reused_refresh_tokens(mut self) -> Self {
+        self.refresh_grace = TimeDelta::zero();
+        self
+    }
+
     /// Builds the sandbox with its seeded data.
     pub fn build(self) -> AllegroSandbox {
         let clock = self.opts.clock();
@@ -191,6 +201,7 @@ impl AllegroBuilder {
             codes: BTreeMap::new(),
             devices: BTreeMap::new(),
             token_counter: 0,
+            refresh_reuses: 0,
             offers: offers.into_iter().map(|o| (o.id.clone(), o)).collect(),
             orders: orders.into_iter().map(|o| (o.id.clone(), o)).collect(),
             events,
@@ -341,6 +352,12 @@ impl AllegroSandbox {
         let mut st = self.state();
         st.access.values_mut().for_each(|a| a.revoked = true);
         st.refresh.values_mut().for_each(|r| r.revoked = true);
+    }
+
+    /// How many refresh requests presented a refresh token that had been used already (accepted
+    /// within the grace window or refused): each one is a refresh token spent twice.
+    pub fn refresh_token_reuses(&self) -> u64 {
+        self.state().refresh_reuses
     }
 
     /// Whether an access token would be accepted now.
