@@ -83,6 +83,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A stored record that does not decode. serde's message may quote the stored text (order
+    /// records hold buyers' names and addresses), so only its category and position are kept.
+    pub fn undecodable(what: &str, e: &serde_json::Error) -> Self {
+        StoreError::Corrupt(format!(
+            "{what} does not decode ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    }
+
+    /// A stored value outside its range.
+    pub fn out_of_range(what: &str) -> Self {
+        StoreError::Corrupt(format!("{what} is out of range"))
+    }
+
+    /// A record that cannot be encoded as JSON (should not happen for the library's own types).
+    pub fn unencodable(what: &str, e: serde_json::Error) -> Self {
+        StoreError::Backend {
+            message: format!("could not encode {what} as JSON"),
+            source: Some(Box::new(e)),
+        }
+    }
+
     /// A backend failure with a message.
     pub fn backend(message: impl Into<String>) -> Self {
         StoreError::Backend {

@@ -303,8 +303,22 @@ async fn a_failed_store_keeps_the_new_token_from_being_used_and_is_retried() {
     );
     let e = tokens.access_token().await.unwrap_err();
     assert!(e.is_temporary());
-    // The next call stores the same (already rotated) tokens again, without a new refresh.
-    let t = tokens.access_token().await.unwrap();
+    // Until they are stored, callers get a temporary error and no second refresh starts; the
+    // manager stores the same (already rotated) tokens again in the background.
+    let mut stored = None;
+    for _ in 0..100 {
+        match tokens.access_token().await {
+            Ok(t) => {
+                stored = Some(t);
+                break;
+            }
+            Err(e) => {
+                assert!(e.is_temporary(), "{e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let t = stored.expect("the renewed tokens are stored by the retry");
     assert_eq!(t.expose_secret(), "access-new");
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
 }

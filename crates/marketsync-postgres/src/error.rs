@@ -93,17 +93,12 @@ pub(crate) fn write_failed(operation: &str, integration: &str, e: sqlx::Error) -
 /// A stored record that does not decode. serde's message may quote the stored text (order
 /// records hold buyers' names and addresses), so only its category and position are kept.
 pub(crate) fn corrupt(what: &str, e: &serde_json::Error) -> StoreError {
-    StoreError::Corrupt(format!(
-        "{what} does not decode ({:?} error at line {} column {})",
-        e.classify(),
-        e.line(),
-        e.column()
-    ))
+    StoreError::undecodable(what, e)
 }
 
 /// A stored value outside its range.
 pub(crate) fn out_of_range(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what} is out of range"))
+    StoreError::out_of_range(what)
 }
 
 /// A value that cannot be stored (a version or duration beyond PostgreSQL's `bigint`).
@@ -113,10 +108,7 @@ pub(crate) fn too_large(what: &str) -> StoreError {
 
 /// A record that cannot be encoded (should not happen for the library's own types).
 pub(crate) fn encode_failed(what: &str, e: serde_json::Error) -> StoreError {
-    StoreError::Backend {
-        message: format!("could not encode {what} as JSON"),
-        source: Some(Box::new(e)),
-    }
+    StoreError::unencodable(what, e)
 }
 
 #[cfg(test)]
