@@ -107,6 +107,7 @@ fn batch(first: u64) -> OrderBatch {
             .collect(),
         cursor: Some(Cursor(format!("cursor-{first}"))),
         notifications: Vec::new(),
+        stock: Vec::new(),
     }
 }
 

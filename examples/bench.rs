@@ -1086,6 +1086,7 @@ impl GeneratedCatalog {
             message: e.to_string(),
         };
         Ok(InventoryItem {
+            stock_version: None,
             title: format!("Item {sku}"),
             sku: Sku::new(sku).map_err(|e| fail(&e))?,
             price: Money::parse(&price, self.currency.code()).map_err(|e| fail(&e))?,

@@ -84,6 +84,7 @@ fn catalog(sandbox: &AllegroSandbox) -> Result<MemoryCatalog> {
             continue;
         };
         catalog.upsert(InventoryItem {
+            stock_version: None,
             sku: Sku::new(sku)?,
             title: offer["name"].as_str().unwrap_or("Allegro offer").to_owned(),
             price: Money::new(Decimal::new(5_900 + n as i64 * 500, 2), Currency::PLN),

@@ -106,6 +106,7 @@ async fn main() -> Result<()> {
         .await?;
 
     catalog.upsert(InventoryItem {
+        stock_version: None,
         sku: Sku::new("LAMP-01")?,
         title: "Desk lamp".into(),
         price: Money::parse("49.00", "USD")?,

@@ -155,6 +155,7 @@ fn catalog(reverb: &ReverbSandbox, ca: &ChannelAdvisorSandbox) -> Result<MemoryC
             continue;
         };
         catalog.upsert(InventoryItem {
+            stock_version: None,
             sku: Sku::new(sku)?,
             title: listing["title"]
                 .as_str()
@@ -181,6 +182,7 @@ fn catalog(reverb: &ReverbSandbox, ca: &ChannelAdvisorSandbox) -> Result<MemoryC
             .filter_map(|l| Label::new(l.as_str()).ok())
             .collect();
         catalog.upsert(InventoryItem {
+            stock_version: None,
             sku: Sku::new(sku)?,
             title: product["Title"].as_str().unwrap_or(sku).to_owned(),
             price: Money::new(Decimal::new(1999 + (id % 50) * 100, 2), Currency::USD),

@@ -401,6 +401,7 @@ fn catalog(per_market: usize) -> Result<Arc<MemoryCatalog>, BoxError> {
     for market in MARKETS {
         for j in 0..per_market {
             catalog.upsert(InventoryItem {
+                stock_version: None,
                 sku: Sku::new(format!("{}-{j:04}", market.prefix()))?,
                 title: format!("Item {j}"),
                 price: Money::parse(&format!("{}", 20 + j), market.currency())?,

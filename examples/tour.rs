@@ -130,6 +130,7 @@ fn catalog_from(sandbox: &ChannelAdvisorSandbox) -> Result<MemoryCatalog> {
             .filter_map(|l| Label::new(l.as_str()).ok())
             .collect();
         catalog.upsert(InventoryItem {
+            stock_version: None,
             sku: Sku::new(sku)?,
             title: product["Title"].as_str().unwrap_or(sku).to_owned(),
             price: Money::new(
@@ -229,6 +230,7 @@ fn add_item(
     });
     if !labelled {
         catalog.upsert(InventoryItem {
+            stock_version: None,
             sku,
             title: title.to_owned(),
             price,

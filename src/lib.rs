@@ -63,10 +63,14 @@ pub mod engine {
     pub use marketsync_core::engine::scheduler::{
         IntegrationFailure, Pass, Report, RunOutput, RunRecord, RunSummary,
     };
+    pub use marketsync_core::engine::{ChannelFactory, EngineOperation, metrics};
     pub use marketsync_core::engine::{
         DropReason, DroppedFromPlan, EPHEMERAL_KEY_ID, ImportReport, LinkReport, ListingFailure,
         OrderExplanation, OutboxFailure, OutboxReport, PublishReport, ReconcileOutcome,
         ReconcilePlan, ReconcileReport, SyncReport, UNREADABLE_WITHOUT_ID_PREFIX,
+    };
+    pub use marketsync_core::engine::{
+        PropagationReport, STOCK_LEASE, StockHandOver, StockPropagation,
     };
     pub use marketsync_core::{Engine, EngineBuilder, EngineError, Scheduler};
 }
@@ -84,6 +88,8 @@ pub mod channel {
 /// For store implementors: the [`Store`] trait and the types in its signatures. A store must
 /// pass the store conformance suite (`marketsync-testkit`).
 pub mod store {
+    /// A scheduler's identity as the holder of work leases (`Scheduler::with_worker`).
+    pub use marketsync_core::store::WorkerId;
     pub use marketsync_core::store::{
         Decision, ImportedOrder, IntegrationRecord, Lease, LedgerWrite, MAX_SIGHTINGS, NoticeState,
         OrderBatch, OutboxAction, OutboxEntry, OutboxItem, OutboxState, OutboxUpdate,
@@ -93,6 +99,7 @@ pub mod store {
         DeliveryUpdate, NewNotification, NotificationDelivery, StoredNotification,
         apply_delivery_update,
     };
+    pub use marketsync_core::store::{NewStockEvent, PendingSku, StockEvent, StockLine};
     pub use marketsync_core::{
         LedgerEntry, LedgerFilter, NotImportedReason, OrderOutcome, SealedCredentials, Store,
         StoreError, VersionedMappings,

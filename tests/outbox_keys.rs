@@ -88,6 +88,7 @@ async fn world(name: &str) -> World {
     let store = Arc::new(SqliteStore::open(&db.0).await.unwrap());
     let catalog = Arc::new(MemoryCatalog::new());
     catalog.upsert(InventoryItem {
+        stock_version: None,
         sku: Sku::new("LAMP-01").unwrap(),
         title: "Desk lamp".into(),
         price: Money::parse("49.00", "USD").unwrap(),

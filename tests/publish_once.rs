@@ -93,6 +93,7 @@ async fn world(store: Arc<dyn Store>) -> World {
 
 fn item(s: &str) -> InventoryItem {
     InventoryItem {
+        stock_version: None,
         sku: sku(s),
         title: format!("Item {s}"),
         price: Money::parse("10.00", "USD").unwrap(),

@@ -150,6 +150,7 @@ impl World {
 
 fn item(s: &str, labelled: bool) -> InventoryItem {
     InventoryItem {
+        stock_version: None,
         sku: sku(s),
         title: format!("Item {s}"),
         price: Money::parse("5.00", "USD").unwrap(),

@@ -88,6 +88,7 @@ pub async fn world(caps: Capabilities) -> World {
     let clock = Arc::new(ManualClock::new(t0()));
     let catalog = Arc::new(MemoryCatalog::new());
     catalog.upsert(InventoryItem {
+        stock_version: None,
         sku: marketsync::Sku::new("A").unwrap(),
         title: "Item A".into(),
         price: usd("10.00"),

@@ -33,6 +33,7 @@ async fn login_import_ship_and_expiry_notice() {
     let store = Arc::new(MemoryStore::new());
     let catalog = Arc::new(MemoryCatalog::new());
     catalog.upsert(InventoryItem {
+        stock_version: None,
         sku: Sku::new("GTR-001").unwrap(),
         title: "Gitara".into(),
         price: Money::parse("1299.99", "PLN").unwrap(),

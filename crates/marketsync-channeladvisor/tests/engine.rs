@@ -289,6 +289,42 @@ impl Store for LoggingStore {
     ) -> Result<usize, StoreError> {
         self.inner.mark_read(mark, at).await
     }
+    async fn pending_stock_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::StockEvent>, StoreError> {
+        self.inner.pending_stock_events(limit).await
+    }
+    async fn finish_stock_events(
+        &self,
+        seqs: &[u64],
+        propagate: &[marketsync_core::store::PendingSku],
+    ) -> Result<(), StoreError> {
+        self.inner.finish_stock_events(seqs, propagate).await
+    }
+    async fn pending_skus(
+        &self,
+        id: IntegrationId,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::PendingSku>, StoreError> {
+        self.inner.pending_skus(id, limit).await
+    }
+    async fn integrations_with_pending_skus(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<IntegrationId>, StoreError> {
+        self.inner.integrations_with_pending_skus(limit).await
+    }
+    async fn finish_propagation(
+        &self,
+        id: IntegrationId,
+        done: &[(Sku, u64)],
+    ) -> Result<(), StoreError> {
+        self.inner.finish_propagation(id, done).await
+    }
+    async fn listings_for_skus(&self, skus: &[Sku]) -> Result<Vec<Listing>, StoreError> {
+        self.inner.listings_for_skus(skus).await
+    }
 }
 
 /// Answers an Export with 204 and logs it.
@@ -340,6 +376,7 @@ async fn world(
     });
     let catalog = Arc::new(MemoryCatalog::new());
     catalog.upsert(InventoryItem {
+        stock_version: None,
         sku: Sku::new("A").unwrap(),
         title: "Tee".into(),
         price: Money::parse("10.00", "USD").unwrap(),

@@ -99,6 +99,7 @@ pub fn sku(market: Market, i: usize) -> Sku {
 /// The catalog item of listing `i` with a quantity.
 pub fn catalog_item(market: Market, i: usize, quantity: u32) -> InventoryItem {
     InventoryItem {
+        stock_version: None,
         sku: sku(market, i),
         title: format!("Chaos item {i}"),
         price: Money::parse(PRICE, market.currency().code()).expect("a valid price"),

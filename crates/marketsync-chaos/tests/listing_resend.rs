@@ -53,6 +53,7 @@ async fn an_update_applied_despite_a_failure_is_sent_again_when_the_item_changes
     let usd = |s: &str| Money::parse(s, "USD").unwrap();
     let catalog = Arc::new(MemoryCatalog::new());
     let item = |quantity| InventoryItem {
+        stock_version: None,
         sku: sku.clone(),
         title: "Item".into(),
         price: usd("10.00"),

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::ids::{Label, Sku};
 use crate::listing::InventoryItem;
+use crate::store::StockEvent;
 
 /// A failure reading the host's catalog.
 #[derive(Debug, thiserror::Error)]
@@ -37,4 +38,27 @@ pub trait Catalog: Send + Sync + Debug {
 
     /// The items with these SKUs (missing SKUs are simply absent from the result).
     async fn items_by_sku(&self, skus: &[Sku]) -> Result<Vec<InventoryItem>, CatalogError>;
+
+    /// Orders were imported: the host reserves or decrements its stock for their lines.
+    ///
+    /// The engine calls it from [`Engine::propagate_stock`](crate::Engine::propagate_stock)
+    /// with the journalled orders ([`StockEvent`]) in journal order (increasing `seq`), every
+    /// imported order once, across all integrations and processes (one process hands events
+    /// over at a time). An event is marked handed over only after this returns `Ok`; on `Err`
+    /// nothing of the call is marked, the engine stops there and calls again with the same
+    /// events later (never skipping one). A crash after this returned but before the engine
+    /// marked the events hands them over again: a host that must not count an order twice
+    /// records the last `seq` it applied (in its own transaction) and ignores events at or
+    /// below it.
+    ///
+    /// After the call the engine reads the SKUs' items ([`Catalog::items_by_sku`]) to send the
+    /// new quantities to the other channels; a host that versions its stock sets
+    /// [`InventoryItem::stock_version`] so no channel is ever sent an older quantity.
+    ///
+    /// The default does nothing: a host that does not implement it keeps its stock as before
+    /// (the engine still sends the SKUs' current quantities to the other channels).
+    async fn orders_imported(&self, events: &[StockEvent]) -> Result<(), CatalogError> {
+        let _ = events;
+        Ok(())
+    }
 }

@@ -35,7 +35,8 @@ pub use credentials::{
     CredentialKind, Credentials, PendingAuthorization,
 };
 pub use engine::scheduler::{ScheduledOperation, Scheduler};
-pub use engine::{Engine, EngineBuilder, EngineError};
+pub use engine::stock::{PropagationReport, StockHandOver, StockPropagation};
+pub use engine::{ChannelFactory, Engine, EngineBuilder, EngineError};
 pub use error::{BrokenReason, ChannelError, ErrorKind};
 pub use ids::{
     ChannelKind, ChannelListingId, ChannelOrderId, IntegrationId, Label, Sku, ValueError,

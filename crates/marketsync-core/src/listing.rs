@@ -23,6 +23,11 @@ pub struct InventoryItem {
     /// Labels; an integration lists only items carrying its label.
     #[serde(default)]
     pub labels: BTreeSet<Label>,
+    /// The host's version of `quantity`: higher is newer. When set, the targeted propagation
+    /// of a sale never sends a listing a quantity older than one already sent to it
+    /// ([`Listing::last_stock_version`]); `None` when the host does not version its stock.
+    #[serde(default)]
+    pub stock_version: Option<u64>,
 }
 
 impl InventoryItem {
@@ -105,6 +110,11 @@ pub struct Listing {
     pub last_sent: Option<Fingerprint>,
     /// When the status last changed.
     pub updated_at: DateTime<Utc>,
+    /// The catalogue's [`InventoryItem::stock_version`] of the quantity last sent successfully
+    /// (`None` while none was sent or the host does not version its stock). A quantity with an
+    /// older version is never sent to this listing.
+    #[serde(default)]
+    pub last_stock_version: Option<u64>,
 }
 
 impl Listing {
@@ -290,6 +300,18 @@ mod tests {
         assert_eq!(
             update(dec!(1.5), 3).fingerprint().to_string(),
             "5b66a9a0606c7a64"
+        );
+        // More pinned values (computed independently): a long decimal with trailing zeros,
+        // u32::MAX, zero.
+        assert_eq!(
+            update(dec!(1234567.000100), u32::MAX)
+                .fingerprint()
+                .to_string(),
+            "f572fdf60d050cc7"
+        );
+        assert_eq!(
+            update(dec!(0.00), 0).fingerprint().to_string(),
+            "c3363b3f0193989f"
         );
     }
 }

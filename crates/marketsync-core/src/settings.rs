@@ -79,6 +79,14 @@ pub struct IntegrationSettings {
     /// as 100.
     #[serde(default = "default_reconcile_max_end_percent")]
     pub reconcile_max_end_percent: u8,
+    /// The adapter's own settings for this integration, as its config type serialises them
+    /// (base URL, currency, profile id, … — never a secret: adapter configs skip their secrets
+    /// when written), so that any process can rebuild the integration's adapter: the
+    /// `marketsync` binary writes it at `integrations connect` and rebuilds the adapter from it,
+    /// the application's secrets from its config file and the seller's from the sealed
+    /// credentials. `None` for integrations a host program made with an adapter of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<serde_json::Value>,
 }
 
 fn default_reconcile_plan_expiry() -> Duration {
@@ -92,7 +100,8 @@ fn default_reconcile_max_end_percent() -> u8 {
 impl IntegrationSettings {
     /// Defaults for a channel: import paid orders awaiting shipment created within 30 days, warn
     /// 7 days before credentials expire, the channel's default frequencies; a reconcile plan
-    /// expires after 24 hours and one reconcile ends at most 50% of the channel's listings.
+    /// expires after 24 hours and one reconcile ends at most 50% of the channel's listings; no
+    /// stored adapter settings.
     pub fn new(kind: ChannelKind, default_currency: Currency) -> Self {
         Self {
             default_currency,
@@ -102,6 +111,7 @@ impl IntegrationSettings {
             frequencies: Frequencies::for_channel(kind),
             reconcile_plan_expiry: default_reconcile_plan_expiry(),
             reconcile_max_end_percent: default_reconcile_max_end_percent(),
+            adapter: None,
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::settings::IntegrationSettings;
 use crate::vault::SealedCredentials;
 
 mod notices;
+mod stock;
 pub mod support;
 mod work;
 
@@ -37,6 +38,8 @@ pub use notices::{
     DeliveryFilter, DeliveryQuery, DeliveryState, DeliveryUpdate, MarkRead, MessageQuery,
     NewNotification, NotificationDelivery, ReadFilter, StoredNotification, apply_delivery_update,
 };
+
+pub use stock::{NewStockEvent, PendingSku, StockEvent, StockLine};
 
 pub use work::{Page, PageRequest, RunTimes, VersionedCredentials, WorkClaim, WorkerId, never_due};
 
@@ -296,6 +299,14 @@ pub struct OrderBatch {
     /// written before; see [`NewNotification`]).
     #[serde(default)]
     pub notifications: Vec<NewNotification>,
+    /// Stock events to journal in the same transaction, one per order of this batch that is
+    /// imported ([`StockEvent`]). The store journals an event only when this batch's sighting
+    /// of its order is [`SightingOutcome::Imported`] (newly imported); an event for any other
+    /// order (imported before, not imported, or not among the writes) is skipped silently, and
+    /// so is an order already journalled (the journal is unique per integration and channel
+    /// order id).
+    #[serde(default)]
+    pub stock: Vec<NewStockEvent>,
 }
 
 /// What recording one order resulted in.
@@ -966,6 +977,47 @@ pub trait Store: Send + Sync + Debug {
     /// Marks the messages `mark` covers read at `at` (those already read keep their time).
     /// Returns how many were newly marked.
     async fn mark_read(&self, mark: &MarkRead, at: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    // ----- the stock journal and targeted propagation (module `store::stock`) -----
+
+    /// Up to `limit` journalled stock events not yet handed to the host, lowest `seq` first.
+    async fn pending_stock_events(&self, limit: usize) -> Result<Vec<StockEvent>, StoreError>;
+
+    /// Marks the events with these `seqs` handed over and, in the same transaction, marks each
+    /// (integration, SKU) of `propagate` pending (an existing pair keeps its `since` and takes
+    /// the larger `mark`) and makes each of those integrations due at once for
+    /// [`Store::claim_work`], as a change does. Events already marked are left alone; nothing is
+    /// written when the transaction fails.
+    async fn finish_stock_events(
+        &self,
+        seqs: &[u64],
+        propagate: &[PendingSku],
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` pending SKUs of one integration, oldest `since` first (then by SKU).
+    async fn pending_skus(
+        &self,
+        id: IntegrationId,
+        limit: usize,
+    ) -> Result<Vec<PendingSku>, StoreError>;
+
+    /// Integrations with at least one pending SKU (up to `limit`, oldest wait first).
+    async fn integrations_with_pending_skus(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<IntegrationId>, StoreError>;
+
+    /// Removes each pending (integration `id`, SKU) pair whose `mark` is at most the one given
+    /// (the mark it was read with); a pair marked again since stays pending.
+    async fn finish_propagation(
+        &self,
+        id: IntegrationId,
+        done: &[(Sku, u64)],
+    ) -> Result<(), StoreError>;
+
+    /// The listings of every integration for these SKUs (the catalogue's SKU), by integration
+    /// then SKU.
+    async fn listings_for_skus(&self, skus: &[Sku]) -> Result<Vec<Listing>, StoreError>;
 }
 
 /// Compile-time check that [`Store`] stays dyn-compatible.

@@ -366,6 +366,42 @@ impl Store for FaultyStore {
     ) -> Result<usize, StoreError> {
         self.inner.mark_read(mark, at).await
     }
+    async fn pending_stock_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::StockEvent>, StoreError> {
+        faulty!(self, self.inner.pending_stock_events(limit))
+    }
+    async fn finish_stock_events(
+        &self,
+        seqs: &[u64],
+        propagate: &[marketsync_core::store::PendingSku],
+    ) -> Result<(), StoreError> {
+        faulty!(self, self.inner.finish_stock_events(seqs, propagate))
+    }
+    async fn pending_skus(
+        &self,
+        id: IntegrationId,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::PendingSku>, StoreError> {
+        faulty!(self, self.inner.pending_skus(id, limit))
+    }
+    async fn integrations_with_pending_skus(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<IntegrationId>, StoreError> {
+        faulty!(self, self.inner.integrations_with_pending_skus(limit))
+    }
+    async fn finish_propagation(
+        &self,
+        id: IntegrationId,
+        done: &[(Sku, u64)],
+    ) -> Result<(), StoreError> {
+        faulty!(self, self.inner.finish_propagation(id, done))
+    }
+    async fn listings_for_skus(&self, skus: &[Sku]) -> Result<Vec<Listing>, StoreError> {
+        faulty!(self, self.inner.listings_for_skus(skus))
+    }
 }
 
 async fn setup(

@@ -224,3 +224,11 @@ pub(crate) fn redact_body(body: Vec<u8>, secrets: &[&str]) -> Vec<u8> {
         _ => body,
     }
 }
+
+/// Counts a `429 Too Many Requests` answer from `channel` (a
+/// [`ChannelKind`](marketsync_core::ChannelKind) name) in `marketsync_http_429_total{channel}`
+/// ([`metrics`](marketsync_core::engine::metrics)).
+pub(crate) fn count_429(channel: &'static str) {
+    metrics::counter!(marketsync_core::engine::metrics::HTTP_429_TOTAL, "channel" => channel)
+        .increment(1);
+}

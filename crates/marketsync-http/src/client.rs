@@ -756,9 +756,10 @@ impl<'c> RequestBuilder<'c> {
         };
 
         // 1. Permit: a concurrency slot and a rate-limit permit, for every attempt.
+        let channel_label = marketsync_core::engine::metrics::channel_label(inner.channel);
         let _permit = inner
             .limiter
-            .acquire(&inner.account)
+            .acquire_for(&inner.account, channel_label)
             .await
             .map_err(give_up)?;
 
@@ -848,6 +849,9 @@ impl<'c> RequestBuilder<'c> {
                 }
             };
             span.record("status", status.as_u16());
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                crate::classify::count_429(channel_label);
+            }
 
             if status.is_success() || status == StatusCode::NOT_MODIFIED {
                 tracing::debug!("attempt succeeded");

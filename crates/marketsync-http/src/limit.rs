@@ -324,6 +324,20 @@ impl RateLimiter {
     /// [`Limits::max_wait`]. A longer wait is refused with a `RateLimited` error whose
     /// [`retry_after`](ChannelError::retry_after) is the time until the next permit.
     pub async fn acquire(&self, account: &str) -> Result<Permit, ChannelError> {
+        self.acquire_for(account, marketsync_core::engine::metrics::UNKNOWN_CHANNEL)
+            .await
+    }
+
+    /// [`acquire`](Self::acquire) for a request to `channel` (a
+    /// [`ChannelKind`](marketsync_core::ChannelKind) name): a request that had to wait for its
+    /// rate permit is counted in `marketsync_rate_limit_waits_total{channel}` and its wait in
+    /// `marketsync_rate_limit_wait_seconds_total{channel}`
+    /// ([`metrics`](marketsync_core::engine::metrics)).
+    pub async fn acquire_for(
+        &self,
+        account: &str,
+        channel: &'static str,
+    ) -> Result<Permit, ChannelError> {
         let state = self.account(account);
         let slot = match &state.slots {
             Some(slots) => Some(slots.clone().acquire_owned().await.map_err(|_| {
@@ -331,15 +345,22 @@ impl RateLimiter {
             })?),
             None => None,
         };
+        let mut waited = Duration::ZERO;
         loop {
             match self.try_acquire(account) {
-                Ok(()) => return Ok(Permit { _slot: slot }),
+                Ok(()) => {
+                    if !waited.is_zero() {
+                        count_wait(channel, waited);
+                    }
+                    return Ok(Permit { _slot: slot });
+                }
                 Err(wait) if wait <= self.shared.limits.max_wait => {
                     tracing::debug!(
                         wait_ms = wait.as_millis() as u64,
                         "waiting for a rate permit"
                     );
                     tokio::time::sleep(wait).await;
+                    waited += wait;
                 }
                 Err(wait) => {
                     return Err(ChannelError::rate_limited(
@@ -353,4 +374,12 @@ impl RateLimiter {
             }
         }
     }
+}
+
+/// Counts one request that waited `waited` for its rate permit.
+fn count_wait(channel: &'static str, waited: Duration) {
+    use marketsync_core::engine::metrics::{RATE_LIMIT_WAIT_SECONDS_TOTAL, RATE_LIMIT_WAITS_TOTAL};
+    metrics::counter!(RATE_LIMIT_WAITS_TOTAL, "channel" => channel).increment(1);
+    metrics::gauge!(RATE_LIMIT_WAIT_SECONDS_TOTAL, "channel" => channel)
+        .increment(waited.as_secs_f64());
 }

@@ -6,6 +6,7 @@ mod error;
 mod migrations;
 mod notices;
 mod pages;
+mod stock;
 mod store;
 mod work;
 

@@ -27,10 +27,15 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "notifications",
         include_str!("../migrations/0002_notifications.sql"),
     ),
+    (
+        3,
+        "stock journal",
+        include_str!("../migrations/0003_stock_journal.sql"),
+    ),
 ];
 
 /// The schema version this build writes (the highest migration).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The advisory lock's first key (`pg_advisory_lock(int, int)`), "msyn" in ASCII; the second is
 /// `hashtext(current_schema())`, so stores in different schemas of one database migrate

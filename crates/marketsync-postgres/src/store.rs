@@ -33,7 +33,7 @@ use crate::error::{
     too_large, write_failed,
 };
 use crate::migrations::migrate;
-use crate::{notices, pages, work};
+use crate::{notices, pages, stock, work};
 
 /// Connections a store opened with [`PostgresStore::connect`] keeps at most.
 pub const DEFAULT_POOL_SIZE: u32 = 10;
@@ -327,6 +327,7 @@ impl PostgresStore {
             .map_err(|e| write_failed(OP, &key, e))?;
         }
         crate::notices::write_notifications(&mut tx, id, &batch.notifications, OP).await?;
+        crate::stock::journal_stock(&mut tx, id, &batch.stock, &results, OP).await?;
         tx.commit().await.map_err(|e| backend(OP, e))?;
         Ok(results)
     }
@@ -1069,6 +1070,50 @@ impl Store for PostgresStore {
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         notices::mark_read(self, mark, at).await
+    }
+
+    // ----- the stock journal and targeted propagation (crate::stock) -----
+
+    async fn pending_stock_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::StockEvent>, StoreError> {
+        stock::pending_stock_events(self, limit).await
+    }
+
+    async fn finish_stock_events(
+        &self,
+        seqs: &[u64],
+        propagate: &[marketsync_core::store::PendingSku],
+    ) -> Result<(), StoreError> {
+        stock::finish_stock_events(self, seqs, propagate).await
+    }
+
+    async fn pending_skus(
+        &self,
+        id: IntegrationId,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::PendingSku>, StoreError> {
+        stock::pending_skus(self, id, limit).await
+    }
+
+    async fn integrations_with_pending_skus(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<IntegrationId>, StoreError> {
+        stock::integrations_with_pending_skus(self, limit).await
+    }
+
+    async fn finish_propagation(
+        &self,
+        id: IntegrationId,
+        done: &[(Sku, u64)],
+    ) -> Result<(), StoreError> {
+        stock::finish_propagation(self, id, done).await
+    }
+
+    async fn listings_for_skus(&self, skus: &[Sku]) -> Result<Vec<Listing>, StoreError> {
+        stock::listings_for_skus(self, skus).await
     }
 }
 

@@ -13,14 +13,15 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use common::TestSchema;
 use marketsync_core::Store;
-use marketsync_core::ids::{ChannelKind, ChannelOrderId, IntegrationId};
+use marketsync_core::ids::{ChannelKind, ChannelOrderId, IntegrationId, Sku};
 use marketsync_core::lifecycle::{Actor, ChannelRules, Context, Lifecycle};
 use marketsync_core::money::Currency;
 use marketsync_core::order::{Delivery, IdempotencyKey, Management, Shipment};
 use marketsync_core::settings::IntegrationSettings;
 use marketsync_core::store::{
-    Decision, ImportedOrder, IntegrationRecord, LedgerWrite, NoticeState, OrderBatch, OutboxAction,
-    OutboxItem, SightingOutcome, StoreError, WorkerId,
+    Decision, ImportedOrder, IntegrationRecord, LedgerWrite, NewStockEvent, NoticeState,
+    OrderBatch, OutboxAction, OutboxItem, PendingSku, SightingOutcome, StockLine, StoreError,
+    WorkerId,
 };
 use marketsync_core::vault::SealedCredentials;
 use marketsync_postgres::{PostgresStore, SCHEMA_VERSION};
@@ -126,6 +127,7 @@ async fn two_pools_recording_the_same_pages_import_each_order_once() {
                                 "pool-{p}-task-{t}"
                             ))),
                             notifications: Vec::new(),
+                            stock: Vec::new(),
                         };
                         results.extend(
                             store
@@ -472,5 +474,197 @@ async fn opening_says_what_is_wrong_with_the_schema() {
     assert!(
         err.to_string().contains("newer marketsync") && err.to_string().contains("9999"),
         "the error names the newer schema: {err}"
+    );
+}
+
+fn stock_event(n: usize, when: DateTime<Utc>) -> NewStockEvent {
+    NewStockEvent {
+        channel_order_id: ChannelOrderId::new(order_id(n)).unwrap(),
+        lines: vec![StockLine {
+            sku: Sku::new(format!("SKU-{:02}", n % 7)).unwrap(),
+            quantity: 1 + (n % 3) as u32,
+        }],
+        imported_at: when,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pools_recording_the_same_pages_journal_each_order_once() {
+    let Some((a, b, _schema)) = two_pools().await else {
+        return;
+    };
+    const ORDERS: usize = 60;
+    const PAGE: usize = 10;
+    const TASKS_PER_POOL: usize = 4;
+    const ROUNDS: usize = 2;
+    let id = add_integration(&*a, 5).await;
+
+    // Every task records every page with its stock events, each starting at another page.
+    let mut tasks = JoinSet::new();
+    for (p, store) in [a.clone(), b.clone()].into_iter().enumerate() {
+        for t in 0..TASKS_PER_POOL {
+            let store = store.clone();
+            tasks.spawn(async move {
+                for round in 0..ROUNDS {
+                    for page in 0..ORDERS / PAGE {
+                        let first = ((page + t + p * 3 + round) % (ORDERS / PAGE)) * PAGE;
+                        let seen_at = at((round * 100 + page) as i64);
+                        let batch = OrderBatch {
+                            seen_at,
+                            writes: (first..first + PAGE)
+                                .map(|n| import_write(n, seen_at))
+                                .collect(),
+                            cursor: None,
+                            notifications: Vec::new(),
+                            stock: (first..first + PAGE)
+                                .map(|n| stock_event(n, seen_at))
+                                .collect(),
+                        };
+                        store
+                            .record_orders(id, &batch)
+                            .await
+                            .expect("record_orders under concurrency");
+                    }
+                }
+            });
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a recording task");
+    }
+    let events = b.pending_stock_events(10 * ORDERS).await.expect("pending");
+    let orders: Vec<&str> = events.iter().map(|e| e.channel_order_id.as_str()).collect();
+    let distinct: BTreeSet<&str> = orders.iter().copied().collect();
+    assert_eq!(
+        orders.len(),
+        ORDERS,
+        "one stock event per order across both pools: {orders:?}"
+    );
+    assert_eq!(distinct.len(), ORDERS, "no order is journalled twice");
+    assert!(
+        events.windows(2).all(|w| w[0].seq < w[1].seq),
+        "events come lowest seq first"
+    );
+    for e in &events {
+        let n: usize = e.channel_order_id.as_str()[4..].parse().unwrap();
+        assert_eq!(
+            e.lines,
+            stock_event(n, at(0)).lines,
+            "the order's own lines"
+        );
+        assert_eq!(e.integration_id, id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pools_marking_the_same_pairs_keep_one_row_with_the_largest_mark() {
+    let Some((a, b, _schema)) = two_pools().await else {
+        return;
+    };
+    const SKUS: usize = 30;
+    const TASKS_PER_POOL: usize = 4;
+    let targets = [add_integration(&*a, 6).await, add_integration(&*a, 7).await];
+    let hour = Duration::from_secs(3600);
+    // Nothing is due before the marks.
+    let w = WorkerId::new("setup");
+    a.claim_work(&w, at(0), hour, 10).await.expect("claim_work");
+    for id in targets {
+        a.release_work(id, &w, marketsync_core::store::never_due())
+            .await
+            .expect("release_work");
+    }
+
+    // Every task marks every pair of both integrations at once, in its own order (forward,
+    // backward), with its own mark and since.
+    let mut tasks = JoinSet::new();
+    for (p, store) in [a.clone(), b.clone()].into_iter().enumerate() {
+        for t in 0..TASKS_PER_POOL {
+            let store = store.clone();
+            let k = (p * TASKS_PER_POOL + t) as u64;
+            let mut pairs: Vec<PendingSku> = targets
+                .iter()
+                .flat_map(|&id| {
+                    (0..SKUS).map(move |s| PendingSku {
+                        integration_id: id,
+                        sku: Sku::new(format!("SKU-{s:02}")).unwrap(),
+                        since: at(10 + k as i64),
+                        mark: 100 + k,
+                    })
+                })
+                .collect();
+            if k % 2 == 1 {
+                pairs.reverse();
+            }
+            tasks.spawn(async move {
+                for _ in 0..3 {
+                    store
+                        .finish_stock_events(&[], &pairs)
+                        .await
+                        .expect("finish_stock_events under concurrency");
+                }
+            });
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a marking task");
+    }
+    let last = 100 + (2 * TASKS_PER_POOL - 1) as u64;
+    for id in targets {
+        let pending = b.pending_skus(id, 1000).await.expect("pending_skus");
+        assert_eq!(pending.len(), SKUS, "one pending pair per SKU");
+        let sinces: BTreeSet<DateTime<Utc>> =
+            (0..2 * TASKS_PER_POOL as i64).map(|k| at(10 + k)).collect();
+        assert!(
+            pending
+                .iter()
+                .all(|p| p.mark == last && sinces.contains(&p.since)),
+            "every pair takes the largest mark and keeps a since it was marked with: {pending:?}"
+        );
+    }
+    let claimed: BTreeSet<IntegrationId> = b
+        .claim_work(&WorkerId::new("after"), at(1), hour, 10)
+        .await
+        .expect("claim_work")
+        .into_iter()
+        .map(|c| c.integration)
+        .collect();
+    assert_eq!(
+        claimed,
+        targets.into_iter().collect(),
+        "the marked integrations are due"
+    );
+
+    // A propagation finishing with an older mark races one more marking: whichever commits
+    // first, the pair ends pending with the newer mark (kept over the older one, or marked
+    // afresh after the removal), so the newer sale is still sent.
+    let (sku0, newer) = (Sku::new("SKU-00").unwrap(), last + 1);
+    let remark = {
+        let a = a.clone();
+        let pair = PendingSku {
+            integration_id: targets[0],
+            sku: sku0.clone(),
+            since: at(50),
+            mark: newer,
+        };
+        tokio::spawn(async move { a.finish_stock_events(&[], &[pair]).await })
+    };
+    let finish = {
+        let b = b.clone();
+        let sku0 = sku0.clone();
+        tokio::spawn(async move { b.finish_propagation(targets[0], &[(sku0, last)]).await })
+    };
+    remark.await.unwrap().expect("finish_stock_events");
+    finish.await.unwrap().expect("finish_propagation");
+    let left: Vec<PendingSku> = a
+        .pending_skus(targets[0], 1000)
+        .await
+        .expect("pending_skus")
+        .into_iter()
+        .filter(|p| p.sku == sku0)
+        .collect();
+    assert_eq!(
+        left.iter().map(|p| p.mark).collect::<Vec<_>>(),
+        vec![newer],
+        "the pair marked again stays pending with the newer mark"
     );
 }

@@ -5,6 +5,7 @@
 mod error;
 mod migrations;
 mod notices;
+mod stock;
 mod store;
 mod work;
 

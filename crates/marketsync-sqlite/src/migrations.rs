@@ -39,10 +39,15 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "notifications",
         include_str!("../migrations/0006_notifications.sql"),
     ),
+    (
+        7,
+        "stock journal",
+        include_str!("../migrations/0007_stock_journal.sql"),
+    ),
 ];
 
 /// The schema version this build writes (the highest migration).
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// A migrator with the migrations up to and including `up_to`.
 pub(crate) fn migrator(up_to: i64) -> Migrator {

@@ -843,6 +843,7 @@ impl Store for SqliteStore {
             .map_err(|e| write_failed(OP, &key, e))?;
         }
         crate::notices::write_notifications(&mut tx, id, &batch.notifications, OP).await?;
+        crate::stock::journal_stock(&mut tx, id, &batch.stock, &results, OP).await?;
         tx.commit().await.map_err(|e| backend(OP, e))?;
         Ok(results)
     }
@@ -1186,6 +1187,50 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         self.notices_mark_read(mark, at).await
+    }
+
+    // ----- the stock journal and targeted propagation (crate::stock) -----
+
+    async fn pending_stock_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::StockEvent>, StoreError> {
+        self.stock_pending_events(limit).await
+    }
+
+    async fn finish_stock_events(
+        &self,
+        seqs: &[u64],
+        propagate: &[marketsync_core::store::PendingSku],
+    ) -> Result<(), StoreError> {
+        self.stock_finish_events(seqs, propagate).await
+    }
+
+    async fn pending_skus(
+        &self,
+        id: IntegrationId,
+        limit: usize,
+    ) -> Result<Vec<marketsync_core::store::PendingSku>, StoreError> {
+        self.stock_pending_skus(id, limit).await
+    }
+
+    async fn integrations_with_pending_skus(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<IntegrationId>, StoreError> {
+        self.stock_integrations_pending(limit).await
+    }
+
+    async fn finish_propagation(
+        &self,
+        id: IntegrationId,
+        done: &[(Sku, u64)],
+    ) -> Result<(), StoreError> {
+        self.stock_finish_propagation(id, done).await
+    }
+
+    async fn listings_for_skus(&self, skus: &[Sku]) -> Result<Vec<Listing>, StoreError> {
+        self.stock_listings_for_skus(skus).await
     }
 }
 

@@ -168,6 +168,7 @@ async fn money_round_trips_exactly_through_the_file() {
                     writes,
                     cursor: None,
                     notifications: Vec::new(),
+                    stock: Vec::new(),
                 },
             )
             .await
@@ -218,6 +219,7 @@ async fn engine_imports_once_and_reads_back_after_reopening() {
         .with_page_size(3);
     let catalog = Arc::new(MemoryCatalog::new());
     catalog.upsert(marketsync_core::InventoryItem {
+        stock_version: None,
         sku: marketsync_core::Sku::new("SKU-1").unwrap(),
         title: "thing".into(),
         price: Money::parse("10.00", "USD").unwrap(),
@@ -284,6 +286,7 @@ async fn engine_imports_once_and_reads_back_after_reopening() {
                     .collect(),
                 cursor: None,
                 notifications: Vec::new(),
+                stock: Vec::new(),
             },
         )
         .await
@@ -333,6 +336,7 @@ async fn a_locked_database_is_a_temporary_error_and_writes_nothing() {
         }],
         cursor: Some(marketsync_core::Cursor("cursor-secret-position".into())),
         notifications: Vec::new(),
+        stock: Vec::new(),
     };
 
     // Another process holds the write lock.

@@ -192,6 +192,7 @@ async fn a_version_1_database_is_upgraded_in_place() {
                 writes,
                 cursor: None,
                 notifications: Vec::new(),
+                stock: Vec::new(),
             },
         )
         .await

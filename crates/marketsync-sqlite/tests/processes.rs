@@ -166,6 +166,7 @@ fn catalog() -> Arc<MemoryCatalog> {
     let catalog = Arc::new(MemoryCatalog::new());
     for sku in CATALOG {
         catalog.upsert(InventoryItem {
+            stock_version: None,
             sku: Sku::new(sku).unwrap(),
             title: format!("Item {sku}"),
             price: Money::parse("10.00", "USD").unwrap(),

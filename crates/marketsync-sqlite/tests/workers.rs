@@ -90,6 +90,7 @@ impl Workers {
         let db = TempDb::new(label);
         let catalog = Arc::new(MemoryCatalog::new());
         catalog.upsert(marketsync_core::InventoryItem {
+            stock_version: None,
             sku: marketsync_core::Sku::new("SKU-1").unwrap(),
             title: "thing".into(),
             price: usd(),

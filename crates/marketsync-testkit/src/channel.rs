@@ -347,6 +347,7 @@ impl<'a> Rig<'a> {
     /// Adds a labelled catalog item.
     pub fn item(&self, s: &str, price: &str, quantity: u32) {
         self.catalog.upsert(InventoryItem {
+            stock_version: None,
             sku: sku(s),
             title: format!("Item {s}"),
             price: Money::parse(price, self.harness.currency().code()).expect("valid price"),

@@ -43,6 +43,13 @@ use marketsync_core::store::{
 use marketsync_core::store::{Page, PageRequest, RunTimes, WorkClaim, WorkerId, never_due};
 use marketsync_core::vault::SealedCredentials;
 
+mod stock;
+pub use stock::{
+    concurrent_stock_journal_once, listings_for_skus_across_integrations,
+    stock_events_come_in_order_until_finished, stock_finish_is_atomic,
+    stock_journal_once_per_imported_order, stock_propagation_marks_pairs_and_makes_due,
+};
+
 // ----- running everything -----
 
 /// Runs every check of the suite, each on a fresh store from `make_store`.
@@ -85,6 +92,12 @@ where
     notification_deliveries_are_claimed_once_per_transport_and_lease(&*make_store().await).await;
     notification_delivery_retry_finish_and_failed_states(&*make_store().await).await;
     message_list_order_paging_and_read_marks(&*make_store().await).await;
+    stock_journal_once_per_imported_order(&*make_store().await).await;
+    stock_events_come_in_order_until_finished(&*make_store().await).await;
+    stock_propagation_marks_pairs_and_makes_due(&*make_store().await).await;
+    stock_finish_is_atomic(&*make_store().await).await;
+    listings_for_skus_across_integrations(&*make_store().await).await;
+    concurrent_stock_journal_once(make_store().await).await;
 }
 
 /// Declares every check of the suite as its own test in the calling crate: one `#[tokio::test]`
@@ -149,12 +162,18 @@ macro_rules! store_tests {
             notification_deliveries_are_claimed_once_per_transport_and_lease,
             notification_delivery_retry_finish_and_failed_states,
             message_list_order_paging_and_read_marks,
+            stock_journal_once_per_imported_order,
+            stock_events_come_in_order_until_finished,
+            stock_propagation_marks_pairs_and_makes_due,
+            stock_finish_is_atomic,
+            listings_for_skus_across_integrations,
         );
         $crate::store_tests!(@concurrent $open;
             concurrent_mapping_edits_all_survive,
             concurrent_record_orders_import_once,
             concurrent_named_lease_has_one_winner,
             work_is_claimed_by_one_worker,
+            concurrent_stock_journal_once,
         );
     };
 }
@@ -1216,6 +1235,7 @@ pub async fn batch_and_cursor_move_together(store: &dyn Store) {
         writes: Vec::new(),
         cursor: Some(c2.clone()),
         notifications: Vec::new(),
+        stock: Vec::new(),
     };
     let r = record(store, CHECK, &mut model, empty).await;
     assert!(r.is_empty(), "{CHECK}: an empty batch has no results");
@@ -1291,6 +1311,7 @@ pub async fn concurrent_record_orders_import_once(store: Arc<dyn Store>) {
                 writes: plan(task, round),
                 cursor: Some(Cursor(format!("task-{task}-round-{round}"))),
                 notifications: Vec::new(),
+                stock: Vec::new(),
             })
             .collect();
         tasks.spawn(async move {
@@ -2647,6 +2668,7 @@ fn listing(id: IntegrationId, s: &str, status: ListingStatus, n: u64) -> Listing
         status,
         last_sent: Some(Fingerprint(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))),
         updated_at: at(n as i64),
+        last_stock_version: None,
     }
 }
 
@@ -2736,6 +2758,7 @@ fn batch(seen_at: DateTime<Utc>, writes: Vec<LedgerWrite>) -> OrderBatch {
         writes,
         cursor: None,
         notifications: Vec::new(),
+        stock: Vec::new(),
     }
 }
 

@@ -44,6 +44,7 @@ async fn world(server: &MockServer) -> World {
     let catalog = Arc::new(MemoryCatalog::new());
     for s in ["LP-ABBA-01", "LP-ABBA-02"] {
         catalog.upsert(InventoryItem {
+            stock_version: None,
             sku: Sku::new(s).unwrap(),
             title: "LP".into(),
             price: Money::parse("149", "SEK").unwrap(),

@@ -27,6 +27,7 @@ pub const EPHEMERAL_KEY_ID: &str = "ephemeral";
 /// | [`credential_key`](Self::credential_key) | see below |
 /// | [`outbox_lease`](Self::outbox_lease) | 5 minutes |
 /// | [`outbox_send_time`](Self::outbox_send_time) | [`DEFAULT_OUTBOX_SEND_TIME`](super::DEFAULT_OUTBOX_SEND_TIME) |
+/// | [`channel_factory`](Self::channel_factory) | none: every channel is registered by the host |
 ///
 /// **The credential key.** Credentials are sealed with it before they reach the store. There is
 /// never a built-in key:
@@ -63,6 +64,7 @@ pub struct EngineBuilder {
     outbox_lease: Option<Duration>,
     outbox_send_time: Option<Duration>,
     transports: Vec<Arc<dyn crate::notify::Transport>>,
+    factory: Option<Arc<dyn super::ChannelFactory>>,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -77,6 +79,7 @@ impl fmt::Debug for EngineBuilder {
             .field("outbox_lease", &self.outbox_lease)
             .field("outbox_send_time", &self.outbox_send_time)
             .field("transports", &self.transports)
+            .field("channel_factory", &self.factory)
             .finish()
     }
 }
@@ -94,6 +97,7 @@ impl Engine {
             outbox_lease: None,
             outbox_send_time: None,
             transports: Vec::new(),
+            factory: None,
         }
     }
 }
@@ -151,6 +155,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Makes the channel (adapter) of an integration on demand, when an operation needs it and
+    /// none is registered ([`ChannelFactory`](super::ChannelFactory)).
+    pub fn channel_factory(mut self, factory: Arc<dyn super::ChannelFactory>) -> Self {
+        self.factory = Some(factory);
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         let in_memory = self.store.is_none();
@@ -180,6 +191,9 @@ impl EngineBuilder {
         }
         if let Some(send_time) = self.outbox_send_time {
             engine = engine.with_outbox_send_time(send_time);
+        }
+        if let Some(factory) = self.factory {
+            engine = engine.with_channel_factory(factory);
         }
         for transport in self.transports {
             engine.register_transport(transport);

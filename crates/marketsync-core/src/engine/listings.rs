@@ -253,8 +253,21 @@ fn gone_status(present: &HashMap<ChannelListingId, bool>, l: &Listing) -> Option
     }
 }
 
+/// A linked listing to send: its record, the update, and the stock version of the item it was
+/// made from ([`InventoryItem::stock_version`]).
+pub(super) type Pending = (Listing, ListingUpdate, Option<u64>);
+
+/// Whether `item`'s quantity is older than the one last sent to `l` (both versioned, the
+/// item's lower): it is never sent.
+pub(super) fn is_older(item: &InventoryItem, l: &Listing) -> bool {
+    matches!(
+        (item.stock_version, l.last_stock_version),
+        (Some(item), Some(sent)) if item < sent
+    )
+}
+
 /// Reports a listing found broken or ended and returns its record with that status.
-fn mark_gone(
+pub(super) fn mark_gone(
     report: &mut SyncReport,
     l: &Listing,
     status: ListingStatus,
@@ -337,6 +350,15 @@ impl Engine {
     /// Links existing channel listings to labelled items by SKU (after SKU mapping). Broken links
     /// are never relinked automatically.
     pub async fn link_listings(&self, id: IntegrationId) -> Result<LinkReport, EngineError> {
+        self.observed(
+            id,
+            super::EngineOperation::LinkListings,
+            self.link_listings_inner(id),
+        )
+        .await
+    }
+
+    async fn link_listings_inner(&self, id: IntegrationId) -> Result<LinkReport, EngineError> {
         let (rec, channel, caps) = self.gate(id, Feature::Listings).await?;
         Self::require(&caps, channel.as_ref(), Operation::ListListings)?;
         let label = rec.lifecycle.label().cloned().ok_or(EngineError::NoLabel)?;
@@ -408,6 +430,7 @@ impl Engine {
                             status: ListingStatus::Linked,
                             last_sent: None,
                             updated_at: now,
+                            last_stock_version: None,
                         };
                         new_links.push(l.clone());
                         links.insert(sku.clone(), l);
@@ -478,6 +501,15 @@ impl Engine {
     /// Listings are taken a chunk at a time (catalog items, updates, stored outcomes), so memory
     /// stays one small entry per linked listing.
     pub async fn sync_listings(&self, id: IntegrationId) -> Result<SyncReport, EngineError> {
+        self.observed(
+            id,
+            super::EngineOperation::SyncListings,
+            self.sync_listings_inner(id),
+        )
+        .await
+    }
+
+    async fn sync_listings_inner(&self, id: IntegrationId) -> Result<SyncReport, EngineError> {
         let (rec, channel, caps) = self.gate(id, Feature::Listings).await?;
         Self::require(&caps, channel.as_ref(), Operation::UpdateListings)?;
         let label = rec.lifecycle.label().cloned().ok_or(EngineError::NoLabel)?;
@@ -543,7 +575,7 @@ impl Engine {
             drop(skus);
 
             let mut gone: Vec<Listing> = Vec::new();
-            let mut pending: Vec<(Listing, ListingUpdate)> = Vec::new();
+            let mut pending: Vec<Pending> = Vec::new();
             for l in &chunk {
                 if let Some(present) = &before
                     && let Some(status) = gone_status(present, l)
@@ -559,10 +591,11 @@ impl Engine {
                             continue;
                         };
                         let update = ListingUpdate::from_item(listing_id, item);
-                        if l.last_sent == Some(update.fingerprint()) {
+                        // An item read older than the quantity last sent is not sent back.
+                        if l.last_sent == Some(update.fingerprint()) || is_older(item, l) {
                             Deferred::Unchanged
                         } else {
-                            pending.push((l.clone(), update));
+                            pending.push((l.clone(), update, item.stock_version));
                             continue;
                         }
                     }
@@ -583,8 +616,8 @@ impl Engine {
             // between only sends values again, which changes nothing at the channel.
             let forget: Vec<Listing> = pending
                 .iter()
-                .filter(|(l, _)| l.last_sent.is_some())
-                .map(|(l, _)| Listing {
+                .filter(|(l, _, _)| l.last_sent.is_some())
+                .map(|(l, _, _)| Listing {
                     last_sent: None,
                     ..l.clone()
                 })
@@ -618,8 +651,8 @@ impl Engine {
                 done.extend(
                     pending[tried..]
                         .iter()
-                        .filter(|(l, _)| l.last_sent.is_some())
-                        .map(|(l, _)| l.clone()),
+                        .filter(|(l, _, _)| l.last_sent.is_some())
+                        .map(|(l, _, _)| l.clone()),
                 );
             }
             self.store.put_listings(&done).await?;
@@ -667,24 +700,25 @@ impl Engine {
     }
 
     /// Sends one batch of updates. Returns whether to go on (`false`: the rate budget is spent)
-    /// and the listings to store for the outcomes.
-    async fn send_batch(
+    /// and the listings to store for the outcomes (a sent one with its new fingerprint and the
+    /// item's stock version).
+    pub(super) async fn send_batch(
         &self,
         id: IntegrationId,
         channel: &dyn Channel,
-        batch: &[(Listing, ListingUpdate)],
+        batch: &[Pending],
         now: DateTime<Utc>,
         report: &mut SyncReport,
         refused: &mut Vec<Listing>,
     ) -> Result<(bool, Vec<Listing>), EngineError> {
-        let updates: Vec<ListingUpdate> = batch.iter().map(|(_, u)| u.clone()).collect();
+        let updates: Vec<ListingUpdate> = batch.iter().map(|(_, u, _)| u.clone()).collect();
         let outcomes = match channel.update_listings(&updates).await {
             Ok(o) => o,
             Err(e) if e.kind() == ErrorKind::Auth => {
                 return Err(self.channel_failed(id, e).await);
             }
             Err(e) => {
-                for (l, _) in batch {
+                for (l, _, _) in batch {
                     report.failed.push(ListingFailure::new(l.sku.clone(), &e));
                 }
                 if e.kind() == ErrorKind::RateLimited {
@@ -695,12 +729,13 @@ impl Engine {
             }
         };
         let mut done = Vec::with_capacity(batch.len());
-        for ((l, u), outcome) in batch.iter().zip(outcomes) {
+        for ((l, u, version), outcome) in batch.iter().zip(outcomes) {
             match outcome.result {
                 Ok(_) => {
                     done.push(Listing {
                         last_sent: Some(u.fingerprint()),
                         updated_at: now,
+                        last_stock_version: l.last_stock_version.max(*version),
                         ..l.clone()
                     });
                     report.sent.push(l.sku.clone());
@@ -732,6 +767,19 @@ impl Engine {
     /// credentials, rate limit) leaves the record as it was. A channel that cannot list listings
     /// by SKU gets the create again.
     pub async fn publish_listings(
+        &self,
+        id: IntegrationId,
+        publish: bool,
+    ) -> Result<PublishReport, EngineError> {
+        self.observed(
+            id,
+            super::EngineOperation::PublishListings,
+            self.publish_listings_inner(id, publish),
+        )
+        .await
+    }
+
+    async fn publish_listings_inner(
         &self,
         id: IntegrationId,
         publish: bool,
@@ -794,6 +842,7 @@ impl Engine {
                     // Its content at the channel is not known: the next sync sends it.
                     last_sent: None,
                     updated_at: now,
+                    last_stock_version: None,
                 })
                 .collect();
             self.store.put_listings(&relinked).await?;
@@ -823,6 +872,7 @@ impl Engine {
                     status: ListingStatus::Publishing,
                     last_sent: None,
                     updated_at: now,
+                    last_stock_version: None,
                 })
                 .collect();
             self.store.put_listings(&intents).await?;
@@ -868,6 +918,7 @@ impl Engine {
                             status: ListingStatus::Linked,
                             last_sent: Some(fp),
                             updated_at: now,
+                            last_stock_version: None,
                         });
                         report.published.push((n.sku.clone(), listing_id));
                     }
@@ -944,6 +995,7 @@ impl Engine {
                 status: ListingStatus::Linked,
                 last_sent: None,
                 updated_at: self.now(),
+                last_stock_version: None,
             })
             .await?;
         Ok(())
@@ -952,7 +1004,10 @@ impl Engine {
     /// The dry run of a reconcile: every channel listing (not ended) whose SKU, after mapping,
     /// is not a labelled item. Nothing is changed.
     pub async fn plan_reconcile(&self, id: IntegrationId) -> Result<ReconcilePlan, EngineError> {
-        Ok(self.plan_with_count(id).await?.0)
+        self.observed(id, super::EngineOperation::PlanReconcile, async {
+            Ok(self.plan_with_count(id).await?.0)
+        })
+        .await
     }
 
     /// The plan, with the number of the channel's listings that are not ended.
@@ -1038,6 +1093,21 @@ impl Engine {
     }
 
     async fn confirm_checked(
+        &self,
+        id: IntegrationId,
+        plan: &ReconcilePlan,
+        actor: Actor,
+        large: bool,
+    ) -> Result<ReconcileReport, EngineError> {
+        self.observed(
+            id,
+            super::EngineOperation::ConfirmReconcile,
+            self.confirm_checked_inner(id, plan, actor, large),
+        )
+        .await
+    }
+
+    async fn confirm_checked_inner(
         &self,
         id: IntegrationId,
         plan: &ReconcilePlan,
@@ -1199,6 +1269,18 @@ impl Engine {
     /// a person confirms the plan with [`confirm_large_reconcile`](Self::confirm_large_reconcile)).
     /// A catalogue that fails ends nothing.
     pub async fn run_reconcile(&self, id: IntegrationId) -> Result<ReconcileOutcome, EngineError> {
+        self.observed(
+            id,
+            super::EngineOperation::Reconcile,
+            self.run_reconcile_inner(id),
+        )
+        .await
+    }
+
+    async fn run_reconcile_inner(
+        &self,
+        id: IntegrationId,
+    ) -> Result<ReconcileOutcome, EngineError> {
         let (plan, count) = self.plan_with_count(id).await?;
         let (rec, channel, caps) = self.gate(id, Feature::Reconciler).await?;
         if !rec.lifecycle.reconcile_plan_confirmed() {

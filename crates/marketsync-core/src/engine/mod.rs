@@ -9,13 +9,17 @@
 //! diagnosis, notifying once per break.
 
 mod builder;
+mod factory;
 mod listings;
+pub mod metrics;
 mod notices;
+mod observe;
 mod orders;
 #[cfg(test)]
 mod renewal_tests;
 pub mod scheduler;
 mod shortcuts;
+pub mod stock;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -46,14 +50,17 @@ use crate::vault::{CredentialKey, VaultError};
 use crate::{store, vault};
 
 pub use builder::{EPHEMERAL_KEY_ID, EngineBuilder};
+pub use factory::ChannelFactory;
 pub use listings::{
     DropReason, DroppedFromPlan, LinkReport, ListingFailure, PublishReport, ReconcileOutcome,
     ReconcilePlan, ReconcileReport, SyncReport,
 };
+pub use metrics::EngineOperation;
 pub use orders::{
     ImportReport, OrderExplanation, OutboxFailure, OutboxReport, UNREADABLE_WITHOUT_ID_PREFIX,
     evaluate_order,
 };
+pub use stock::{PropagationReport, STOCK_LEASE, StockHandOver, StockPropagation};
 
 /// Why an engine operation failed as a whole. Failures of single listings or orders are not
 /// errors: they are in the operation's report.
@@ -73,11 +80,21 @@ pub enum EngineError {
         /// The orders the confirmed plan did not list.
         missing: Vec<ChannelOrderId>,
     },
-    /// The integration has no channel registered in this engine.
+    /// The integration has no channel registered in this engine (and the engine has no
+    /// [`ChannelFactory`] to make one).
     #[error(
-        "no channel is registered for integration {0}: call Engine::register_channel after start-up"
+        "no channel is registered for integration {0}: call Engine::register_channel after start-up, or give the engine a ChannelFactory"
     )]
     NoChannel(IntegrationId),
+    /// The engine's [`ChannelFactory`] could not make the integration's channel: the operation
+    /// that needed it did not run. Other integrations are not affected.
+    #[error("integration {integration}: its channel adapter could not be made: {error}")]
+    ChannelFactory {
+        /// The integration.
+        integration: IntegrationId,
+        /// The factory's error.
+        error: ChannelError,
+    },
     /// The lifecycle does not allow the operation now.
     #[error("integration {integration}: {blocked}")]
     Blocked {
@@ -229,6 +246,10 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     key: Option<Arc<CredentialKey>>,
     channels: RwLock<HashMap<IntegrationId, Arc<dyn Channel>>>,
+    /// Makes the channels of integrations that have none registered.
+    factory: Option<Arc<dyn ChannelFactory>>,
+    /// One attach from the factory per integration at a time.
+    attaching: std::sync::Mutex<HashMap<IntegrationId, Arc<tokio::sync::Mutex<()>>>>,
     outbox_lease: Duration,
     /// The longest one outbox send may take: sizes the outbox claims.
     outbox_send_time: Duration,
@@ -532,6 +553,8 @@ impl Engine {
             clock,
             key: None,
             channels: RwLock::new(HashMap::new()),
+            factory: None,
+            attaching: std::sync::Mutex::new(HashMap::new()),
             outbox_lease: Duration::from_secs(300),
             outbox_send_time: DEFAULT_OUTBOX_SEND_TIME,
             worker: WorkerId::new("engine"),
@@ -860,13 +883,14 @@ impl Engine {
         feature: Feature,
     ) -> Result<(IntegrationRecord, Arc<dyn Channel>, Capabilities), EngineError> {
         let rec = self.integration(id).await?;
+        Self::note_channel(rec.channel);
         rec.lifecycle
             .check_feature(feature, self.now())
             .map_err(|blocked| EngineError::Blocked {
                 integration: id,
                 blocked,
             })?;
-        let channel = self.channel(id)?;
+        let channel = self.channel_for(&rec).await?;
         let caps = channel.capabilities();
         Ok((rec, channel, caps))
     }
@@ -1022,14 +1046,24 @@ impl Engine {
         id: IntegrationId,
         actor: Actor,
     ) -> Result<AccountInfo, EngineError> {
+        self.observed(id, EngineOperation::Verify, self.verify_inner(id, actor))
+            .await
+    }
+
+    async fn verify_inner(
+        &self,
+        id: IntegrationId,
+        actor: Actor,
+    ) -> Result<AccountInfo, EngineError> {
         let rec = self.integration(id).await?;
+        Self::note_channel(rec.channel);
         if rec.lifecycle.is_deleted() {
             return Err(EngineError::Blocked {
                 integration: id,
                 blocked: Blocked::Deleted,
             });
         }
-        let channel = self.channel(id)?;
+        let channel = self.channel_for(&rec).await?;
         match channel.verify().await {
             Ok(info) => {
                 self.apply(id, actor, Event::VerificationSucceeded).await?;
@@ -1062,7 +1096,7 @@ impl Engine {
         id: IntegrationId,
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationStart, EngineError> {
-        let channel = self.channel(id)?;
+        let channel = self.ensure_channel(id).await?;
         Self::require(
             &channel.capabilities(),
             channel.as_ref(),
@@ -1080,7 +1114,7 @@ impl Engine {
         callback: &AuthorizationCallback,
         actor: Actor,
     ) -> Result<Option<AccountInfo>, EngineError> {
-        let channel = self.channel(id)?;
+        let channel = self.ensure_channel(id).await?;
         match channel.complete_authorization(pending, callback).await? {
             AuthorizationOutcome::Pending { .. } => Ok(None),
             AuthorizationOutcome::Authorized(credentials) => {
@@ -1099,7 +1133,20 @@ impl Engine {
         &self,
         id: IntegrationId,
     ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        self.observed(
+            id,
+            EngineOperation::CheckCredentials,
+            self.check_credentials_inner(id),
+        )
+        .await
+    }
+
+    async fn check_credentials_inner(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
         let rec = self.integration(id).await?;
+        Self::note_channel(rec.channel);
         if rec.lifecycle.is_deleted() {
             return Ok(None);
         }

@@ -56,7 +56,7 @@ impl Engine {
     /// the operations: a host or its scheduler calls it now and then. A transport that fails
     /// leaves its notifications waiting, with their last error, and never stops the others.
     pub async fn deliver_notifications(&self) -> DeliveryReport {
-        self.notices.deliver().await
+        self.observed_delivery(self.notices.deliver()).await
     }
 
     /// The in-app message list, newest first, rendered for the seller.

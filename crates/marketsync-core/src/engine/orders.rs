@@ -24,9 +24,9 @@ use crate::notify::MissingMapping;
 use crate::settings::IntegrationSettings;
 use crate::store::IntegrationRecord;
 use crate::store::{
-    Decision, ImportedOrder, LedgerEntry, LedgerFilter, LedgerWrite, NotImportedReason, OrderBatch,
-    OrderOutcome, OutboxAction, OutboxEntry, OutboxItem, OutboxState, OutboxUpdate, RecordedOrder,
-    ResolvedLine, SightingOutcome,
+    Decision, ImportedOrder, LedgerEntry, LedgerFilter, LedgerWrite, NewStockEvent,
+    NotImportedReason, OrderBatch, OrderOutcome, OutboxAction, OutboxEntry, OutboxItem,
+    OutboxState, OutboxUpdate, RecordedOrder, ResolvedLine, SightingOutcome, StockLine,
 };
 
 /// What an import run did.
@@ -290,6 +290,15 @@ impl Engine {
     /// window decides only what is downloaded. Imported orders are acknowledged at the channel
     /// only after they are recorded.
     pub async fn import_orders(&self, id: IntegrationId) -> Result<ImportReport, EngineError> {
+        self.observed(
+            id,
+            super::EngineOperation::ImportOrders,
+            self.import_orders_inner(id),
+        )
+        .await
+    }
+
+    async fn import_orders_inner(&self, id: IntegrationId) -> Result<ImportReport, EngineError> {
         let (rec, channel, caps) = self.gate(id, Feature::Orders).await?;
         Self::require(&caps, channel.as_ref(), Operation::FetchOrders)?;
         let mappings = self.store.mappings(id).await?;
@@ -537,11 +546,13 @@ impl Engine {
         }
         // "Orders held" is written with the orders it is about, once per missing mapping.
         let notifications = self.held_notifications(id, &writes).await?;
+        let stock = stock_events(&writes);
         let batch = OrderBatch {
             seen_at: now,
             writes,
             cursor: page.cursor.clone(),
             notifications,
+            stock,
         };
         let recorded = self.store.record_orders(id, &batch).await?;
         self.notify_written(&batch.notifications).await;
@@ -709,11 +720,13 @@ impl Engine {
             return Ok(());
         }
         let notifications = self.held_notifications(id, &writes).await?;
+        let stock = stock_events(&writes);
         let batch = OrderBatch {
             seen_at: now,
             writes,
             cursor: None,
             notifications,
+            stock,
         };
         let recorded = self.store.record_orders(id, &batch).await?;
         self.notify_written(&batch.notifications).await;
@@ -883,7 +896,7 @@ impl Engine {
                 blocked: crate::lifecycle::Blocked::Deleted,
             });
         }
-        let channel = self.channel(id)?;
+        let channel = self.ensure_channel(id).await?;
         Self::require(&channel.capabilities(), channel.as_ref(), operation)?;
         let entry = self
             .store
@@ -1006,6 +1019,15 @@ impl Engine {
     /// [send time](Self::with_outbox_send_time), at least 1, at most 50. The others wait for
     /// the next claim of the same run.
     pub async fn sync_orders(&self, id: IntegrationId) -> Result<OutboxReport, EngineError> {
+        self.observed(
+            id,
+            super::EngineOperation::SyncOrders,
+            self.sync_orders_inner(id),
+        )
+        .await
+    }
+
+    async fn sync_orders_inner(&self, id: IntegrationId) -> Result<OutboxReport, EngineError> {
         let (_rec, channel, _caps) = self.gate(id, Feature::Fulfillments).await?;
         let mut report = OutboxReport::default();
         let batch = crate::store::support::claims_within_lease(
@@ -1120,4 +1142,47 @@ impl Engine {
             }
         }
     }
+}
+
+/// The stock journal entries of a batch: one per order decided [`Decision::Import`], with the
+/// catalogue's SKU of each resolved line (after the SKU mappings) and the units sold, lines of
+/// one SKU added up. The store journals each only when the order is imported at this sighting
+/// and was not journalled before ([`OrderBatch::stock`]).
+fn stock_events(writes: &[LedgerWrite]) -> Vec<NewStockEvent> {
+    writes
+        .iter()
+        .filter_map(|w| {
+            let Decision::Import(imported) = &w.decision else {
+                return None;
+            };
+            let order = w.order.as_ref()?;
+            let mut lines: Vec<StockLine> = Vec::new();
+            for resolved in &imported.lines {
+                let Some(sku) = resolved.resolution.sku() else {
+                    continue;
+                };
+                let quantity: u32 = order
+                    .lines
+                    .iter()
+                    .filter(|l| l.line_id == resolved.line_id)
+                    .map(|l| l.quantity)
+                    .fold(0, u32::saturating_add);
+                if quantity == 0 {
+                    continue;
+                }
+                match lines.iter_mut().find(|l| &l.sku == sku) {
+                    Some(line) => line.quantity = line.quantity.saturating_add(quantity),
+                    None => lines.push(StockLine {
+                        sku: sku.clone(),
+                        quantity,
+                    }),
+                }
+            }
+            Some(NewStockEvent {
+                channel_order_id: w.channel_order_id.clone(),
+                lines,
+                imported_at: imported.imported_at,
+            })
+        })
+        .collect()
 }

@@ -48,6 +48,19 @@
 //! ([`Pass::notifications`]), never stopping the pass. A notification raised by a run of this
 //! pass is delivered by the next one.
 //!
+//! # The oversell guard
+//!
+//! Each pass first hands the stock journal over once ([`Engine::propagate_stock`]: the host's
+//! [`Catalog::orders_imported`](crate::Catalog::orders_imported) hook, then the SKUs to send
+//! to the other channels marked pending, which makes those integrations due at once), before
+//! it claims, so an integration marked by the hand-over is claimed in the same pass. A failing
+//! hook is logged and reported ([`Pass::stock`]); the events wait for the next pass. A claimed
+//! integration with pending SKUs that may sync listings now runs
+//! [`ScheduledOperation::PropagateStock`] ([`Engine::sync_pending_skus`]) before its other due
+//! operations: they wait until it finished, so the targeted sync takes the channel's rate
+//! budget first and the bulk sync ([`ScheduledOperation::SyncListings`]) gets what is left.
+//! Its pending SKUs that could not be sent are tried again at the integration's next run.
+//!
 //! # A lost lease
 //!
 //! A worker keeps running an integration's operations only while it knows it holds the lease.
@@ -79,10 +92,23 @@
 //! channels ([`Engine::renewals_idle`]: a renewal stopped halfway can lose the live refresh
 //! token) and returns a [`RunSummary`].
 //!
+//! Each [`RunRecord`] names the integration, its channel kind, the operation, when it started,
+//! how long it ran and its report or error: enough for a host's metrics and logs.
+//!
+//! # Adapters on demand
+//!
+//! When the engine has a [`ChannelFactory`](super::ChannelFactory), the scheduler needs no
+//! adapter registered beforehand: the first operation of a claimed integration makes and
+//! attaches it, and the scheduler detaches it ([`Engine::detach_channel`]) when it gives the
+//! integration back (or loses it), so a worker keeps only the adapters of the integrations it
+//! holds, and integrations connected by another process are run too. A factory that fails
+//! fails that integration's runs ([`EngineError::ChannelFactory`]), reported like any other
+//! run error. Without a factory, registered channels stay as they are.
+//!
 //! [`with_max_held`]: Scheduler::with_max_held
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -91,13 +117,14 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
-use crate::ids::IntegrationId;
+use crate::ids::{ChannelKind, IntegrationId};
 use crate::lifecycle::Feature;
 use crate::notify::DeliveryReport;
 use crate::store::{RunTimes, StoreError, WorkClaim, WorkerId, never_due};
 
 use super::listings::{ReconcileOutcome, SyncReport};
 use super::orders::{ImportReport, OutboxReport};
+use super::stock::{PropagationReport, StockHandOver};
 use super::{Engine, EngineError};
 use crate::store::IntegrationRecord;
 
@@ -117,6 +144,10 @@ const RENEW_RETRY: Duration = Duration::from_secs(1);
 /// An operation the scheduler runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ScheduledOperation {
+    /// [`Engine::sync_pending_skus`]: the targeted sync of the SKUs a sale elsewhere changed.
+    /// Not run at a frequency: whenever the integration has pending SKUs, before its other
+    /// operations.
+    PropagateStock,
     /// [`Engine::import_orders`].
     ImportOrders,
     /// [`Engine::sync_listings`].
@@ -131,7 +162,8 @@ pub enum ScheduledOperation {
 
 impl ScheduledOperation {
     /// Every operation, in the order a pass considers them.
-    pub const ALL: [ScheduledOperation; 5] = [
+    pub const ALL: [ScheduledOperation; 6] = [
+        ScheduledOperation::PropagateStock,
         ScheduledOperation::CheckCredentials,
         ScheduledOperation::ImportOrders,
         ScheduledOperation::SyncListings,
@@ -142,6 +174,7 @@ impl ScheduledOperation {
     /// Its stable name, as stored ([`RunTimes`] are kept by it).
     pub fn as_str(self) -> &'static str {
         match self {
+            ScheduledOperation::PropagateStock => "propagate_stock",
             ScheduledOperation::ImportOrders => "import_orders",
             ScheduledOperation::SyncListings => "sync_listings",
             ScheduledOperation::Reconcile => "reconcile",
@@ -154,6 +187,8 @@ impl ScheduledOperation {
 /// What one scheduled run produced.
 #[derive(Debug)]
 pub enum RunOutput {
+    /// A targeted sync of pending SKUs.
+    Propagation(PropagationReport),
     /// An import.
     Import(ImportReport),
     /// A listing sync.
@@ -173,10 +208,22 @@ pub struct RunRecord {
     pub integration: IntegrationId,
     /// The operation.
     pub operation: ScheduledOperation,
+    /// The integration's channel kind (the `channel` label of the metrics).
+    pub channel: ChannelKind,
     /// When it started (the engine's clock).
     pub started_at: DateTime<Utc>,
+    /// How long it ran, waiting for a concurrency permit included (zero for a run that could
+    /// not start).
+    pub duration: Duration,
     /// Its report or error.
     pub result: Result<RunOutput, EngineError>,
+}
+
+impl RunRecord {
+    /// Whether the run succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
 }
 
 /// A claimed integration whose operations could not be prepared: its record could not be read,
@@ -201,6 +248,9 @@ pub struct Pass {
     pub failed: Vec<IntegrationFailure>,
     /// The notification delivery pass made after the claim.
     pub notifications: DeliveryReport,
+    /// The stock hand-over made before the claim ([`Engine::propagate_stock`]); `None` only in
+    /// a pass made by hand ([`Pass::default`]).
+    pub stock: Option<Result<StockHandOver, EngineError>>,
 }
 
 /// What [`Scheduler::run`] delivers.
@@ -240,12 +290,17 @@ enum Sink<'a> {
 /// An integration this scheduler holds the lease of, with runs in flight.
 struct Held {
     id: IntegrationId,
+    /// Its channel kind, for the run records.
+    channel: ChannelKind,
     /// Its operations with their frequencies, as decided when claimed.
     wanted: Vec<(ScheduledOperation, TimeDelta)>,
     state: Mutex<HeldState>,
     lease_lost: AtomicBool,
     /// Set to `true` when the lease is lost (or may be): the runs stop.
     stop: watch::Sender<bool>,
+    /// `true` once no targeted sync ([`ScheduledOperation::PropagateStock`]) is to run or it
+    /// finished: the other runs wait for it.
+    propagated: watch::Sender<bool>,
 }
 
 impl Held {
@@ -253,6 +308,13 @@ impl Held {
     fn lose_lease(&self) {
         self.lease_lost.store(true, Ordering::SeqCst);
         self.stop.send_replace(true);
+    }
+
+    /// Completes once the targeted sync, if any, finished.
+    async fn propagation_done(&self) {
+        let mut rx = self.propagated.subscribe();
+        // The sender lives in `self`: waiting cannot fail while `self` is borrowed.
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     /// Completes once the lease is lost.
@@ -283,6 +345,10 @@ struct Shared {
     claiming: tokio::sync::Mutex<()>,
     /// Woken whenever an integration is released.
     released: Notify,
+    /// Passes finished ([`Scheduler::passes`]).
+    passes: AtomicU64,
+    /// When the last pass finished, by the engine's clock ([`Scheduler::last_pass_at`]).
+    last_pass: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -330,6 +396,8 @@ impl Scheduler {
                 held: Mutex::new(HashMap::new()),
                 claiming: tokio::sync::Mutex::new(()),
                 released: Notify::new(),
+                passes: AtomicU64::new(0),
+                last_pass: Mutex::new(None),
             }),
         }
     }
@@ -463,16 +531,35 @@ impl Scheduler {
     /// preparation failed. `Err` only when the store refused the first claim.
     pub async fn tick(&self) -> Result<Pass, EngineError> {
         let mut runs = Vec::new();
+        let stock = self.hand_over_stock().await;
         let claimed = self.pass(&mut Sink::Handles(&mut runs)).await;
         // Delivered even when the claim failed: the outbox does not depend on it.
         let notifications = self.deliver_notifications().await;
+        self.pass_finished();
         let (claimed, failed) = claimed?;
         Ok(Pass {
             claimed,
             runs,
             failed,
             notifications,
+            stock: Some(stock),
         })
+    }
+
+    /// One hand-over of the stock journal ([`Engine::propagate_stock`]); a failure is logged
+    /// (the events wait for the next pass).
+    async fn hand_over_stock(&self) -> Result<StockHandOver, EngineError> {
+        let result = self.engine.propagate_stock().await;
+        match &result {
+            Err(e) => {
+                tracing::warn!(worker = %self.worker, error = %e, "handing the stock journal over failed; it is tried again at the next pass");
+            }
+            Ok(r) if !r.events.is_empty() => {
+                tracing::debug!(worker = %self.worker, events = r.events.len(), marked = r.marked.len(), "stock events handed over");
+            }
+            Ok(_) => {}
+        }
+        result
     }
 
     /// One delivery pass over the notification outbox; what failed is logged (it waits in the
@@ -570,7 +657,9 @@ impl Scheduler {
     }
 
     /// Releases an integration with no runs to start. A failure is logged: the lease lapses.
+    /// With a [`ChannelFactory`](super::ChannelFactory) its channel is detached from the engine.
     async fn release(&self, id: IntegrationId, next_due: DateTime<Utc>) {
+        self.detach(id);
         if let Err(e) = self
             .engine
             .store()
@@ -653,10 +742,24 @@ impl Scheduler {
                         RunRecord {
                             integration: id,
                             operation: *op,
+                            channel: rec.channel,
                             started_at: now,
+                            duration: Duration::ZERO,
                             result: Err(e.into()),
                         },
                     );
+                }
+            }
+        }
+        // SKUs a sale on another channel changed go first (the oversell guard).
+        if rec.lifecycle.check_feature(Feature::Listings, now).is_ok() {
+            match store.pending_skus(id, 1).await {
+                Ok(pending) if !pending.is_empty() => {
+                    to_run.insert(0, ScheduledOperation::PropagateStock);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(integration = %id, error = %e, "reading the pending SKUs failed; they are sent at a later run");
                 }
             }
         }
@@ -666,6 +769,7 @@ impl Scheduler {
         }
         let held = Arc::new(Held {
             id,
+            channel: rec.channel,
             wanted,
             state: Mutex::new(HeldState {
                 runs,
@@ -675,6 +779,7 @@ impl Scheduler {
             }),
             lease_lost: AtomicBool::new(false),
             stop: watch::Sender::new(false),
+            propagated: watch::Sender::new(!to_run.contains(&ScheduledOperation::PropagateStock)),
         });
         lock(&self.shared.held).insert(id, held.clone());
         let renewal = self.spawn_renewal(held.clone(), claimed_at);
@@ -779,6 +884,9 @@ impl Scheduler {
         };
         let e = &self.engine;
         match op {
+            ScheduledOperation::PropagateStock => {
+                e.sync_pending_skus(id).await.map(RunOutput::Propagation)
+            }
             ScheduledOperation::ImportOrders => e.import_orders(id).await.map(RunOutput::Import),
             ScheduledOperation::SyncListings => e.sync_listings(id).await.map(RunOutput::Sync),
             ScheduledOperation::Reconcile => e.run_reconcile(id).await.map(RunOutput::Reconcile),
@@ -798,12 +906,21 @@ impl Scheduler {
         started_at: DateTime<Utc>,
     ) -> RunRecord {
         let id = held.id;
+        let began = Instant::now();
         let result = tokio::select! {
-            result = self.execute(id, op) => result,
+            result = async {
+                if op != ScheduledOperation::PropagateStock {
+                    held.propagation_done().await;
+                }
+                self.execute(id, op).await
+            } => result,
             () = held.stopped() => Err(EngineError::Store(StoreError::Conflict(format!(
                 "the work lease on integration {id} was lost (or could not be renewed in time): the run was stopped"
             )))),
         };
+        if op == ScheduledOperation::PropagateStock {
+            held.propagated.send_replace(true);
+        }
         if let Err(e) = &result {
             tracing::warn!(integration = %id, operation = ?op, error = %e, "scheduled run failed");
         }
@@ -843,7 +960,9 @@ impl Scheduler {
         RunRecord {
             integration: id,
             operation: op,
+            channel: held.channel,
             started_at,
+            duration: began.elapsed(),
             result,
         }
     }
@@ -866,10 +985,19 @@ impl Scheduler {
         self.forget(held);
     }
 
+    /// With a [`ChannelFactory`](super::ChannelFactory), an integration this worker no longer
+    /// holds keeps no adapter here: the next claim makes a new one.
+    fn detach(&self, id: IntegrationId) {
+        if self.engine.has_channel_factory() {
+            self.engine.detach_channel(id);
+        }
+    }
+
     fn forget(&self, held: &Arc<Held>) {
         let mut all = lock(&self.shared.held);
         if all.get(&held.id).is_some_and(|h| Arc::ptr_eq(h, held)) {
             all.remove(&held.id);
+            self.detach(held.id);
         }
         drop(all);
         self.shared.released.notify_waiters();
@@ -893,6 +1021,23 @@ impl Scheduler {
     /// How many integrations this scheduler holds (claimed, with runs in flight).
     pub fn held(&self) -> usize {
         lock(&self.shared.held).len()
+    }
+
+    /// How many passes this scheduler (and its clones) finished, by [`tick`](Self::tick) or
+    /// [`run`](Self::run): a pass counts whether its claim succeeded or not (a failed claim is
+    /// logged), so a service can tell that its scheduler is still going.
+    pub fn passes(&self) -> u64 {
+        self.shared.passes.load(Ordering::SeqCst)
+    }
+
+    /// When the last pass finished, by the engine's clock; `None` before the first.
+    pub fn last_pass_at(&self) -> Option<DateTime<Utc>> {
+        *lock(&self.shared.last_pass)
+    }
+
+    fn pass_finished(&self) {
+        *lock(&self.shared.last_pass) = Some(self.engine.now());
+        self.shared.passes.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Waits until this scheduler holds no integration.
@@ -956,6 +1101,8 @@ impl Scheduler {
                 _ = std::future::ready(()) => {}
             }
             summary.passes += 1;
+            // Errors are logged; the events wait for the next pass.
+            let _ = self.hand_over_stock().await;
             match self.pass(&mut Sink::Channel(&reports)).await {
                 Ok((_, failed)) => {
                     for f in failed {
@@ -967,6 +1114,7 @@ impl Scheduler {
                 }
             }
             self.deliver_notifications().await;
+            self.pass_finished();
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,

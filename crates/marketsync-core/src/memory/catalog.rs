@@ -8,11 +8,30 @@ use async_trait::async_trait;
 use crate::catalog::{Catalog, CatalogError, CatalogPage};
 use crate::ids::{Label, Sku};
 use crate::listing::InventoryItem;
+use crate::store::StockEvent;
 
 /// A catalog kept in memory, for tests and examples.
+///
+/// Its [`Catalog::orders_imported`] decrements each sold SKU's quantity (never below 0) and
+/// increments its [`InventoryItem::stock_version`] (from 1 when it had none), applying each
+/// event once: events at or below the last `seq` applied are ignored. Every call is kept
+/// ([`MemoryCatalog::stock_events_seen`]), and calls can be made to fail
+/// ([`MemoryCatalog::fail_orders_imported`]).
 #[derive(Debug, Default)]
 pub struct MemoryCatalog {
     items: Mutex<BTreeMap<Sku, InventoryItem>>,
+    stock: Mutex<StockHook>,
+}
+
+/// What [`Catalog::orders_imported`] saw and applied.
+#[derive(Debug, Default)]
+struct StockHook {
+    /// Every event of every successful call, in the order received (repeats included).
+    seen: Vec<StockEvent>,
+    /// The highest `seq` applied.
+    applied: u64,
+    /// How many of the next calls fail.
+    failures: usize,
 }
 
 impl MemoryCatalog {
@@ -33,6 +52,23 @@ impl MemoryCatalog {
     /// Removes an item.
     pub fn remove(&self, sku: &Sku) -> Option<InventoryItem> {
         self.lock().remove(sku)
+    }
+
+    /// Makes the next `calls` calls of [`Catalog::orders_imported`] fail (with nothing applied),
+    /// as a host whose stock system is down.
+    pub fn fail_orders_imported(&self, calls: usize) {
+        lock(&self.stock).failures = calls;
+    }
+
+    /// Every event [`Catalog::orders_imported`] accepted, in the order received, repeats
+    /// included (a repeat is received but not applied twice).
+    pub fn stock_events_seen(&self) -> Vec<StockEvent> {
+        lock(&self.stock).seen.clone()
+    }
+
+    /// One item, if any.
+    pub fn item(&self, sku: &Sku) -> Option<InventoryItem> {
+        self.lock().get(sku).cloned()
     }
 
     /// Changes an item in place; false if there is none.
@@ -79,4 +115,33 @@ impl Catalog for MemoryCatalog {
         let items = self.lock();
         Ok(skus.iter().filter_map(|s| items.get(s).cloned()).collect())
     }
+
+    async fn orders_imported(&self, events: &[StockEvent]) -> Result<(), CatalogError> {
+        let mut hook = lock(&self.stock);
+        if hook.failures > 0 {
+            hook.failures -= 1;
+            return Err(CatalogError {
+                message: "the stock system is unavailable".to_owned(),
+            });
+        }
+        let mut items = self.lock();
+        for event in events {
+            hook.seen.push(event.clone());
+            if event.seq <= hook.applied {
+                continue;
+            }
+            hook.applied = event.seq;
+            for line in &event.lines {
+                if let Some(item) = items.get_mut(&line.sku) {
+                    item.quantity = item.quantity.saturating_sub(line.quantity);
+                    item.stock_version = Some(item.stock_version.map_or(1, |v| v + 1));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -77,6 +77,8 @@ struct State {
     shipments: Vec<ShipmentRequest>,
     refunds: Vec<RefundRequest>,
     cancellations: Vec<CancellationRequest>,
+    /// Every batch of listing updates taken (failed calls excluded), in order.
+    update_batches: Vec<Vec<ListingUpdate>>,
     applied_keys: BTreeSet<IdempotencyKey>,
     failures: Vec<FailureRule>,
     stats: MemoryChannelStats,
@@ -128,6 +130,7 @@ impl MemoryChannel {
                 shipments: Vec::new(),
                 refunds: Vec::new(),
                 cancellations: Vec::new(),
+                update_batches: Vec::new(),
                 applied_keys: BTreeSet::new(),
                 failures: Vec::new(),
                 stats: MemoryChannelStats::default(),
@@ -360,6 +363,12 @@ impl MemoryChannel {
     /// Refunds received (each idempotency key once).
     pub fn refunds(&self) -> Vec<RefundRequest> {
         self.lock().refunds.clone()
+    }
+
+    /// Every batch of listing updates the channel took, in the order received (a call refused
+    /// before it was applied is not included; one whose items were refused one by one is).
+    pub fn update_batches(&self) -> Vec<Vec<ListingUpdate>> {
+        self.lock().update_batches.clone()
     }
 
     /// Cancellations received (each idempotency key once).
@@ -596,6 +605,7 @@ impl Channel for MemoryChannel {
         let max = self.lock().capabilities.listings_update_max_batch;
         self.check_batch(op, updates.len(), max)?;
         let mut s = self.lock();
+        s.update_batches.push(updates.to_vec());
         let mut out = Vec::with_capacity(updates.len());
         for u in updates {
             let result = match s.listings.get_mut(&u.listing_id) {

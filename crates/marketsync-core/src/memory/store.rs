@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,8 +17,9 @@ use crate::order::IdempotencyKey;
 use crate::store::support::{apply_finish, apply_write, bad_page_token, check_key_reuse};
 use crate::store::{
     IntegrationRecord, Lease, LedgerEntry, LedgerFilter, OrderBatch, OutboxEntry, OutboxItem,
-    OutboxState, OutboxUpdate, Page, PageRequest, RecordedOrder, RunTimes, Store, StoreError,
-    VersionedCredentials, VersionedMappings, WorkClaim, WorkerId,
+    OutboxState, OutboxUpdate, Page, PageRequest, PendingSku, RecordedOrder, RunTimes,
+    SightingOutcome, StockEvent, Store, StoreError, VersionedCredentials, VersionedMappings,
+    WorkClaim, WorkerId,
 };
 use crate::vault::SealedCredentials;
 
@@ -94,6 +95,14 @@ struct Inner {
     work: BTreeMap<IntegrationId, WorkRow>,
     /// The notification outbox and message list.
     notices: NoticeBook,
+    /// The stock journal by `seq`, with whether each event was handed to the host.
+    stock_events: BTreeMap<u64, (StockEvent, bool)>,
+    /// The journalled orders: an order is journalled once.
+    stock_journalled: BTreeSet<(IntegrationId, ChannelOrderId)>,
+    /// The last `seq` given out (0: none yet).
+    stock_seq: u64,
+    /// Pending (integration, SKU) pairs of the targeted propagation.
+    pending_skus: BTreeMap<(IntegrationId, Sku), PendingSku>,
 }
 
 /// A [`Store`] kept in memory: every call is atomic under one lock. For tests, examples and
@@ -363,6 +372,29 @@ impl Store for MemoryStore {
             s.cursors.insert(id, c.clone());
         }
         s.notices.write(id, &batch.notifications);
+        // Journal the stock of the orders imported at this sighting, once per order.
+        for new in &batch.stock {
+            let imported_now = results.iter().any(|r| {
+                r.channel_order_id == new.channel_order_id && r.outcome == SightingOutcome::Imported
+            });
+            if !imported_now
+                || !s
+                    .stock_journalled
+                    .insert((id, new.channel_order_id.clone()))
+            {
+                continue;
+            }
+            s.stock_seq += 1;
+            let seq = s.stock_seq;
+            let event = StockEvent {
+                seq,
+                integration_id: id,
+                channel_order_id: new.channel_order_id.clone(),
+                lines: new.lines.clone(),
+                imported_at: new.imported_at,
+            };
+            s.stock_events.insert(seq, (event, false));
+        }
         Ok(results)
     }
 
@@ -801,6 +833,108 @@ impl Store for MemoryStore {
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         Ok(self.lock().notices.mark_read(mark, at))
+    }
+
+    // ----- the stock journal and targeted propagation -----
+
+    async fn pending_stock_events(&self, limit: usize) -> Result<Vec<StockEvent>, StoreError> {
+        Ok(self
+            .lock()
+            .stock_events
+            .values()
+            .filter(|(_, handed)| !handed)
+            .take(limit)
+            .map(|(e, _)| e.clone())
+            .collect())
+    }
+
+    async fn finish_stock_events(
+        &self,
+        seqs: &[u64],
+        propagate: &[PendingSku],
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        for seq in seqs {
+            if let Some((_, handed)) = s.stock_events.get_mut(seq) {
+                *handed = true;
+            }
+        }
+        for p in propagate {
+            let key = (p.integration_id, p.sku.clone());
+            match s.pending_skus.get_mut(&key) {
+                Some(existing) => existing.mark = existing.mark.max(p.mark),
+                None => {
+                    s.pending_skus.insert(key, p.clone());
+                }
+            }
+            s.work.entry(p.integration_id).or_default().changed = true;
+        }
+        Ok(())
+    }
+
+    async fn pending_skus(
+        &self,
+        id: IntegrationId,
+        limit: usize,
+    ) -> Result<Vec<PendingSku>, StoreError> {
+        let s = self.lock();
+        let mut out: Vec<PendingSku> = s
+            .pending_skus
+            .values()
+            .filter(|p| p.integration_id == id)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.since.cmp(&b.since).then_with(|| a.sku.cmp(&b.sku)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn integrations_with_pending_skus(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<IntegrationId>, StoreError> {
+        let s = self.lock();
+        let mut oldest: BTreeMap<IntegrationId, DateTime<Utc>> = BTreeMap::new();
+        for p in s.pending_skus.values() {
+            let since = oldest.entry(p.integration_id).or_insert(p.since);
+            *since = (*since).min(p.since);
+        }
+        let mut ids: Vec<(DateTime<Utc>, IntegrationId)> =
+            oldest.into_iter().map(|(id, since)| (since, id)).collect();
+        ids.sort_unstable();
+        Ok(ids.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn finish_propagation(
+        &self,
+        id: IntegrationId,
+        done: &[(Sku, u64)],
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        for (sku, mark) in done {
+            let key = (id, sku.clone());
+            if s.pending_skus.get(&key).is_some_and(|p| p.mark <= *mark) {
+                s.pending_skus.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn listings_for_skus(&self, skus: &[Sku]) -> Result<Vec<Listing>, StoreError> {
+        let s = self.lock();
+        let wanted: BTreeSet<&Sku> = skus.iter().collect();
+        let mut ids: Vec<&IntegrationId> = s.listings.keys().collect();
+        ids.sort_unstable();
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(
+                s.listings[id]
+                    .values()
+                    .filter(|l| wanted.contains(&l.sku))
+                    .cloned(),
+            );
+        }
+        Ok(out)
     }
 }
 

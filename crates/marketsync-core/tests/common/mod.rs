@@ -53,6 +53,7 @@ pub fn seller() -> Actor {
 
 pub fn item(s: &str, price: &str, qty: u32, labelled: bool) -> InventoryItem {
     InventoryItem {
+        stock_version: None,
         sku: sku(s),
         title: format!("Item {s}"),
         price: usd(price),

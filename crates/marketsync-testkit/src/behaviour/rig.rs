@@ -62,6 +62,7 @@ impl EngineRig {
     /// On an invalid SKU or price.
     pub fn item(&self, sku: &str, title: &str, price: &str, currency: &str, quantity: u32) {
         self.catalog.upsert(InventoryItem {
+            stock_version: None,
             sku: Sku::new(sku).expect("a valid SKU"),
             title: title.into(),
             price: Money::parse(price, currency).expect("a valid price"),
