@@ -727,11 +727,17 @@ async fn main() -> Result<(), BoxError> {
         human(ep95),
         human(emax)
     );
-    println!("| | median | p95 | max | goal (import interval + rate-limit floor) |");
+    // The goal: one import interval, plus the rate-limit floor of each channel on the way — the
+    // source's (the import's request to A, Reverb unscaled) and the destination's.
+    let source_floor = Duration::from_secs(1) / marketsync::reverb::DEFAULT_REQUESTS_PER_SECOND;
+    println!(
+        "| | median | p95 | max | goal (import interval + A's floor {:.0} ms + the destination's floor) |",
+        source_floor.as_secs_f64() * 1000.0
+    );
     println!("|---|---|---|---|---|");
     for d in DESTS {
         let (m, p95, max) = stats(per_dest.get(&d).map(Vec::as_slice).unwrap_or_default());
-        let goal = a.import_interval + d.floor();
+        let goal = (a.import_interval + source_floor + d.floor()).as_secs_f64();
         println!(
             "| {d:?} (×{} scale; floor {:.1} ms) | {} | {} | {} | {} {} |",
             d.quota().2,
@@ -739,11 +745,13 @@ async fn main() -> Result<(), BoxError> {
             human(m),
             human(p95),
             human(max),
-            human(goal.as_secs_f64()),
-            if max <= goal.as_secs_f64() {
-                "met"
+            human(goal),
+            if max <= goal {
+                "met (max)"
+            } else if p95 <= goal {
+                "met at p95, NOT at the max"
             } else {
-                "NOT met (max)"
+                "NOT met (p95)"
             }
         );
     }
