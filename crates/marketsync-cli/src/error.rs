@@ -8,7 +8,7 @@
 //! | 3 | not found (no such integration, order, notification) |
 //! | 4 | refused by the integration's lifecycle or the engine's rules (blocked, Live without a support override, an outdated plan) |
 //! | 5 | the channel failed (refused credentials, unreachable, rate limited) |
-//! | 6 | the store failed (unreachable database, conflict after retries) |
+//! | 6 | the store failed while a command ran (a conflict after retries, the database gone); a store that cannot be opened at all is exit 2, naming `store.url` |
 //!
 //! Every message ends with what to do next. No message carries a secret: errors are built from
 //! the engine's errors, which never hold one, and from names of fields and variables.

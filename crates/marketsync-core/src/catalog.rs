@@ -42,14 +42,17 @@ pub trait Catalog: Send + Sync + Debug {
     /// Orders were imported: the host reserves or decrements its stock for their lines.
     ///
     /// The engine calls it from [`Engine::propagate_stock`](crate::Engine::propagate_stock)
-    /// with the journalled orders ([`StockEvent`]) in journal order (increasing `seq`), every
-    /// imported order once, across all integrations and processes (one process hands events
-    /// over at a time). An event is marked handed over only after this returns `Ok`; on `Err`
-    /// nothing of the call is marked, the engine stops there and calls again with the same
-    /// events later (never skipping one). A crash after this returned but before the engine
-    /// marked the events hands them over again: a host that must not count an order twice
-    /// records the last `seq` it applied (in its own transaction) and ignores events at or
-    /// below it.
+    /// with the journalled orders ([`StockEvent`]) in journal order (increasing `seq` within one
+    /// call), every imported order once, across all integrations and processes (one process
+    /// hands events over at a time). Across calls a `seq` may be lower than one already handed
+    /// over: with concurrent writers (several workers on PostgreSQL) an event can commit after
+    /// one written later. An event is marked handed over only after this returns `Ok`; on
+    /// `Err` nothing of the call is marked, the engine stops there and calls again with the
+    /// same events later (never skipping one). A crash after this returned but before the
+    /// engine marked the events hands them over again: a host that must not count an order
+    /// twice records which events it applied (their `seq`s, or the integration and channel
+    /// order id, in its own transaction) and ignores those — never "everything at or below the
+    /// highest `seq` applied", which would drop an event that committed late.
     ///
     /// After the call the engine reads the SKUs' items ([`Catalog::items_by_sku`]) to send the
     /// new quantities to the other channels; a host that versions its stock sets

@@ -985,7 +985,7 @@ pub trait Store: Send + Sync + Debug {
 
     /// Marks the events with these `seqs` handed over and, in the same transaction, marks each
     /// (integration, SKU) of `propagate` pending (an existing pair keeps its `since` and takes
-    /// the larger `mark`) and makes each of those integrations due at once for
+    /// a `mark` that grows: see [`PendingSku::mark`]) and makes each of those integrations due at once for
     /// [`Store::claim_work`], as a change does. Events already marked are left alone; nothing is
     /// written when the transaction fails.
     async fn finish_stock_events(

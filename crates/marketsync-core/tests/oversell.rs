@@ -527,11 +527,11 @@ async fn a_refusing_or_broken_channel_keeps_its_skus_pending_until_it_takes_them
     let blocked = shop.engine.sync_pending_skus(b).await.unwrap();
     assert!(blocked.blocked.is_some(), "{blocked:?}");
     assert_eq!(blocked.waiting, skus(&["S1", "S3"]));
-    // A sale while it is broken does not mark it (it cannot sync), but what it has stays.
+    // A sale while it is broken marks it too: the SKU waits with the others until it can sync.
     shop.channels[0].add_order(order("O2", sold_at(), &["S5"], "Std"));
     shop.engine.import_orders(a).await.unwrap();
     shop.engine.propagate_stock().await.unwrap();
-    assert_eq!(shop.pending(1).await, skus(&["S1", "S3"]));
+    assert_eq!(shop.pending(1).await, skus(&["S1", "S3", "S5"]));
 
     // Repaired: the scheduler claims it (a change makes it due) and sends them first.
     shop.channels[1].restore_credentials();
@@ -551,11 +551,12 @@ async fn a_refusing_or_broken_channel_keeps_its_skus_pending_until_it_takes_them
             sent_to_b = Some(report.sent);
         }
     }
-    assert_eq!(sent_to_b, Some(skus(&["S1", "S3"])));
+    assert_eq!(sent_to_b, Some(skus(&["S1", "S3", "S5"])));
     assert!(shop.pending(1).await.is_empty());
     let q = shop.new_quantities(1);
     assert_eq!(q[&sku("S1")].last(), Some(&9));
     assert_eq!(q[&sku("S3")].last(), Some(&9));
+    assert_eq!(q[&sku("S5")].last(), Some(&9));
 }
 
 #[tokio::test]
@@ -635,4 +636,80 @@ async fn the_orders_own_channel_is_sent_again_when_it_was_written_after_the_sale
     assert_eq!(shop.quantity("S4"), 11);
     assert_eq!(shop.new_quantities(0)[&sku("S4")], [12, 11]);
     assert!(!shop.new_quantities(0).contains_key(&sku("S2")));
+}
+
+/// A catalogue in which a sale is handed over (the host lowers S1) just after a listing sync
+/// read its items: the sync sends what it read.
+#[derive(Debug)]
+struct SaleDuringSync {
+    inner: Arc<MemoryCatalog>,
+    sold: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl marketsync_core::Catalog for SaleDuringSync {
+    async fn items_with_label(
+        &self,
+        label: &marketsync_core::Label,
+        page: Option<&str>,
+        page_size: usize,
+    ) -> Result<marketsync_core::CatalogPage, marketsync_core::CatalogError> {
+        self.inner.items_with_label(label, page, page_size).await
+    }
+
+    async fn items_by_sku(
+        &self,
+        skus: &[Sku],
+    ) -> Result<Vec<InventoryItem>, marketsync_core::CatalogError> {
+        let read = self.inner.items_by_sku(skus).await?;
+        // The sync's read comes first; the sale is applied right after it.
+        if !self.sold.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.inner.update(&sku("S1"), |i| {
+                i.quantity -= 1;
+                i.stock_version = i.stock_version.map(|v| v + 1);
+            });
+        }
+        Ok(read)
+    }
+}
+
+/// A listing sync reads the catalogue, then sends: a sale the host applied in between is not
+/// in what it sent (and if the listing is the sale's own channel, the send overwrote the
+/// channel's own decrease). The sync reads the sent items again and leaves each that changed
+/// pending for a targeted sync, which sends the newer quantity.
+#[tokio::test]
+async fn a_sale_applied_while_a_sync_sends_is_sent_after_it() {
+    let shop = shop().await;
+    let a = shop.ids[0];
+    shop.catalog.update(&sku("S1"), |i| {
+        i.quantity = 12;
+        i.stock_version = Some(2);
+    });
+    let catalog = Arc::new(SaleDuringSync {
+        inner: shop.catalog.clone(),
+        sold: false.into(),
+    });
+    let engine = Arc::new(
+        Engine::new(
+            shop.store.clone(),
+            catalog,
+            shop.notifier.clone(),
+            shop.clock.clone(),
+        )
+        .with_credential_key(key()),
+    );
+    engine
+        .attach_channel(a, Arc::new(shop.channels[0].clone()))
+        .await
+        .unwrap();
+
+    let synced = engine.sync_listings(a).await.unwrap();
+    assert_eq!(synced.sent, [sku("S1")], "the sync sent what it read");
+    assert_eq!(shop.quantity("S1"), 11, "the sale was applied meanwhile");
+    assert_eq!(shop.pending(0).await, [sku("S1")], "left pending");
+
+    let report = engine.sync_pending_skus(a).await.unwrap();
+    assert_eq!(report.sent, [sku("S1")]);
+    assert_eq!(shop.new_quantities(0)[&sku("S1")], [12, 11]);
+    assert!(shop.pending(0).await.is_empty());
 }

@@ -5,8 +5,8 @@
 //! concurrent batches one imports and journals); `(integration_id, channel_order_id)` is unique
 //! besides, so an order is journalled once. Events are marked handed over one by one (never
 //! with a cursor: a lower `seq` may commit after a higher one). A pending (integration, SKU)
-//! pair keeps the `since` it was first marked with and takes the largest `mark`; marking a pair
-//! makes its integration's work due at once and counts a change (`change_seq`), as
+//! pair keeps the `since` it was first marked with, and its `mark` grows each time it is marked
+//! (the larger of the old mark + 1 and the new one); marking a pair makes its integration's work due at once and counts a change (`change_seq`), as
 //! `update_integration` does. Rows are locked in key order, so concurrent calls wait rather than deadlock; should
 //! the server still break one, nothing was written and it runs again.
 
@@ -225,7 +225,7 @@ pub(crate) async fn finish_stock_events(
                  FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) \
                  WITH ORDINALITY AS v (i, s, t, m, n) ORDER BY n \
                  ON CONFLICT (integration_id, sku) DO UPDATE SET \
-                 mark = GREATEST(pending_skus.mark, excluded.mark)",
+                 mark = GREATEST(pending_skus.mark + 1, excluded.mark)",
             )
             .bind(&ids)
             .bind(&skus)

@@ -4,7 +4,8 @@
 //! the orders that batch newly imports; `(integration_id, channel_order_id)` is unique, so an
 //! order is journalled once whatever runs overlap. Events are marked handed over one by one
 //! (never with a cursor: a lower `seq` may commit after a higher one). A pending (integration,
-//! SKU) pair keeps the `since` it was first marked with and takes the largest `mark`; marking a pair makes its
+//! SKU) pair keeps the `since` it was first marked with, and its `mark` grows each time it is marked
+//! (the larger of the old mark + 1 and the new one); marking a pair makes its
 //! integration's work changed (due at once), as `update_integration` does. Every write is one
 //! `BEGIN IMMEDIATE` transaction.
 
@@ -163,7 +164,7 @@ impl SqliteStore {
                 "INSERT INTO pending_skus (integration_id, sku, since, mark) \
                  VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (integration_id, sku) DO UPDATE SET \
-                 mark = max(mark, excluded.mark)",
+                 mark = max(mark + 1, excluded.mark)",
             )
             .bind(&key)
             .bind(p.sku.as_str())

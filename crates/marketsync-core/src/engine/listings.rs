@@ -656,6 +656,7 @@ impl Engine {
                 );
             }
             self.store.put_listings(&done).await?;
+            self.recheck_sent(id, &pending, &done).await?;
             if !go_on {
                 break 'chunks;
             }
@@ -697,6 +698,64 @@ impl Engine {
         }
         self.store.put_listings(&gone).await?;
         Ok(report)
+    }
+
+    /// After a chunk was sent: the catalogue was read before the sends, and a sale handed over
+    /// meanwhile (the host lowered its stock) is not in what was sent — nor is it sent by the
+    /// targeted propagation when this is the sale's own channel (see
+    /// [`Engine::propagate_stock`]), whose own decrease the send just overwrote. So the items
+    /// sent are read again, and each whose quantity (or stock version) changed since is marked
+    /// pending for a targeted sync ([`Store::finish_stock_events`] without events), which the
+    /// scheduler runs at once. One catalogue read per chunk; no channel call when nothing
+    /// changed.
+    pub(super) async fn recheck_sent(
+        &self,
+        id: IntegrationId,
+        pending: &[Pending],
+        done: &[Listing],
+    ) -> Result<(), EngineError> {
+        let sent: HashMap<&Sku, &Listing> = done
+            .iter()
+            .filter(|l| l.last_sent.is_some())
+            .map(|l| (&l.sku, l))
+            .collect();
+        let sent_updates: Vec<&Pending> = pending
+            .iter()
+            .filter(|(l, u, _)| {
+                sent.get(&l.sku)
+                    .is_some_and(|d| d.last_sent == Some(u.fingerprint()))
+            })
+            .collect();
+        if sent_updates.is_empty() {
+            return Ok(());
+        }
+        let skus: Vec<Sku> = sent_updates.iter().map(|(l, _, _)| l.sku.clone()).collect();
+        let now_items: HashMap<Sku, InventoryItem> = self
+            .catalog
+            .items_by_sku(&skus)
+            .await?
+            .into_iter()
+            .map(|i| (i.sku.clone(), i))
+            .collect();
+        let now = self.now();
+        let changed: Vec<crate::store::PendingSku> = sent_updates
+            .iter()
+            .filter(|(l, u, version)| {
+                now_items.get(&l.sku).is_some_and(|item| {
+                    u.quantity.is_some_and(|q| q != item.quantity) || item.stock_version > *version
+                })
+            })
+            .map(|(l, _, _)| crate::store::PendingSku {
+                integration_id: id,
+                sku: l.sku.clone(),
+                since: now,
+                mark: 0,
+            })
+            .collect();
+        if !changed.is_empty() {
+            self.store.finish_stock_events(&[], &changed).await?;
+        }
+        Ok(())
     }
 
     /// Sends one batch of updates. Returns whether to go on (`false`: the rate budget is spent)

@@ -1103,6 +1103,12 @@ impl Scheduler {
             summary.passes += 1;
             // Errors are logged; the events wait for the next pass.
             let _ = self.hand_over_stock().await;
+            // A stop asked for during the hand-over (a slow hook, a backlog): claim nothing.
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = std::future::ready(()) => {}
+            }
             match self.pass(&mut Sink::Channel(&reports)).await {
                 Ok((_, failed)) => {
                     for f in failed {

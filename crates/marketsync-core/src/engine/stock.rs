@@ -11,8 +11,8 @@
 //!    [`STOCK_LEASE`] (one process at a time, so events go to the host in journal order), the
 //!    pending events are given to the host's [`Catalog::orders_imported`] in journal order;
 //!    then, for each event, every *other* integration that lists one of its SKUs (a linked
-//!    listing) and may sync listings now (enabled, in Testing or Live, healthy, listings on)
-//!    gets that (integration, SKU) marked pending (and the order's own integration when its
+//!    listing) and has its listings feature on (also one that may not sync right now:
+//!    Broken, Unverified or disabled; its pairs wait until it may) gets that (integration, SKU) marked pending (and the order's own integration when its
 //!    listing was written after the sale: see [`Engine::propagate_stock`]); the events are
 //!    marked handed over in the same store transaction ([`Store::finish_stock_events`]),
 //!    which also makes those
@@ -144,8 +144,8 @@ impl Engine {
     ///    [`Catalog::orders_imported`](crate::Catalog::orders_imported) — an error stops here
     ///    (`Err`, nothing marked: the same events come again at the next call);
     /// 3. reads the listings of their SKUs ([`Store::listings_for_skus`](crate::store::Store::listings_for_skus))
-    ///    and, for each event, marks each linked listing of another integration that may sync
-    ///    listings now, and the order's own listing when it was written (linked or sent) after
+    ///    and, for each event, marks each linked listing of another integration with listings
+    ///    on (one blocked now keeps them pending until it may sync), and the order's own listing when it was written (linked or sent) after
     ///    the order was placed, within a 5-minute margin for the two clocks: the channel lowered
     ///    its own quantity when it sold, but an absolute quantity sent after that (another
     ///    channel's sale, a sync) did not count this sale yet and overwrote the decrease;
@@ -158,7 +158,10 @@ impl Engine {
     /// [`StockEvent::seq`]). Safe to call at any time and from any number of processes; the
     /// scheduler calls it once per pass.
     pub async fn propagate_stock(&self) -> Result<StockHandOver, EngineError> {
-        let holder = self.worker.as_str();
+        // A holder of its own for each call: a lease is re-entrant for its holder, and two
+        // hand-overs in one process (a scheduler and a direct call) must not both go on.
+        let holder = crate::store::WorkerId::new(self.worker.as_str());
+        let holder = holder.as_str();
         let mut report = StockHandOver::default();
         if !self
             .store
@@ -180,7 +183,7 @@ impl Engine {
         holder: &str,
         report: &mut StockHandOver,
     ) -> Result<(), EngineError> {
-        // Whether each integration may sync listings now, read once per call.
+        // Whether each integration syncs listings (not deleted, listings on), read once per call.
         let mut eligible: HashMap<IntegrationId, bool> = HashMap::new();
         loop {
             let events = self.store.pending_stock_events(HAND_OVER_BATCH).await?;
@@ -210,7 +213,7 @@ impl Engine {
     }
 
     /// The pairs the events make pending: each linked listing of one of an event's SKUs on
-    /// another integration that may sync listings now, with the highest `seq` that marks it.
+    /// another integration with listings on, with the highest `seq` that marks it.
     async fn to_propagate(
         &self,
         events: &[StockEvent],
@@ -237,11 +240,16 @@ impl Engine {
             let ok = match eligible.get(&l.integration_id) {
                 Some(ok) => *ok,
                 None => {
+                    // Every integration that syncs listings, also one that may not right now
+                    // (Broken, Unverified, disabled…): its pairs wait, pending, until it may,
+                    // and a repaired integration is sent the sales it missed at once.
                     let ok = self
                         .store
                         .integration(l.integration_id)
                         .await?
-                        .is_some_and(|r| r.lifecycle.check_feature(Feature::Listings, now).is_ok());
+                        .is_some_and(|r| {
+                            !r.lifecycle.is_deleted() && r.lifecycle.features().listings
+                        });
                     eligible.insert(l.integration_id, ok);
                     ok
                 }
@@ -460,6 +468,8 @@ impl Engine {
                 {
                     Ok((more, outcomes)) => {
                         self.store.put_listings(&outcomes).await?;
+                        // A sale handed over while this batch was sent stays pending.
+                        self.recheck_sent(id, &batch, &outcomes).await?;
                         for sku in sub.sent.iter().chain(&sub.broken) {
                             if let Some(mark) = marks.get(sku) {
                                 done.push((sku.clone(), *mark));
@@ -529,7 +539,9 @@ impl Engine {
             .integrations_with_pending_skus(usize::MAX)
             .await?;
         for id in ids {
-            if self.channel(id).is_err() {
+            // Without a factory only the integrations whose channel is registered here; with
+            // one, every integration (its adapter is made on demand).
+            if !self.has_channel_factory() && self.channel(id).is_err() {
                 continue;
             }
             let result = self.sync_pending_skus(id).await;

@@ -14,7 +14,7 @@ use crate::store::StockEvent;
 ///
 /// Its [`Catalog::orders_imported`] decrements each sold SKU's quantity (never below 0) and
 /// increments its [`InventoryItem::stock_version`] (from 1 when it had none), applying each
-/// event once: events at or below the last `seq` applied are ignored. Every call is kept
+/// event once: an event whose `seq` was applied before is ignored. Every call is kept
 /// ([`MemoryCatalog::stock_events_seen`]), and calls can be made to fail
 /// ([`MemoryCatalog::fail_orders_imported`]).
 #[derive(Debug, Default)]
@@ -28,8 +28,8 @@ pub struct MemoryCatalog {
 struct StockHook {
     /// Every event of every successful call, in the order received (repeats included).
     seen: Vec<StockEvent>,
-    /// The highest `seq` applied.
-    applied: u64,
+    /// The `seq`s applied.
+    applied: std::collections::BTreeSet<u64>,
     /// How many of the next calls fail.
     failures: usize,
 }
@@ -127,10 +127,9 @@ impl Catalog for MemoryCatalog {
         let mut items = self.lock();
         for event in events {
             hook.seen.push(event.clone());
-            if event.seq <= hook.applied {
+            if !hook.applied.insert(event.seq) {
                 continue;
             }
-            hook.applied = event.seq;
             for line in &event.lines {
                 if let Some(item) = items.get_mut(&line.sku) {
                     item.quantity = item.quantity.saturating_sub(line.quantity);

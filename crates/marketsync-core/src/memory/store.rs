@@ -862,7 +862,7 @@ impl Store for MemoryStore {
         for p in propagate {
             let key = (p.integration_id, p.sku.clone());
             match s.pending_skus.get_mut(&key) {
-                Some(existing) => existing.mark = existing.mark.max(p.mark),
+                Some(existing) => existing.mark = (existing.mark + 1).max(p.mark),
                 None => {
                     s.pending_skus.insert(key, p.clone());
                 }

@@ -11,8 +11,8 @@
 //!    records which (integration, SKU) pairs must be sent again ([`PendingSku`]) and makes those
 //!    integrations due at once.
 //! 3. The engine sends exactly those SKUs to each integration and
-//!    [`Store::finish_propagation`] removes the pairs it covered — unless a newer sale marked
-//!    one again meanwhile (its [`PendingSku::mark`] grew), which then stays pending.
+//!    [`Store::finish_propagation`] removes the pairs it covered — unless a sale marked one
+//!    again meanwhile (its [`PendingSku::mark`] grew), which then stays pending.
 //!
 //! Events are marked one by one, never with a cursor: with concurrent writers an event with a
 //! lower sequence number may commit after one with a higher number, and a cursor would skip it.
@@ -48,7 +48,9 @@ pub struct NewStockEvent {
 pub struct StockEvent {
     /// Its position in the store-wide journal: increasing in the order events were written,
     /// unique, never reused. A host that applies events in its own transaction can record the
-    /// last `seq` it applied there and skip an event it sees again after a crash.
+    /// `seq`s it applied there and skip an event it sees again after a crash — by its own
+    /// `seq`, not by comparing with the highest applied: with concurrent writers an event with
+    /// a lower `seq` can commit (and be handed over) after one with a higher `seq`.
     pub seq: u64,
     /// The integration the order came from.
     pub integration_id: IntegrationId,
@@ -69,6 +71,11 @@ pub struct PendingSku {
     pub sku: Sku,
     /// When it first became pending (kept when marked again: the oldest wait).
     pub since: DateTime<Utc>,
-    /// The highest journal `seq` that marked it. Marking again keeps the larger value.
+    /// Grows every time the pair is marked: a new pair takes the marking event's `seq`, and
+    /// marking it again sets the larger of its mark + 1 and the event's `seq`. A targeted sync
+    /// that read the pair with one mark removes it only if it was not marked since
+    /// ([`Store::finish_propagation`](super::Store::finish_propagation)) — even by an event
+    /// with a lower `seq` that committed late (on a store with concurrent writers a lower `seq`
+    /// can commit after a higher one).
     pub mark: u64,
 }

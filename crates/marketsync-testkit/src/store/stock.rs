@@ -317,8 +317,10 @@ pub async fn stock_events_come_in_order_until_finished(store: &dyn Store) {
 /// `finish_stock_events` marks the events and the pending (integration, SKU) pairs in one
 /// transaction and makes those integrations due at once for `claim_work` (even released with
 /// a far `next_due`, and still due when the work was held while it was marked). A pair marked
-/// again keeps the `since` it was first marked with and takes the larger `mark`; `finish_propagation` removes
-/// only the pairs whose mark it covers, so one marked again meanwhile stays pending. Pending
+/// again keeps the `since` it was first marked with and its `mark` grows (the larger of the old
+/// mark + 1 and the new one), even when the new mark is lower (a lower `seq` that committed
+/// late); `finish_propagation` removes only the pairs whose mark it covers, so one marked again
+/// meanwhile stays pending. Pending
 /// SKUs come oldest `since` first, then by SKU, up to `limit`; integrations with pending SKUs
 /// oldest wait first.
 pub async fn stock_propagation_marks_pairs_and_makes_due(store: &dyn Store) {
@@ -441,7 +443,8 @@ pub async fn stock_propagation_marks_pairs_and_makes_due(store: &dyn Store) {
             .finish_stock_events(&[s2], &[pending(id_c(), "GTR-1", 8, s2)])
             .await,
     );
-    // A late, lower mark (even with an earlier since) changes nothing.
+    // A late, lower mark (even with an earlier since) still marks the pair again: its mark
+    // grows past s2 and its since stays.
     ok(
         CHECK,
         "finish_stock_events(lower mark)",
@@ -456,10 +459,10 @@ pub async fn stock_propagation_marks_pairs_and_makes_due(store: &dyn Store) {
             store.pending_skus(id_c(), 10).await
         ),
         vec![
-            pending(id_c(), "GTR-1", 4, s2),
+            pending(id_c(), "GTR-1", 4, s2 + 1),
             pending(id_c(), "GTR-2", 4, s1)
         ],
-        "{CHECK}: a pair marked again keeps its first since and takes the larger mark"
+        "{CHECK}: a pair marked again keeps its first since and its mark grows"
     );
     ok(
         CHECK,
@@ -493,14 +496,33 @@ pub async fn stock_propagation_marks_pairs_and_makes_due(store: &dyn Store) {
             "pending_skus(C)",
             store.pending_skus(id_c(), 10).await
         ),
-        vec![pending(id_c(), "GTR-1", 4, s2)],
+        vec![pending(id_c(), "GTR-1", 4, s2 + 1)],
         "{CHECK}: a pair marked again since it was read survives finish_propagation"
     );
     ok(
         CHECK,
-        "finish_propagation(C, s2 and a SKU never pending)",
+        "finish_propagation(C, s2: read before the late mark)",
         store
-            .finish_propagation(id_c(), &[(sku("GTR-1"), s2), (sku("NOT-PENDING"), s2)])
+            .finish_propagation(id_c(), &[(sku("GTR-1"), s2)])
+            .await,
+    );
+    assert_eq!(
+        ok(
+            CHECK,
+            "pending_skus(C)",
+            store.pending_skus(id_c(), 10).await
+        ),
+        vec![pending(id_c(), "GTR-1", 4, s2 + 1)],
+        "{CHECK}: a late event with a lower seq marked the pair again: it stays pending"
+    );
+    ok(
+        CHECK,
+        "finish_propagation(C, s2 + 1 and a SKU never pending)",
+        store
+            .finish_propagation(
+                id_c(),
+                &[(sku("GTR-1"), s2 + 1), (sku("NOT-PENDING"), s2 + 1)],
+            )
             .await,
     );
     assert!(
