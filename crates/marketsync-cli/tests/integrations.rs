@@ -1,106 +1,14 @@
 //! `marketsync integrations …` run as a child process against the Reverb and ChannelAdvisor
 //! sandboxes (served by this test), on a SQLite file; and the config errors a script sees.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
+use common::{
+    Cli, KEY_HEX, admin_sql, assert_no_secret, channel_sections, fresh_database, integration_id,
+    temp_dir, write_config,
+};
 use marketsync_sandbox::{ChannelAdvisorSandbox, ReverbSandbox};
 use serde_json::Value;
-
-/// The credential key the tests seal with (64 hexadecimal characters).
-const KEY_HEX: &str = "5f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
-
-/// A fresh directory for one test's config, database and plans.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "marketsync-cli-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// What one run of the binary gave.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        assert_eq!(
-            self.code, 0,
-            "stderr: {}\nstdout: {}",
-            self.stderr, self.stdout
-        );
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", self.stdout))
-    }
-
-    fn error_json(&self) -> Value {
-        assert_ne!(self.code, 0, "expected a failure, stdout: {}", self.stdout);
-        serde_json::from_str(self.stderr.trim())
-            .unwrap_or_else(|e| panic!("stderr is not one JSON document ({e}): {}", self.stderr))
-    }
-}
-
-/// Runs the binary in `dir` (off the async runtime, which keeps serving the sandboxes), with
-/// only the environment given here, and keeps everything it printed for the secret scan.
-struct Cli {
-    dir: PathBuf,
-    env: Vec<(String, String)>,
-    printed: std::sync::Mutex<String>,
-}
-
-impl Cli {
-    fn new(dir: &Path) -> Self {
-        Self {
-            dir: dir.to_path_buf(),
-            env: vec![("MARKETSYNC_CREDENTIAL_KEY".into(), KEY_HEX.into())],
-            printed: std::sync::Mutex::new(String::new()),
-        }
-    }
-
-    fn with_env(mut self, name: &str, value: &str) -> Self {
-        self.env.push((name.into(), value.into()));
-        self
-    }
-
-    async fn run(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut cmd = Command::cargo_bin("marketsync").unwrap();
-        cmd.current_dir(&self.dir).env_clear();
-        if let Ok(path) = std::env::var("PATH") {
-            cmd.env("PATH", path);
-        }
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.args(args);
-        if let Some(input) = stdin {
-            cmd.write_stdin(input.to_owned());
-        }
-        let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        let run = Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
-        let mut printed = self.printed.lock().unwrap();
-        printed.push_str(&run.stdout);
-        printed.push_str(&run.stderr);
-        run
-    }
-}
-
-fn write_config(dir: &Path, text: &str) {
-    std::fs::write(dir.join("marketsync.toml"), text).unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_inspect_change_and_delete_integrations() {
@@ -111,42 +19,29 @@ async fn connect_inspect_change_and_delete_integrations() {
     write_config(
         &dir,
         &format!(
-            r#"
-[store]
-url = "sqlite://ms.db"
-
-[channels.reverb]
-base_url = "{reverb}"
-
-[channels.channeladvisor]
-application_id = "{app}"
-shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
-"#,
-            reverb = reverb.base_url(),
-            app = ca_app.application_id,
+            "[store]\nurl = \"sqlite://ms.db\"\n{}",
+            channel_sections(
+                &reverb.base_url(),
+                &ca_app.application_id,
+                "TEST_CA_SHARED_SECRET"
+            )
         ),
     );
-    let cli = Cli::new(&dir).with_env("TEST_CA_SHARED_SECRET", &ca_app.shared_secret);
+    let ca_secret = [("TEST_CA_SHARED_SECRET", ca_app.shared_secret.as_str())];
+    let cli = Cli::new(&dir, &ca_secret);
 
     // Connect Reverb: the token on stdin.
     let token = reverb.token();
     let doc = cli
-        .run(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "reverb",
-                "--name",
-                "Reverb shop",
-                "--secret-stdin",
-                "--json",
-            ],
-            Some(&format!("{token}\n")),
+        .connect(
+            "reverb",
+            "Reverb shop",
+            &["--secret-stdin"],
+            &format!("{token}\n"),
         )
         .await
         .json();
-    let reverb_id = doc["integration"]["id"].as_str().unwrap().to_owned();
+    let reverb_id = integration_id(&doc);
     assert_eq!(doc["integration"]["channel"], "reverb");
     assert_eq!(doc["integration"]["phase"], "setup");
     assert_eq!(doc["integration"]["health"]["state"], "unverified");
@@ -156,31 +51,15 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
     // Connect ChannelAdvisor: the refresh token on stdin, verified at once.
     let profile = ca_app.profile_id.to_string();
     let doc = cli
-        .run(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "channeladvisor",
-                "--name",
-                "CA feed",
-                "--profile-id",
-                &profile,
-                "--base-url",
-                &ca.base_url(),
-                "--setting",
-                "distribution_center_id=1",
-                "--label",
-                "ca-feed",
-                "--secret-stdin",
-                "--verify",
-                "--json",
-            ],
-            Some(&ca_app.refresh_token),
+        .connect_channeladvisor(
+            "CA feed",
+            &ca,
+            &["--label", "ca-feed", "--secret-stdin", "--verify"],
+            &ca_app.refresh_token,
         )
         .await
         .json();
-    let ca_id = doc["integration"]["id"].as_str().unwrap().to_owned();
+    let ca_id = integration_id(&doc);
     assert_eq!(doc["integration"]["channel"], "channel_advisor");
     assert_eq!(doc["integration"]["health"]["state"], "healthy");
     assert_eq!(doc["integration"]["label"], "ca-feed");
@@ -188,28 +67,13 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
 
     // A second integration with the same name is refused: names select integrations.
     let again = cli
-        .run(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "reverb",
-                "--name",
-                "Reverb shop",
-                "--secret-stdin",
-                "--json",
-            ],
-            Some(&token),
-        )
+        .connect("reverb", "Reverb shop", &["--secret-stdin"], &token)
         .await;
     assert_eq!(again.code, 4, "{}", again.stderr);
     assert_eq!(again.error_json()["error"]["code"], "refused");
 
     // List and show, parsed back.
-    let list = cli
-        .run(&["integrations", "list", "--json"], None)
-        .await
-        .json();
+    let list = cli.json(&["integrations", "list"]).await;
     let list = list["integrations"].as_array().unwrap();
     assert_eq!(list.len(), 2);
     let names: Vec<&str> = list.iter().map(|i| i["name"].as_str().unwrap()).collect();
@@ -217,14 +81,11 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
         names.contains(&"Reverb shop") && names.contains(&"CA feed"),
         "{names:?}"
     );
-    let human = cli.run(&["integrations", "list"], None).await;
+    let human = cli.run(&["integrations", "list"]).await;
     assert_eq!(human.code, 0);
     assert!(human.stdout.contains("Reverb shop") && human.stdout.contains("CA feed"));
 
-    let show = cli
-        .run(&["integrations", "show", "Reverb shop", "--json"], None)
-        .await
-        .json();
+    let show = cli.json(&["integrations", "show", "Reverb shop"]).await;
     assert_eq!(show["integration"]["id"], reverb_id.as_str());
     let adapter = &show["settings"]["adapter"];
     assert_eq!(
@@ -232,82 +93,53 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
         reverb.base_url().trim_end_matches('/')
     );
     assert_eq!(adapter["connection_name"], "Reverb shop");
-    let human = cli.run(&["integrations", "show", &reverb_id], None).await;
+    let human = cli.run(&["integrations", "show", &reverb_id]).await;
     assert_eq!(human.code, 0, "{}", human.stderr);
     assert!(human.stdout.contains("Reverb shop") && human.stdout.contains("base_url"));
 
     // Verify Reverb: a new process rebuilds the adapter from the stored settings and the
     // sealed token.
-    let doc = cli
-        .run(&["integrations", "verify", &reverb_id, "--json"], None)
-        .await
-        .json();
+    let doc = cli.json(&["integrations", "verify", &reverb_id]).await;
     assert_eq!(doc["integration"]["health"]["state"], "healthy");
     assert!(!doc["account"]["account_id"].as_str().unwrap().is_empty());
 
     // The most verbose logs, as a service would write them, carry no secret either (scanned
     // below with everything else printed): both adapters authenticate in this run, ChannelAdvisor
     // with its shared secret and refresh token.
-    let verbose = Cli::new(&dir)
-        .with_env("TEST_CA_SHARED_SECRET", &ca_app.shared_secret)
-        .with_env("RUST_LOG", "trace")
-        .with_env("MARKETSYNC_LOG_FORMAT", "json");
+    let verbose = Cli::new(
+        &dir,
+        &[
+            ca_secret[0],
+            ("RUST_LOG", "trace"),
+            ("MARKETSYNC_LOG_FORMAT", "json"),
+        ],
+    );
     for id in [&reverb_id, &ca_id] {
-        let run = verbose
-            .run(&["integrations", "verify", id, "--json"], None)
-            .await;
+        let run = verbose.run(&["integrations", "verify", id, "--json"]).await;
         assert_eq!(run.json()["integration"]["health"]["state"], "healthy");
         assert!(!run.stderr.is_empty(), "trace logging wrote nothing");
     }
-    cli.printed
-        .lock()
-        .unwrap()
-        .push_str(&verbose.printed.lock().unwrap());
 
     // Label, disable, enable, a feature switch, activate.
     let doc = cli
-        .run(
-            &["integrations", "label", "Reverb shop", "reverb", "--json"],
-            None,
-        )
-        .await
-        .json();
+        .json(&["integrations", "label", "Reverb shop", "reverb"])
+        .await;
     assert_eq!(doc["integration"]["label"], "reverb");
     assert!(!doc["audit"].as_array().unwrap().is_empty());
-    let doc = cli
-        .run(&["integrations", "disable", &reverb_id, "--json"], None)
-        .await
-        .json();
+    let doc = cli.json(&["integrations", "disable", &reverb_id]).await;
     assert_eq!(doc["integration"]["switch"], "disabled");
-    let doc = cli
-        .run(&["integrations", "enable", &reverb_id, "--json"], None)
-        .await
-        .json();
+    let doc = cli.json(&["integrations", "enable", &reverb_id]).await;
     assert_eq!(doc["integration"]["switch"], "enabled");
     let doc = cli
-        .run(
-            &[
-                "integrations",
-                "feature",
-                &reverb_id,
-                "orders",
-                "on",
-                "--json",
-            ],
-            None,
-        )
-        .await
-        .json();
+        .json(&["integrations", "feature", &reverb_id, "orders", "on"])
+        .await;
     assert_eq!(doc["integration"]["features"]["orders"], true);
-    let doc = cli
-        .run(&["integrations", "activate", &reverb_id, "--json"], None)
-        .await
-        .json();
+    let doc = cli.json(&["integrations", "activate", &reverb_id]).await;
     assert_eq!(doc["integration"]["phase"], "testing");
 
     // Unknown integrations: exit 3, a JSON error naming what to do.
     let missing = cli
-        .run(&["integrations", "show", "No such shop", "--json"], None)
+        .run(&["integrations", "show", "No such shop", "--json"])
         .await;
     assert_eq!(missing.code, 3);
     let e = missing.error_json();
@@ -322,7 +154,7 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
 
     // Delete: the plan, then the confirmation of that plan.
     let plan = cli
-        .run(&["integrations", "delete", "CA feed", "--json"], None)
+        .run(&["integrations", "delete", "CA feed", "--json"])
         .await;
     let doc = plan.json();
     assert_eq!(doc["deleted"], false);
@@ -335,40 +167,26 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
     );
     let plan_file = dir.join("delete-plan.json");
     std::fs::write(&plan_file, &plan.stdout).unwrap();
-    let still = cli
-        .run(&["integrations", "list", "--json"], None)
-        .await
-        .json();
+    let still = cli.json(&["integrations", "list"]).await;
     assert_eq!(
         still["integrations"].as_array().unwrap().len(),
         2,
         "a plan deletes nothing"
     );
     let doc = cli
-        .run(
-            &[
-                "integrations",
-                "delete",
-                &ca_id,
-                "--confirm",
-                "--plan",
-                plan_file.to_str().unwrap(),
-                "--json",
-            ],
-            None,
-        )
-        .await
-        .json();
+        .json(&[
+            "integrations",
+            "delete",
+            &ca_id,
+            "--confirm",
+            "--plan",
+            plan_file.to_str().unwrap(),
+        ])
+        .await;
     assert_eq!(doc["deleted"], true);
-    let list = cli
-        .run(&["integrations", "list", "--json"], None)
-        .await
-        .json();
+    let list = cli.json(&["integrations", "list"]).await;
     assert_eq!(list["integrations"].as_array().unwrap().len(), 1);
-    let all = cli
-        .run(&["integrations", "list", "--all", "--json"], None)
-        .await
-        .json();
+    let all = cli.json(&["integrations", "list", "--all"]).await;
     let deleted = all["integrations"]
         .as_array()
         .unwrap()
@@ -377,27 +195,25 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
         .unwrap();
     assert!(deleted["deleted_at"].is_string());
     // A deleted integration refuses lifecycle changes: exit 4.
-    let refused = cli
-        .run(&["integrations", "enable", &ca_id, "--json"], None)
-        .await;
+    let refused = cli.run(&["integrations", "enable", &ca_id, "--json"]).await;
     assert_eq!(refused.code, 4, "{}", refused.stderr);
 
     // The secrets never appear in anything printed, nor in the database file.
-    let printed = cli.printed.lock().unwrap().clone();
+    let printed = cli.printed() + &verbose.printed();
     let db = std::fs::read(dir.join("ms.db")).unwrap();
     let db = String::from_utf8_lossy(&db);
-    for secret in [
-        token.as_str(),
-        ca_app.refresh_token.as_str(),
-        ca_app.shared_secret.as_str(),
-        KEY_HEX,
-    ] {
-        assert!(!printed.contains(secret), "a secret was printed");
-        assert!(
-            !db.contains(secret),
-            "a secret is in the database in clear text"
-        );
-    }
+    assert_no_secret(
+        &[
+            token.as_str(),
+            ca_app.refresh_token.as_str(),
+            ca_app.shared_secret.as_str(),
+            KEY_HEX,
+        ],
+        &[
+            (&printed, "a secret was printed"),
+            (&db, "a secret is in the database in clear text"),
+        ],
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -405,21 +221,17 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
 async fn a_secret_is_never_taken_from_the_command_line() {
     let dir = temp_dir("argv");
     write_config(&dir, "[store]\nurl = \"sqlite://ms.db\"\n");
-    let cli = Cli::new(&dir);
+    let cli = Cli::new(&dir, &[]);
+    let connect = [
+        "integrations",
+        "connect",
+        "--channel",
+        "reverb",
+        "--name",
+        "x",
+    ];
     let run = cli
-        .run(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "reverb",
-                "--name",
-                "x",
-                "--setting",
-                "token=argv-secret-1",
-            ],
-            None,
-        )
+        .run(&[&connect[..], &["--setting", "token=argv-secret-1"][..]].concat())
         .await;
     assert_eq!(run.code, 2);
     assert!(
@@ -429,19 +241,7 @@ async fn a_secret_is_never_taken_from_the_command_line() {
     );
     assert!(!run.stderr.contains("argv-secret-1"));
     // Without a terminal and without --secret-stdin/--secret-env there is nothing to read.
-    let run = cli
-        .run(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "reverb",
-                "--name",
-                "x",
-            ],
-            None,
-        )
-        .await;
+    let run = cli.run(&connect).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--secret-stdin"), "{}", run.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -450,14 +250,14 @@ async fn a_secret_is_never_taken_from_the_command_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn config_errors_fail_fast_naming_the_field() {
     let dir = temp_dir("config");
-    let cli = Cli::new(&dir);
+    let cli = Cli::new(&dir, &[]);
 
     // An unknown field: named, with its line; exit 2.
     write_config(
         &dir,
         "[store]\nurl = \"sqlite://ms.db\"\n\n[scheduler]\nmax_concurent = 4\n",
     );
-    let run = cli.run(&["integrations", "list"], None).await;
+    let run = cli.run(&["integrations", "list"]).await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("max_concurent"), "{}", run.stderr);
     assert!(
@@ -465,7 +265,7 @@ async fn config_errors_fail_fast_naming_the_field() {
         "{}",
         run.stderr
     );
-    let run = cli.run(&["integrations", "list", "--json"], None).await;
+    let run = cli.run(&["integrations", "list", "--json"]).await;
     let e = run.error_json();
     assert_eq!(e["error"]["code"], "config");
     assert!(run.stdout.is_empty());
@@ -475,7 +275,7 @@ async fn config_errors_fail_fast_naming_the_field() {
         &dir,
         "[store]\nurl = \"sqlite://ms.db\"\n\n[credential_key]\nenv = \"TEST_NO_SUCH_KEY\"\n",
     );
-    let run = cli.run(&["integrations", "list"], None).await;
+    let run = cli.run(&["integrations", "list"]).await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("credential_key.env"), "{}", run.stderr);
     assert!(run.stderr.contains("TEST_NO_SUCH_KEY"), "{}", run.stderr);
@@ -483,7 +283,7 @@ async fn config_errors_fail_fast_naming_the_field() {
 
     // An unreachable store: a SQLite file in a directory that does not exist.
     write_config(&dir, "[store]\nurl = \"sqlite://no/such/dir/ms.db\"\n");
-    let run = cli.run(&["integrations", "list"], None).await;
+    let run = cli.run(&["integrations", "list"]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("store.url"), "{}", run.stderr);
     assert!(run.stderr.contains("line 2"), "{}", run.stderr);
@@ -493,7 +293,7 @@ async fn config_errors_fail_fast_naming_the_field() {
         &dir,
         "[store]\nurl = \"postgres://ms:pg-secret-pw@127.0.0.1:1/ms\"\n",
     );
-    let run = cli.run(&["integrations", "list", "--json"], None).await;
+    let run = cli.run(&["integrations", "list", "--json"]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     let message = run.error_json()["error"]["message"]
         .as_str()
@@ -503,37 +303,31 @@ async fn config_errors_fail_fast_naming_the_field() {
     assert!(!run.stderr.contains("pg-secret-pw"), "{}", run.stderr);
 
     // The environment overrides the file: MARKETSYNC_STORE_URL.
-    let cli = Cli::new(&dir).with_env("MARKETSYNC_STORE_URL", "sqlite://ms.db");
-    let run = cli.run(&["integrations", "list", "--json"], None).await;
+    let cli = Cli::new(&dir, &[("MARKETSYNC_STORE_URL", "sqlite://ms.db")]);
+    let run = cli.run(&["integrations", "list", "--json"]).await;
     assert_eq!(run.json()["integrations"], Value::Array(vec![]));
 
     // --config naming a missing file.
     let run = cli
-        .run(&["--config", "nowhere.toml", "integrations", "list"], None)
+        .run(&["--config", "nowhere.toml", "integrations", "list"])
         .await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("nowhere.toml"), "{}", run.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Runs `connect` for a login-type marketplace as a child process: `on_prompt` sees each line it
-/// prints on stderr (the login URL, the device code) and plays the seller, returning what to
-/// type back (the address the login page sent the browser to), if anything.
+/// Runs `connect` for a login-type marketplace as a child process of `cli`: `on_prompt` sees
+/// each line it prints on stderr (the login URL, the device code) and plays the seller,
+/// returning what to type back (the address the login page sent the browser to), if anything.
 async fn connect_by_login(
-    dir: &Path,
-    env: &[(&str, &str)],
+    cli: &Cli,
     args: &[&str],
     on_prompt: impl FnMut(&str) -> Option<String> + Send + 'static,
 ) -> (i32, String, String) {
     use std::io::{BufRead, Write};
     use std::process::Stdio;
 
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("marketsync"));
-    cmd.current_dir(dir).env_clear();
-    cmd.env("MARKETSYNC_CREDENTIAL_KEY", KEY_HEX);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut cmd = cli.command();
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -605,16 +399,18 @@ public_key = "{public_key}"
             public_key = marketsync_sandbox::tradera::PUBLIC_KEY,
         ),
     );
-    let env = [
-        ("TEST_ALLEGRO_SECRET", allegro_app.client_secret.as_str()),
-        ("TEST_TRADERA_KEY", tradera_app.app_key.as_str()),
-    ];
+    let cli = Cli::new(
+        &dir,
+        &[
+            ("TEST_ALLEGRO_SECRET", allegro_app.client_secret.as_str()),
+            ("TEST_TRADERA_KEY", tradera_app.app_key.as_str()),
+        ],
+    );
 
     // Allegro: the device flow. The seller types the printed code at Allegro's page.
     let seller = allegro.clone();
     let (code, stdout, stderr) = connect_by_login(
-        &dir,
-        &env,
+        &cli,
         &[
             "integrations",
             "connect",
@@ -643,8 +439,7 @@ public_key = "{public_key}"
     // secret key, and pastes the address Tradera sent the browser back to.
     let seller = tradera.clone();
     let (code, stdout, stderr) = connect_by_login(
-        &dir,
-        &env,
+        &cli,
         &[
             "integrations",
             "connect",
@@ -679,51 +474,31 @@ public_key = "{public_key}"
     assert_eq!(doc["integration"]["health"]["state"], "healthy");
 
     // Both verify from a fresh process: the sessions were sealed in the store.
-    let cli = Cli::new(&dir)
-        .with_env("TEST_ALLEGRO_SECRET", &allegro_app.client_secret)
-        .with_env("TEST_TRADERA_KEY", &tradera_app.app_key);
     for name in ["Allegro shop", "Tradera shop"] {
-        let doc = cli
-            .run(&["integrations", "verify", name, "--json"], None)
-            .await
-            .json();
+        let doc = cli.json(&["integrations", "verify", name]).await;
         assert_eq!(doc["integration"]["health"]["state"], "healthy");
     }
-    let printed = cli.printed.lock().unwrap().clone();
-    for secret in [
-        allegro_app.client_secret.as_str(),
-        tradera_app.app_key.as_str(),
-    ] {
-        assert!(!printed.contains(secret), "a secret was printed");
-        assert!(!stderr.contains(secret), "a secret was printed");
-    }
+    assert_no_secret(
+        &[
+            allegro_app.client_secret.as_str(),
+            tradera_app.app_key.as_str(),
+        ],
+        &[
+            (&cli.printed(), "a secret was printed"),
+            (&stderr, "a secret was printed"),
+        ],
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn integrations_on_a_postgres_store() {
-    use sqlx::Connection;
-
-    let Ok(url) = std::env::var("MARKETSYNC_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "NOT RUN: MARKETSYNC_TEST_POSTGRES_URL is not set (start a server with `eval \"$(bash .ci/postgres.sh)\"`)"
-        );
+    let Some(url) = common::postgres_url() else {
         return;
     };
     // A database of its own.
     let database = format!("ms_integrations_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    let admin_sql = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql));
-    admin_sql(format!("DROP DATABASE IF EXISTS {database}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin_sql(format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut store_url = url::Url::parse(&url).unwrap();
-    store_url.set_path(&database);
+    let (mut admin, store_url) = fresh_database(&url, &database).await;
 
     let reverb = ReverbSandbox::default().start().await.unwrap();
     let dir = temp_dir("postgres");
@@ -734,61 +509,29 @@ async fn integrations_on_a_postgres_store() {
             reverb.base_url()
         ),
     );
-    let cli = Cli::new(&dir);
+    let cli = Cli::new(&dir, &[]);
     let token = reverb.token();
     let doc = cli
-        .run(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "reverb",
-                "--name",
-                "Reverb on Postgres",
-                "--secret-stdin",
-                "--json",
-            ],
-            Some(&token),
-        )
+        .connect("reverb", "Reverb on Postgres", &["--secret-stdin"], &token)
         .await
         .json();
-    let id = doc["integration"]["id"].as_str().unwrap().to_owned();
+    let id = integration_id(&doc);
     // Another process opens the same database, rebuilds the adapter and verifies.
     let doc = cli
-        .run(
-            &["integrations", "verify", "Reverb on Postgres", "--json"],
-            None,
-        )
-        .await
-        .json();
+        .json(&["integrations", "verify", "Reverb on Postgres"])
+        .await;
     assert_eq!(doc["integration"]["id"], id.as_str());
     assert_eq!(doc["integration"]["health"]["state"], "healthy");
-    let list = cli
-        .run(&["integrations", "list", "--json"], None)
-        .await
-        .json();
+    let list = cli.json(&["integrations", "list"]).await;
     assert_eq!(list["integrations"].as_array().unwrap().len(), 1);
     let doc = cli
-        .run(
-            &["integrations", "delete", &id, "--confirm", "--json"],
-            None,
-        )
-        .await
-        .json();
+        .json(&["integrations", "delete", &id, "--confirm"])
+        .await;
     assert_eq!(doc["deleted"], true);
-    let list = cli
-        .run(&["integrations", "list", "--json"], None)
-        .await
-        .json();
+    let list = cli.json(&["integrations", "list"]).await;
     assert!(list["integrations"].as_array().unwrap().is_empty());
-    assert!(
-        !cli.printed.lock().unwrap().contains(&token),
-        "a secret was printed"
-    );
+    assert!(!cli.printed().contains(&token), "a secret was printed");
 
-    admin_sql(format!("DROP DATABASE {database} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    admin_sql(&mut admin, format!("DROP DATABASE {database} WITH (FORCE)")).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -7,153 +7,18 @@
 //! Every command's `--json` is parsed back and asserted on, the exit codes of a missing
 //! integration and a refusal are checked, and nothing printed carries a secret.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::sync::Arc;
 
-use assert_cmd::Command;
+use common::{
+    Cli, KEY_HEX, assert_no_secret, channel_sections, empty_sandboxes, integration_id, temp_dir,
+    unique, write_catalog, write_config,
+};
 use marketsync::{ChannelConfig, ChannelOrderId, IntegrationId, Shipment};
 use marketsync_sandbox::channeladvisor::NewOrder as CaOrder;
 use marketsync_sandbox::reverb::{NewListing, NewOrder as ReverbOrder};
-use marketsync_sandbox::{ChannelAdvisorSandbox, ReverbSandbox};
 use serde_json::{Value, json};
-
-/// The credential key the test seals with (64 hexadecimal characters).
-const KEY_HEX: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
-
-/// A fresh directory for the config, the database, the catalogue and the plans.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "marketsync-cli-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A secret no other part of the run could print by chance.
-fn unique_secret(what: &str) -> String {
-    format!(
-        "{what}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    )
-}
-
-/// What one run of the binary gave.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Stdout as the one JSON document `--json` promises (the run must have succeeded).
-    fn json(&self) -> Value {
-        assert_eq!(
-            self.code, 0,
-            "stderr: {}\nstdout: {}",
-            self.stderr, self.stdout
-        );
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", self.stdout))
-    }
-
-    /// Stderr as the JSON error `--json` promises, after a failure with `code`.
-    fn error(&self, code: i32) -> Value {
-        assert_eq!(
-            self.code, code,
-            "stderr: {}\nstdout: {}",
-            self.stderr, self.stdout
-        );
-        assert!(self.stdout.is_empty(), "a failure printed: {}", self.stdout);
-        // Log lines may come first; the error is the last line.
-        let last = self.stderr.trim().lines().last().unwrap_or_default();
-        serde_json::from_str(last).unwrap_or_else(|e| {
-            panic!("stderr does not end in a JSON error ({e}): {}", self.stderr)
-        })
-    }
-
-    /// The human text of a successful run.
-    fn text(&self) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "stderr: {}\nstdout: {}",
-            self.stderr, self.stdout
-        );
-        &self.stdout
-    }
-}
-
-/// Runs the binary in `dir` (off the async runtime, which keeps serving the sandboxes), with
-/// only the environment given here, and keeps everything it printed for the secret scan.
-struct Cli {
-    dir: PathBuf,
-    env: Vec<(String, String)>,
-    printed: std::sync::Mutex<String>,
-    /// Every command line given, for the secret scan.
-    argv: std::sync::Mutex<String>,
-}
-
-impl Cli {
-    fn new(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut all = vec![("MARKETSYNC_CREDENTIAL_KEY".to_owned(), KEY_HEX.to_owned())];
-        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        Self {
-            dir: dir.to_path_buf(),
-            env: all,
-            printed: std::sync::Mutex::new(String::new()),
-            argv: std::sync::Mutex::new(String::new()),
-        }
-    }
-
-    async fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut cmd = Command::cargo_bin("marketsync").unwrap();
-        cmd.current_dir(&self.dir).env_clear();
-        if let Ok(path) = std::env::var("PATH") {
-            cmd.env("PATH", path);
-        }
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.args(args);
-        {
-            let mut argv = self.argv.lock().unwrap();
-            argv.push_str(&args.join(" "));
-            argv.push('\n');
-        }
-        if let Some(input) = stdin {
-            cmd.write_stdin(input.to_owned());
-        }
-        let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        let run = Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
-        let mut printed = self.printed.lock().unwrap();
-        printed.push_str(&run.stdout);
-        printed.push_str(&run.stderr);
-        run
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        self.run_with(args, None).await
-    }
-
-    /// `args` with `--json`, parsed back.
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        self.run(&all).await.json()
-    }
-}
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -165,6 +30,28 @@ fn strings(v: &Value) -> Vec<String> {
                 .to_owned()
         })
         .collect()
+}
+
+/// `mappings shipping add INTEGRATION --text TEXT --service SERVICE MORE… --json`, parsed back.
+async fn add_shipping(
+    cli: &Cli,
+    integration: &str,
+    text: &str,
+    service: &str,
+    more: &[&str],
+) -> Value {
+    let mut args = vec![
+        "mappings",
+        "shipping",
+        "add",
+        integration,
+        "--text",
+        text,
+        "--service",
+        service,
+    ];
+    args.extend_from_slice(more);
+    cli.json(&args).await
 }
 
 fn item(sku: &str, label: &str, quantity: u32, price: &str) -> Value {
@@ -180,14 +67,8 @@ fn item(sku: &str, label: &str, quantity: u32, price: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_two_integrations_from_the_command_line() {
     // ----- the marketplaces, with secrets only this run knows -----
-    let reverb = ReverbSandbox::builder()
-        .listings(0)
-        .orders(0)
-        .build()
-        .start()
-        .await
-        .unwrap();
-    let reverb_token = unique_secret("rv-token");
+    let (reverb, ca) = empty_sandboxes().await;
+    let reverb_token = unique("rv-token");
     reverb.add_token(
         &reverb_token,
         &[
@@ -198,19 +79,11 @@ async fn an_operator_runs_two_integrations_from_the_command_line() {
             "read_profile",
         ],
     );
-    let ca = ChannelAdvisorSandbox::builder()
-        .products(0)
-        .orders(0)
-        .build()
-        .start()
-        .await
-        .unwrap();
     let ca_app = "ops-app";
-    let ca_shared = unique_secret("ca-shared");
-    let ca_refresh = unique_secret("ca-refresh");
+    let ca_shared = unique("ca-shared");
+    let ca_refresh = unique("ca-refresh");
     ca.add_application(ca_app, &ca_shared);
     ca.add_refresh_token(&ca_refresh, ca_app, &["orders", "inventory"]);
-    let profile = ca.credentials().profile_id.to_string();
 
     // Reverb: two listings of labelled items, one stray listing; an order of a labelled item
     // and one of a SKU the catalogue does not know.
@@ -256,108 +129,57 @@ async fn an_operator_runs_two_integrations_from_the_command_line() {
 
     // ----- the config, the catalogue -----
     let dir = temp_dir("operate");
-    std::fs::write(
-        dir.join("marketsync.toml"),
-        format!(
-            r#"
-[store]
-url = "sqlite://ms.db"
-
-[catalog]
-file = "catalog.json"
-
-[channels.reverb]
-base_url = "{reverb}"
-
-[channels.channeladvisor]
-application_id = "{ca_app}"
-shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
-"#,
-            reverb = reverb.base_url(),
+    write_config(
+        &dir,
+        &format!(
+            "[store]\nurl = \"sqlite://ms.db\"\n\n[catalog]\nfile = \"catalog.json\"\n{}",
+            channel_sections(&reverb.base_url(), ca_app, "OPS_CA_SHARED_SECRET")
         ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("catalog.json"),
-        serde_json::to_string(&json!([
+    );
+    write_catalog(
+        &dir,
+        &[
             item("GTR-1", "reverb-shop", 3, "999.00"),
             item("GTR-2", "reverb-shop", 1, "1499.00"),
             item("CA-1", "ca-feed", 5, "25.00"),
-        ]))
-        .unwrap(),
-    )
-    .unwrap();
+        ],
+    );
     let cli = Cli::new(&dir, &[("OPS_CA_SHARED_SECRET", &ca_shared)]);
 
     // ----- connect both from the command line, secrets on stdin -----
     let doc = cli
-        .run_with(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "reverb",
-                "--name",
-                "Reverb shop",
-                "--label",
-                "reverb-shop",
-                "--secret-stdin",
-                "--verify",
-                "--json",
-            ],
-            Some(&format!("{reverb_token}\n")),
+        .connect(
+            "reverb",
+            "Reverb shop",
+            &["--label", "reverb-shop", "--secret-stdin", "--verify"],
+            &format!("{reverb_token}\n"),
         )
         .await
         .json();
-    let rv_id = doc["integration"]["id"].as_str().unwrap().to_owned();
+    let rv_id = integration_id(&doc);
     assert_eq!(doc["integration"]["health"]["state"], "healthy");
     let doc = cli
-        .run_with(
+        .connect_channeladvisor(
+            "CA feed",
+            &ca,
             &[
-                "integrations",
-                "connect",
-                "--channel",
-                "channeladvisor",
-                "--name",
-                "CA feed",
-                "--profile-id",
-                &profile,
-                "--base-url",
-                &ca.base_url(),
-                "--setting",
-                "distribution_center_id=1",
                 "--setting",
                 "label=ca-feed",
                 "--label",
                 "ca-feed",
                 "--secret-stdin",
                 "--verify",
-                "--json",
             ],
-            Some(&ca_refresh),
+            &ca_refresh,
         )
         .await
         .json();
-    let ca_id = doc["integration"]["id"].as_str().unwrap().to_owned();
+    let ca_id = integration_id(&doc);
     assert_eq!(doc["integration"]["health"]["state"], "healthy");
 
     // ----- map shipping (ChannelAdvisor requires it), activate, features on -----
-    let doc = cli
-        .json(&[
-            "mappings",
-            "shipping",
-            "add",
-            "CA feed",
-            "--text",
-            "Standard",
-            "--service",
-            "UPS Ground",
-            "--carrier",
-            "UPS",
-            "--class",
-            "Ground",
-        ])
-        .await;
+    let ups = ["--carrier", "UPS", "--class", "Ground"];
+    let doc = add_shipping(&cli, "CA feed", "Standard", "UPS Ground", &ups).await;
     assert_eq!(doc["integration"]["id"], ca_id.as_str());
     assert_eq!(doc["change"], "added");
     assert_eq!(doc["mapping"]["channel_text"], "Standard");
@@ -365,35 +187,9 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
     assert_eq!(doc["mapping"]["service"]["carrier"], "UPS");
     assert_eq!(doc["held_orders"], 0);
     // The same mapping again changes nothing.
-    let doc = cli
-        .json(&[
-            "mappings",
-            "shipping",
-            "add",
-            &ca_id,
-            "--text",
-            "Standard",
-            "--service",
-            "UPS Ground",
-            "--carrier",
-            "UPS",
-            "--class",
-            "Ground",
-        ])
-        .await;
+    let doc = add_shipping(&cli, &ca_id, "Standard", "UPS Ground", &ups).await;
     assert_eq!(doc["change"], "unchanged");
-    let doc = cli
-        .json(&[
-            "mappings",
-            "shipping",
-            "add",
-            "Reverb shop",
-            "--text",
-            "shipped",
-            "--service",
-            "Post",
-        ])
-        .await;
+    let doc = add_shipping(&cli, "Reverb shop", "shipped", "Post", &[]).await;
     assert_eq!(doc["change"], "added");
     for (name, features) in [
         (
@@ -476,18 +272,7 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
     assert!(!doc["story"].as_array().unwrap().is_empty());
 
     // ----- mapping the text releases the held order on the next import -----
-    let doc = cli
-        .json(&[
-            "mappings",
-            "shipping",
-            "add",
-            "CA feed",
-            "--text",
-            "Next Day",
-            "--service",
-            "Express",
-        ])
-        .await;
+    let doc = add_shipping(&cli, "CA feed", "Next Day", "Express", &[]).await;
     assert_eq!(doc["change"], "added");
     assert_eq!(doc["held_orders"], 1);
     assert_eq!(doc["shipping"].as_array().unwrap().len(), 2);
@@ -531,17 +316,7 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
         .map(|m| m["channel_text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["Next Day", "Standard"]);
-    cli.json(&[
-        "mappings",
-        "shipping",
-        "add",
-        "CA feed",
-        "--text",
-        "Freight",
-        "--service",
-        "LTL",
-    ])
-    .await;
+    add_shipping(&cli, "CA feed", "Freight", "LTL", &[]).await;
     let doc = cli
         .json(&[
             "mappings", "shipping", "remove", "CA feed", "--text", "Freight",
@@ -599,14 +374,9 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
 
     // ----- reconcile: the plan ends nothing; its confirmation ends the stray listing -----
     let plan_file = dir.join("reconcile-plan.json");
+    let plan_path = plan_file.to_str().unwrap();
     let doc = cli
-        .json(&[
-            "reconcile",
-            "plan",
-            "Reverb shop",
-            "--out",
-            plan_file.to_str().unwrap(),
-        ])
+        .json(&["reconcile", "plan", "Reverb shop", "--out", plan_path])
         .await;
     assert_eq!(doc["to_end"], 1);
     assert_eq!(doc["plan"]["integration"], rv_id.as_str());
@@ -617,13 +387,7 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
     assert_eq!(saved["plan"], doc["plan"]);
     assert!(reverb.ends().is_empty(), "a plan ends nothing");
     let doc = cli
-        .json(&[
-            "reconcile",
-            "confirm",
-            "Reverb shop",
-            "--plan",
-            plan_file.to_str().unwrap(),
-        ])
+        .json(&["reconcile", "confirm", "Reverb shop", "--plan", plan_path])
         .await;
     assert_eq!(doc["large"], false);
     assert_eq!(strings(&doc["ended"]), [stray.to_string()]);
@@ -643,14 +407,9 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
         })
         .collect();
     let large_file = dir.join("large-plan.json");
+    let large_path = large_file.to_str().unwrap();
     let doc = cli
-        .json(&[
-            "reconcile",
-            "plan",
-            &rv_id,
-            "--out",
-            large_file.to_str().unwrap(),
-        ])
+        .json(&["reconcile", "plan", &rv_id, "--out", large_path])
         .await;
     assert_eq!(doc["to_end"], 3, "{doc}");
     let too_large = cli
@@ -659,7 +418,7 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
             "confirm",
             "Reverb shop",
             "--plan",
-            large_file.to_str().unwrap(),
+            large_path,
             "--json",
         ])
         .await;
@@ -677,7 +436,7 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
             "confirm",
             "Reverb shop",
             "--plan",
-            large_file.to_str().unwrap(),
+            large_path,
             "--large",
         ])
         .await;
@@ -693,7 +452,7 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
             "confirm",
             "CA feed",
             "--plan",
-            plan_file.to_str().unwrap(),
+            plan_path,
             "--json",
         ])
         .await;
@@ -906,22 +665,25 @@ shared_secret = {{ env = "OPS_CA_SHARED_SECRET" }}
     assert_eq!(after.error(4)["error"]["code"], "refused");
 
     // ----- no secret given to `connect` appears in anything printed or written -----
-    let printed = cli.printed.lock().unwrap().clone();
-    let argv = cli.argv.lock().unwrap().clone();
+    let printed = cli.printed();
+    let argv = cli.argv();
     assert!(
         argv.contains("integrations connect") && printed.contains("CA feed"),
         "the scan sees every run"
     );
     let plan_text = std::fs::read_to_string(&plan_file).unwrap();
-    for secret in [
-        reverb_token.as_str(),
-        ca_refresh.as_str(),
-        ca_shared.as_str(),
-        KEY_HEX,
-    ] {
-        assert!(!printed.contains(secret), "a secret was printed");
-        assert!(!argv.contains(secret), "a secret was on a command line");
-        assert!(!plan_text.contains(secret), "a secret is in the plan file");
-    }
+    assert_no_secret(
+        &[
+            reverb_token.as_str(),
+            ca_refresh.as_str(),
+            ca_shared.as_str(),
+            KEY_HEX,
+        ],
+        &[
+            (&printed, "a secret was printed"),
+            (&argv, "a secret was on a command line"),
+            (&plan_text, "a secret is in the plan file"),
+        ],
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

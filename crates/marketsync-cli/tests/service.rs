@@ -4,118 +4,30 @@
 //! continues with nothing imported twice. Also: it fails fast on an unreachable store or a
 //! taken address, and `/healthz` answers 503 while a PostgreSQL store refuses connections.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{
+    Cli, KEY_HEX, admin_sql, assert_no_secret, channel_sections, empty_sandboxes, fresh_database,
+    integration_id, temp_dir, write_catalog, write_config,
+};
 use marketsync::notify::PageRequest;
 use marketsync::store::Store;
 use marketsync::{
     Actor, Engine, IntegrationId, LedgerFilter, OrderOutcome, ShippingMapping, ShippingService,
     SqliteStore,
 };
-use marketsync_sandbox::{ChannelAdvisorSandbox, ReverbSandbox};
 use serde_json::Value;
-
-/// The credential key the tests seal with (64 hexadecimal characters).
-const KEY_HEX: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
 
 /// How long a wait for the service may take before the test gives up (a hang guard, never an
 /// assertion about speed).
 const GIVE_UP: Duration = Duration::from_secs(180);
-
-/// A fresh directory for one test's config, database and logs.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "marketsync-service-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs one-shot commands of the binary in `dir` with only the environment given here, and
-/// keeps everything they printed for the secret scan.
-struct Cli {
-    dir: PathBuf,
-    env: Vec<(String, String)>,
-    printed: std::sync::Mutex<String>,
-}
-
-impl Cli {
-    fn new(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut all = vec![("MARKETSYNC_CREDENTIAL_KEY".to_owned(), KEY_HEX.to_owned())];
-        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        Self {
-            dir: dir.to_path_buf(),
-            env: all,
-            printed: std::sync::Mutex::new(String::new()),
-        }
-    }
-
-    fn command(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("marketsync"));
-        cmd.current_dir(&self.dir).env_clear();
-        if let Ok(path) = std::env::var("PATH") {
-            cmd.env("PATH", path);
-        }
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd
-    }
-
-    /// Runs a command that must succeed with `--json`; returns its document.
-    async fn json(&self, args: &[&str], stdin: Option<&str>) -> Value {
-        let mut cmd = assert_cmd::Command::from_std(self.command());
-        cmd.args(args).arg("--json");
-        if let Some(input) = stdin {
-            cmd.write_stdin(input.to_owned());
-        }
-        let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        {
-            let mut printed = self.printed.lock().unwrap();
-            printed.push_str(&stdout);
-            printed.push_str(&stderr);
-        }
-        assert!(
-            output.status.success(),
-            "{args:?} failed: {stderr}\n{stdout}"
-        );
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
-    }
-
-    /// Starts `marketsync run` (with `extra` environment), its output going to files in the
-    /// directory.
-    fn start_service(&self, name: &str, extra: &[(&str, &str)]) -> Service {
-        let stdout = self.dir.join(format!("{name}.out"));
-        let stderr = self.dir.join(format!("{name}.err"));
-        let mut cmd = self.command();
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        cmd.args(["run", "--json"])
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap());
-        Service {
-            child: Some(cmd.spawn().unwrap()),
-            stdout,
-            stderr,
-            addr: None,
-        }
-    }
-}
 
 /// A running `marketsync run`.
 struct Service {
@@ -126,6 +38,27 @@ struct Service {
 }
 
 impl Service {
+    /// Starts `marketsync run` through `cli` (with `extra` environment), its output going to
+    /// files in the directory.
+    fn start(cli: &Cli, name: &str, extra: &[(&str, &str)]) -> Self {
+        let stdout = cli.dir().join(format!("{name}.out"));
+        let stderr = cli.dir().join(format!("{name}.err"));
+        let mut cmd = cli.command();
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.args(["run", "--json"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        Self {
+            child: Some(cmd.spawn().unwrap()),
+            stdout,
+            stderr,
+            addr: None,
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
@@ -320,35 +253,16 @@ fn ca_order(sku: &str) -> marketsync_sandbox::channeladvisor::NewOrder {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_imports_serves_health_and_metrics_drains_on_sigterm_and_continues() {
-    let reverb = ReverbSandbox::builder()
-        .listings(0)
-        .orders(0)
-        .build()
-        .start()
-        .await
-        .unwrap();
-    let ca = ChannelAdvisorSandbox::builder()
-        .products(0)
-        .orders(0)
-        .build()
-        .start()
-        .await
-        .unwrap();
+    let (reverb, ca) = empty_sandboxes().await;
     let ca_app = ca.credentials();
     let dir = temp_dir("run");
-    std::fs::write(
-        dir.join("catalog.json"),
-        Value::Array(
-            ["GTR-1", "GTR-2", "AMP-1", "AMP-2"]
-                .map(catalog_item)
-                .to_vec(),
-        )
-        .to_string(),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("marketsync.toml"),
-        format!(
+    write_catalog(
+        &dir,
+        &["GTR-1", "GTR-2", "AMP-1", "AMP-2"].map(catalog_item),
+    );
+    write_config(
+        &dir,
+        &format!(
             r#"
 [store]
 url = "sqlite://ms.db"
@@ -367,86 +281,52 @@ listen = "127.0.0.1:0"
 
 [log]
 format = "json"
-
-[channels.reverb]
-base_url = "{reverb}"
-
-[channels.channeladvisor]
-application_id = "{app}"
-shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
-"#,
-            reverb = reverb.base_url(),
-            app = ca_app.application_id,
+{channels}"#,
+            channels = channel_sections(
+                &reverb.base_url(),
+                &ca_app.application_id,
+                "TEST_CA_SHARED_SECRET"
+            ),
         ),
-    )
-    .unwrap();
+    );
     let cli = Cli::new(&dir, &[("TEST_CA_SHARED_SECRET", &ca_app.shared_secret)]);
 
     // The integrations, connected from the CLI (secrets on stdin), orders on, activated.
     let token = reverb.token();
+    let stdin_verify = ["--secret-stdin", "--verify"];
     let doc = cli
-        .json(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "reverb",
-                "--name",
-                "Reverb shop",
-                "--secret-stdin",
-                "--verify",
-            ],
-            Some(&format!("{token}\n")),
+        .connect(
+            "reverb",
+            "Reverb shop",
+            &stdin_verify,
+            &format!("{token}\n"),
         )
-        .await;
-    let reverb_id: IntegrationId = doc["integration"]["id"].as_str().unwrap().parse().unwrap();
-    let profile = ca_app.profile_id.to_string();
+        .await
+        .json();
+    let reverb_id: IntegrationId = integration_id(&doc).parse().unwrap();
     let doc = cli
-        .json(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "channeladvisor",
-                "--name",
-                "CA shop",
-                "--profile-id",
-                &profile,
-                "--base-url",
-                &ca.base_url(),
-                "--setting",
-                "distribution_center_id=1",
-                "--secret-stdin",
-                "--verify",
-            ],
-            Some(&ca_app.refresh_token),
-        )
-        .await;
-    let ca_id: IntegrationId = doc["integration"]["id"].as_str().unwrap().parse().unwrap();
+        .connect_channeladvisor("CA shop", &ca, &stdin_verify, &ca_app.refresh_token)
+        .await
+        .json();
+    let ca_id: IntegrationId = integration_id(&doc).parse().unwrap();
     // A third integration whose token the seller revokes after connecting: its runs fail, which
     // must not stop the other two.
     let revoked = reverb.issue_token();
     let doc = cli
-        .json(
-            &[
-                "integrations",
-                "connect",
-                "--channel",
-                "reverb",
-                "--name",
-                "Reverb revoked",
-                "--secret-stdin",
-                "--verify",
-            ],
-            Some(&format!("{revoked}\n")),
+        .connect(
+            "reverb",
+            "Reverb revoked",
+            &stdin_verify,
+            &format!("{revoked}\n"),
         )
-        .await;
-    let revoked_id: IntegrationId = doc["integration"]["id"].as_str().unwrap().parse().unwrap();
+        .await
+        .json();
+    let revoked_id: IntegrationId = integration_id(&doc).parse().unwrap();
     for id in [reverb_id, ca_id, revoked_id] {
         let id = id.to_string();
-        cli.json(&["integrations", "feature", &id, "orders", "on"], None)
+        cli.json(&["integrations", "feature", &id, "orders", "on"])
             .await;
-        let doc = cli.json(&["integrations", "activate", &id], None).await;
+        let doc = cli.json(&["integrations", "activate", &id]).await;
         assert_eq!(doc["integration"]["phase"], "testing");
     }
     reverb.revoke_token(&revoked);
@@ -490,7 +370,7 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
     }
 
     // The first service: healthy, imports both integrations' orders.
-    let mut first = cli.start_service("first", &[]);
+    let mut first = Service::start(&cli, "first", &[]);
     let health = first.healthy().await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["store"], "ok");
@@ -636,7 +516,7 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
     // the new orders, and nothing twice.
     reverb.update_knobs(|k| k.latency = Duration::ZERO);
     ca.update_knobs(|k| k.latency = Duration::ZERO);
-    let mut second = cli.start_service("second", &[("MARKETSYNC_LOG_FORMAT", "human")]);
+    let mut second = Service::start(&cli, "second", &[("MARKETSYNC_LOG_FORMAT", "human")]);
     second.healthy().await;
     assert_eq!(
         second.metric_at_least(imported, &reverb_label, 2.0).await,
@@ -684,20 +564,21 @@ shared_secret = {{ env = "TEST_CA_SHARED_SECRET" }}
     );
 
     // No secret in anything printed or logged.
-    let mut printed = cli.printed.lock().unwrap().clone();
+    let mut printed = cli.printed();
     for service in [&first, &second] {
         printed.push_str(&service.log());
         printed.push_str(&service.printed());
     }
-    for secret in [
-        token.as_str(),
-        revoked.as_str(),
-        ca_app.refresh_token.as_str(),
-        ca_app.shared_secret.as_str(),
-        KEY_HEX,
-    ] {
-        assert!(!printed.contains(secret), "a secret was printed or logged");
-    }
+    assert_no_secret(
+        &[
+            token.as_str(),
+            revoked.as_str(),
+            ca_app.refresh_token.as_str(),
+            ca_app.shared_secret.as_str(),
+            KEY_HEX,
+        ],
+        &[(&printed, "a secret was printed or logged")],
+    );
     drop((first, second));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -708,11 +589,10 @@ async fn run_fails_fast_on_an_unreachable_store_or_a_taken_address() {
     let cli = Cli::new(&dir, &[]);
 
     // A PostgreSQL server that is not there: exit 2, the field named, the password not.
-    std::fs::write(
-        dir.join("marketsync.toml"),
+    write_config(
+        &dir,
         "[store]\nurl = \"postgres://ms:pg-service-pw@127.0.0.1:1/ms\"\n",
-    )
-    .unwrap();
+    );
     let output = cli.command().args(["run", "--json"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -724,14 +604,13 @@ async fn run_fails_fast_on_an_unreachable_store_or_a_taken_address() {
 
     // The endpoint's address is taken: exit 2, naming the setting.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std::fs::write(
-        dir.join("marketsync.toml"),
-        format!(
+    write_config(
+        &dir,
+        &format!(
             "[store]\nurl = \"sqlite://ms.db\"\n\n[service]\nlisten = \"{}\"\n",
             taken.local_addr().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let output = cli.command().arg("run").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -740,44 +619,26 @@ async fn run_fails_fast_on_an_unreachable_store_or_a_taken_address() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Runs one administrative statement (the names in it are the test's own).
-async fn admin_sql(conn: &mut sqlx::PgConnection, sql: String) {
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(conn)
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn healthz_answers_503_while_the_store_refuses_connections() {
-    use sqlx::Connection;
-
-    let Ok(url) = std::env::var("MARKETSYNC_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "NOT RUN: MARKETSYNC_TEST_POSTGRES_URL is not set (start a server with `eval \"$(bash .ci/postgres.sh)\"`)"
-        );
+    let Some(url) = common::postgres_url() else {
         return;
     };
     // A database of its own, which the test then closes to new connections.
     let database = format!("ms_service_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    admin_sql(&mut admin, format!("DROP DATABASE IF EXISTS {database}")).await;
-    admin_sql(&mut admin, format!("CREATE DATABASE {database}")).await;
-    let mut service_url = url::Url::parse(&url).unwrap();
-    service_url.set_path(&database);
+    let (mut admin, mut service_url) = fresh_database(&url, &database).await;
     // The test server trusts local connections: the password is never asked for, only carried
     // in the URL, where it must not be logged.
     let password = "pg-url-secret-7";
     service_url.set_password(Some(password)).unwrap();
 
     let dir = temp_dir("healthz");
-    std::fs::write(
-        dir.join("marketsync.toml"),
+    write_config(
+        &dir,
         "[scheduler]\ninterval_secs = 1\ndrain_timeout_secs = 1\n\n[service]\nlisten = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
+    );
     let cli = Cli::new(&dir, &[("MARKETSYNC_STORE_URL", service_url.as_str())]);
-    let mut service = cli.start_service("pg", &[]);
+    let mut service = Service::start(&cli, "pg", &[]);
     let health = service.healthy().await;
     assert_eq!(health["store"], "ok");
 

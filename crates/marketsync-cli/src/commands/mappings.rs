@@ -171,6 +171,79 @@ fn sku(what: &str, text: &str) -> Result<Sku, CliError> {
     Sku::new(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))
 }
 
+// ----- shared by shipping and SKUs -----
+
+/// The integration `selector` names and its mappings now.
+async fn mappings_of(
+    ctx: &Context,
+    selector: &str,
+) -> Result<(IntegrationRecord, MappingSet), CliError> {
+    let rec = ctx.integration(selector).await?;
+    let set = ctx.engine.mappings(rec.id).await?;
+    Ok((rec, set))
+}
+
+/// Runs `f` on the mappings of `rec` through the engine (audited; run again on a fresh copy
+/// when another edit came first). Returns what the edit that was kept gave (`initial` if it
+/// never ran) and the mappings after.
+async fn edit<T>(
+    ctx: &Context,
+    rec: &IntegrationRecord,
+    initial: T,
+    mut f: impl FnMut(&mut MappingSet) -> T,
+) -> Result<(T, MappingSet), CliError> {
+    let mut result = initial;
+    let set = ctx
+        .engine
+        .edit_mappings(rec.id, ctx.actor.clone(), |set| result = f(set))
+        .await?;
+    Ok((result, set))
+}
+
+/// What an `add` does to a mapping: `old_target_same` says whether there is one already with
+/// the same target.
+fn change_of(old_target_same: Option<bool>) -> ChangeKind {
+    match old_target_same {
+        Some(true) => ChangeKind::Unchanged,
+        Some(false) => ChangeKind::Replaced,
+        None => ChangeKind::Added,
+    }
+}
+
+/// How many of the integration's orders are held for exactly `missing`.
+async fn held_for(
+    ctx: &Context,
+    id: IntegrationId,
+    missing: &MissingMapping,
+) -> Result<usize, CliError> {
+    let held = ctx.engine.held_by_mapping(id).await?;
+    Ok(held.get(missing).copied().unwrap_or(0))
+}
+
+/// The human text of an `add`: `mapped` (what maps to what) and, when orders wait for the
+/// `waiting_for` (the text, the SKU) just mapped, how to import them now.
+fn added_text(
+    change: ChangeKind,
+    mapped: &str,
+    integration: &Named,
+    held_orders: usize,
+    waiting_for: &str,
+) -> String {
+    let verb = match change {
+        ChangeKind::Added => "mapped",
+        ChangeKind::Replaced => "re-mapped",
+        _ => "already mapped",
+    };
+    let mut t = format!("{verb} {mapped} for {}\n", integration.name);
+    if held_orders > 0 {
+        t.push_str(&format!(
+            "{held_orders} held order(s) wait for this {waiting_for}: they import on the next run (now: `marketsync orders import {}`)\n",
+            integration.arg()
+        ));
+    }
+    t
+}
+
 // ----- shipping -----
 
 /// `mappings shipping list --json`.
@@ -220,8 +293,7 @@ fn shipping_table(list: &[ShippingMapping]) -> String {
 }
 
 async fn shipping_list(ctx: &Context, selector: &str, out: Output) -> Result<(), CliError> {
-    let rec = ctx.integration(selector).await?;
-    let set = ctx.engine.mappings(rec.id).await?;
+    let (rec, set) = mappings_of(ctx, selector).await?;
     let doc = ShippingListDoc {
         integration: Named::of(&rec),
         shipping: shipping_of(&set),
@@ -261,25 +333,16 @@ async fn shipping_add(
                 "--text: {e}; give the shipping text exactly as `marketsync orders held` prints it"
             ))
         })?;
-    let mut change = ChangeKind::Unchanged;
-    let set = ctx
-        .engine
-        .edit_mappings(rec.id, ctx.actor.clone(), |set| {
-            change = match set.shipping(&mapping.channel_text) {
-                Some(old) if old.service == mapping.service => ChangeKind::Unchanged,
-                Some(_) => ChangeKind::Replaced,
-                None => ChangeKind::Added,
-            };
-            if change != ChangeKind::Unchanged {
-                set.insert_shipping(mapping.clone());
-            }
-        })
-        .await?;
-    let held = ctx.engine.held_by_mapping(rec.id).await?;
-    let held_orders = held
-        .get(&MissingMapping::Shipping(text.clone()))
-        .copied()
-        .unwrap_or(0);
+    let (change, set) = edit(ctx, &rec, ChangeKind::Unchanged, |set| {
+        let old = set.shipping(&mapping.channel_text);
+        let change = change_of(old.map(|old| old.service == mapping.service));
+        if change != ChangeKind::Unchanged {
+            set.insert_shipping(mapping.clone());
+        }
+        change
+    })
+    .await?;
+    let held_orders = held_for(ctx, rec.id, &MissingMapping::Shipping(text.clone())).await?;
     let doc = ShippingEditDoc {
         integration: Named::of(&rec),
         change,
@@ -288,25 +351,12 @@ async fn shipping_add(
         shipping: shipping_of(&set),
     };
     out.print(&doc, |d| {
-        let verb = match d.change {
-            ChangeKind::Added => "mapped",
-            ChangeKind::Replaced => "re-mapped",
-            _ => "already mapped",
-        };
-        let mut t = format!(
-            "{verb} {:?} -> {} for {}\n",
+        let mapped = format!(
+            "{:?} -> {}",
             d.mapping.channel_text,
-            service_text(&d.mapping.service),
-            d.integration.name
+            service_text(&d.mapping.service)
         );
-        if d.held_orders > 0 {
-            t.push_str(&format!(
-                "{} held order(s) wait for this text: they import on the next run (now: `marketsync orders import {}`)\n",
-                d.held_orders,
-                d.integration.arg()
-            ));
-        }
-        t
+        added_text(d.change, &mapped, &d.integration, d.held_orders, "text")
     })
 }
 
@@ -317,13 +367,7 @@ async fn shipping_remove(
     out: Output,
 ) -> Result<(), CliError> {
     let rec = ctx.integration(selector).await?;
-    let mut removed = None;
-    let set = ctx
-        .engine
-        .edit_mappings(rec.id, ctx.actor.clone(), |set| {
-            removed = set.remove_shipping(text);
-        })
-        .await?;
+    let (removed, set) = edit(ctx, &rec, None, |set| set.remove_shipping(text)).await?;
     let Some(mapping) = removed else {
         return Err(CliError::NotFound(format!(
             "{} has no shipping mapping for exactly {text:?}; list them with `marketsync mappings shipping list {}`",
@@ -371,8 +415,7 @@ fn skus_of(set: &MappingSet) -> Vec<SkuMapping> {
 }
 
 async fn sku_list(ctx: &Context, selector: &str, out: Output) -> Result<(), CliError> {
-    let rec = ctx.integration(selector).await?;
-    let set = ctx.engine.mappings(rec.id).await?;
+    let (rec, set) = mappings_of(ctx, selector).await?;
     let doc = SkuListDoc {
         integration: Named::of(&rec),
         skus: skus_of(&set),
@@ -413,25 +456,17 @@ async fn sku_add(
         inventory_sku: sku("--sku", inventory_sku)?,
         created_at: ctx.engine.clock().now(),
     };
-    let mut change = ChangeKind::Unchanged;
-    let set = ctx
-        .engine
-        .edit_mappings(rec.id, ctx.actor.clone(), |set| {
-            change = match set.sku(&mapping.channel_sku) {
-                Some(old) if old.inventory_sku == mapping.inventory_sku => ChangeKind::Unchanged,
-                Some(_) => ChangeKind::Replaced,
-                None => ChangeKind::Added,
-            };
-            if change != ChangeKind::Unchanged {
-                set.insert_sku(mapping.clone());
-            }
-        })
-        .await?;
-    let held = ctx.engine.held_by_mapping(rec.id).await?;
-    let held_orders = held
-        .get(&MissingMapping::Sku(mapping.channel_sku.clone()))
-        .copied()
-        .unwrap_or(0);
+    let (change, set) = edit(ctx, &rec, ChangeKind::Unchanged, |set| {
+        let old = set.sku(&mapping.channel_sku);
+        let change = change_of(old.map(|old| old.inventory_sku == mapping.inventory_sku));
+        if change != ChangeKind::Unchanged {
+            set.insert_sku(mapping.clone());
+        }
+        change
+    })
+    .await?;
+    let missing = MissingMapping::Sku(mapping.channel_sku.clone());
+    let held_orders = held_for(ctx, rec.id, &missing).await?;
     let doc = SkuEditDoc {
         integration: Named::of(&rec),
         change,
@@ -440,25 +475,12 @@ async fn sku_add(
         skus: skus_of(&set),
     };
     out.print(&doc, |d| {
-        let verb = match d.change {
-            ChangeKind::Added => "mapped",
-            ChangeKind::Replaced => "re-mapped",
-            _ => "already mapped",
-        };
-        let mut t = format!(
-            "{verb} channel SKU {} -> {} for {}\n",
+        let mapped = format!(
+            "channel SKU {} -> {}",
             d.mapping.channel_sku.as_str(),
-            d.mapping.inventory_sku.as_str(),
-            d.integration.name
+            d.mapping.inventory_sku.as_str()
         );
-        if d.held_orders > 0 {
-            t.push_str(&format!(
-                "{} held order(s) wait for this SKU: they import on the next run (now: `marketsync orders import {}`)\n",
-                d.held_orders,
-                d.integration.arg()
-            ));
-        }
-        t
+        added_text(d.change, &mapped, &d.integration, d.held_orders, "SKU")
     })
 }
 
@@ -470,13 +492,7 @@ async fn sku_remove(
 ) -> Result<(), CliError> {
     let rec = ctx.integration(selector).await?;
     let key = sku("--channel-sku", channel_sku)?;
-    let mut removed = None;
-    let set = ctx
-        .engine
-        .edit_mappings(rec.id, ctx.actor.clone(), |set| {
-            removed = set.remove_sku(&key);
-        })
-        .await?;
+    let (removed, set) = edit(ctx, &rec, None, |set| set.remove_sku(&key)).await?;
     let Some(mapping) = removed else {
         return Err(CliError::NotFound(format!(
             "{} has no SKU mapping for channel SKU {channel_sku:?}; list them with `marketsync mappings sku list {}`",
@@ -551,6 +567,43 @@ mod tests {
             };
             assert_eq!(named.arg(), id.to_string());
         }
+    }
+
+    #[test]
+    fn the_text_of_an_add_names_the_mapping_and_the_orders_it_releases() {
+        let named = Named {
+            id: IntegrationId::new(),
+            name: "CA feed".into(),
+        };
+        let t = added_text(
+            ChangeKind::Added,
+            "\"Next Day\" -> Express",
+            &named,
+            0,
+            "text",
+        );
+        assert_eq!(t, "mapped \"Next Day\" -> Express for CA feed\n");
+        let t = added_text(
+            ChangeKind::Unchanged,
+            "channel SKU OLD-1 -> GTR-2",
+            &named,
+            0,
+            "SKU",
+        );
+        assert_eq!(t, "already mapped channel SKU OLD-1 -> GTR-2 for CA feed\n");
+        let t = added_text(
+            ChangeKind::Replaced,
+            "channel SKU OLD-1 -> GTR-2",
+            &named,
+            2,
+            "SKU",
+        );
+        assert_eq!(
+            t,
+            "re-mapped channel SKU OLD-1 -> GTR-2 for CA feed\n\
+             2 held order(s) wait for this SKU: they import on the next run \
+             (now: `marketsync orders import 'CA feed'`)\n"
+        );
     }
 
     #[test]
